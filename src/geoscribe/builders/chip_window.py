@@ -1,0 +1,139 @@
+"""Plan object-centred chips: which raster, which source window, which output transform."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from affine import Affine
+from pyproj import Transformer
+from shapely.geometry.base import BaseGeometry
+
+from geoscribe.sources.imagery import RasterInfo
+
+
+@dataclass(frozen=True)
+class ChipSettings:
+    """Chip geometry options (pixels are source pixels unless named out_*)."""
+
+    out_size: int = 256
+    margin: float = 0.25
+    min_chip_px: int = 128
+    max_chip_px: int = 2048
+    min_object_px: float = 3.0
+    node_box_px: int = 4
+
+
+@dataclass(frozen=True)
+class ChipPlan:
+    """Where a chip comes from and how its pixels map to the world."""
+
+    raster: RasterInfo
+    col_off: int
+    row_off: int
+    side: int
+    out_size: int
+    transform: Affine
+    mosaic: bool
+
+    @property
+    def crs(self) -> str:
+        return self.raster.crs
+
+
+@lru_cache(maxsize=64)
+def transformer_from_wgs84(crs: str) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def transformer_to_wgs84(crs: str) -> Transformer:
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
+def project(geom: BaseGeometry, crs: str) -> BaseGeometry:
+    """Reproject a WGS84 geometry into `crs`."""
+    transformer = transformer_from_wgs84(crs)
+
+    def fn(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, fn)
+
+
+def to_pixels(geom_crs: BaseGeometry, transform: Affine) -> BaseGeometry:
+    """Map a geometry in the raster CRS to pixel coordinates (col, row) of `transform`."""
+    inv = ~transform
+
+    def fn(coords: np.ndarray) -> np.ndarray:
+        cols = inv.a * coords[:, 0] + inv.b * coords[:, 1] + inv.c
+        rows = inv.d * coords[:, 0] + inv.e * coords[:, 1] + inv.f
+        return np.column_stack([cols, rows])
+
+    return shapely.transform(geom_crs, fn)
+
+
+def pixel_bounds(geom_wgs84: BaseGeometry, crs: str, transform: Affine) -> tuple[float, ...]:
+    """Bounds (x0, y0, x1, y1) of a WGS84 geometry in the pixels of a grid."""
+    return tuple(to_pixels(project(geom_wgs84, crs), transform).bounds)
+
+
+def _place(offset: float, side: int, lo_obj: float, hi_obj: float, size: int) -> int:
+    """Choose a window offset containing [lo_obj, hi_obj], inside [0, size] when possible."""
+    start = round(offset)
+    start = min(start, math.floor(lo_obj))
+    start = max(start, math.ceil(hi_obj) - side)
+    lo, hi = max(0, math.ceil(hi_obj) - side), min(size - side, math.floor(lo_obj))
+    if lo <= hi:
+        start = min(max(start, lo), hi)
+    return int(start)
+
+
+def plan_chip(
+    geom_wgs84: BaseGeometry, rasters: list[RasterInfo], settings: ChipSettings
+) -> ChipPlan | str:
+    """Plan the chip for a focus geometry; returns a skip reason string when impossible."""
+    minx, miny, maxx, maxy = geom_wgs84.bounds
+    candidates = [
+        r for r in rasters
+        if r.bounds_wgs84[0] <= maxx and r.bounds_wgs84[2] >= minx
+        and r.bounds_wgs84[1] <= maxy and r.bounds_wgs84[3] >= miny
+    ]
+    if not candidates:
+        return "outside_imagery"
+    primary, bounds = None, None
+    for raster in candidates:
+        b = pixel_bounds(geom_wgs84, raster.crs, Affine(*raster.transform))
+        if b[0] >= 0 and b[1] >= 0 and b[2] <= raster.width and b[3] <= raster.height:
+            primary, bounds = raster, b
+            break
+    if primary is None:
+        footprints = shapely.union_all([shapely.box(*r.bounds_wgs84) for r in candidates])
+        if not footprints.buffer(1e-9).covers(geom_wgs84):
+            return "focus_outside_imagery"
+        primary = max(candidates, key=lambda r: shapely.box(*r.bounds_wgs84)
+                      .intersection(geom_wgs84.envelope).area)
+        bounds = pixel_bounds(geom_wgs84, primary.crs, Affine(*primary.transform))
+    c0, r0, c1, r1 = bounds
+    extent = max(c1 - c0, r1 - r0)
+    if geom_wgs84.geom_type != "Point" and extent < settings.min_object_px:
+        return "too_small"
+    side = max(math.ceil(extent * (1 + 2 * settings.margin)), settings.min_chip_px)
+    if side > settings.max_chip_px:
+        return "too_large"
+    col_off = _place((c0 + c1) / 2 - side / 2, side, c0, c1, primary.width)
+    row_off = _place((r0 + r1) / 2 - side / 2, side, r0, r1, primary.height)
+    mosaic = not (
+        col_off >= 0 and row_off >= 0
+        and col_off + side <= primary.width and row_off + side <= primary.height
+    )
+    transform = (
+        Affine(*primary.transform)
+        * Affine.translation(col_off, row_off)
+        * Affine.scale(side / settings.out_size)
+    )
+    return ChipPlan(primary, col_off, row_off, side, settings.out_size, transform, mosaic)

@@ -1,0 +1,44 @@
+"""Everything a worker needs to build a unit; picklable, holds no open files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from geoscribe.builders.chip_window import ChipSettings
+from geoscribe.filters.chip_qc import ChipQC
+from geoscribe.sources.imagery import RasterInfo
+
+
+@dataclass(frozen=True)
+class SourceLicense:
+    """License and attribution of one input file."""
+
+    kind: str  # imagery | osm | labels
+    uri: str
+    license: str
+    attribution: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class BuildContext:
+    """Run-wide settings shared by every unit of a build."""
+
+    recipe: str
+    work_dir: str
+    store_path: str
+    rasters: list[RasterInfo]
+    licenses: dict[str, SourceLicense]
+    unit_deg: float
+    split_block_deg: float
+    split_fractions: tuple[float, float, float]
+    split_guard: bool
+    seed: int
+    chip: ChipSettings = field(default_factory=ChipSettings)
+    qc: ChipQC = field(default_factory=ChipQC)
+    caption_template: str = "skyscript_caption_v1.j2"
+    tag_policy_path: str | None = None
+    max_others: int = 5
+    image_format: str = "jpg"
+    jpeg_quality: int = 95
+    gdal_cache_bytes: int = 64 * 1024 * 1024

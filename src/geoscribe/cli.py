@@ -1,0 +1,179 @@
+"""Command-line entry points: `build-dataset` and `geoscribe` (typer)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from geoscribe.errors import GeoscribeError
+
+build_app = typer.Typer(add_completion=False, rich_markup_mode=None,
+                        help="Build a remote-sensing vision-language dataset.")
+tools_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
+                        help="geoscribe tools: list recipes, validate and report outputs.")
+
+Opt = typer.Option
+
+
+@build_app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def build_dataset(
+    recipe: Annotated[str, typer.Argument(help="Recipe name, e.g. skyscript-like "
+                                               "(see `geoscribe recipes`).")],
+    region: Annotated[str, Opt(help="bbox min_lon,min_lat,max_lon,max_lat (write "
+                                    "--region=-81.99,29.68,-81.98,29.69 for western "
+                                    "longitudes), a GeoJSON file, or 'demo'.")],
+    out: Annotated[Path, Opt(help="Output folder (created; re-running resumes).")],
+    imagery: Annotated[list[str] | None, Opt(help="GeoTIFF/COG file, directory or glob; "
+                                                   "repeat for a mosaic.")] = None,
+    osm: Annotated[list[str] | None, Opt(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
+                                              "repeatable.")] = None,
+    labels: Annotated[list[str] | None, Opt(help="Vector labels (.geojson/.gpkg/.shp) with "
+                                                 "OSM-style tag columns; repeatable.")] = None,
+    config: Annotated[Path | None, Opt(help="YAML file of options (flags override it).")] = None,
+    workers: Annotated[int | None, Opt(help="Worker processes (default: CPU cores).")] = None,
+    limit: Annotated[int | None, Opt(help="Build at most N focus features (quick tries).")] = None,
+    seed: Annotated[int | None, Opt(help="Seed of the split assignment (default 0).")] = None,
+    chip_size: Annotated[int | None, Opt(help="Output chip side in pixels (default 256).")] = None,
+    margin: Annotated[float | None, Opt(help="Margin around the object, as a fraction of "
+                                             "its size on each side (default 0.25).")] = None,
+    min_chip_px: Annotated[int | None, Opt(help="Smallest source window side "
+                                                "(default 128 px).")] = None,
+    max_chip_px: Annotated[int | None, Opt(help="Objects needing a larger window are skipped "
+                                                "as too_large (default 2048 px).")] = None,
+    min_object_px: Annotated[float | None, Opt(help="Objects smaller than this many source "
+                                                    "pixels are skipped as too_small "
+                                                    "(default 3).")] = None,
+    unit_deg: Annotated[float | None, Opt(help="Work unit grid size in degrees "
+                                               "(default 0.01).")] = None,
+    split_block_deg: Annotated[float | None, Opt(help="Split block grid size in degrees "
+                                                      "(default 0.01).")] = None,
+    split_fractions: Annotated[str | None, Opt(help="train,val,test fractions "
+                                                    "(default 0.8,0.1,0.1).")] = None,
+    split_guard: Annotated[bool | None, Opt("--split-guard/--no-split-guard",
+                                            help="Drop chips that overlap blocks of another "
+                                                 "split (default on).")] = None,
+    image_format: Annotated[str | None, Opt(help="jpg (default) or png.")] = None,
+    jpeg_quality: Annotated[int | None, Opt(help="JPEG quality (default 95).")] = None,
+    shard_max_samples: Annotated[int | None, Opt(help="Samples per shard (default 1000).")] = None,
+    shard_max_bytes: Annotated[int | None, Opt(help="Bytes per shard (default 512 MiB).")] = None,
+    tag_policy: Annotated[Path | None, Opt(help="YAML tag deny/allow lists (default: "
+                                                "packaged prompts/tag_policy.yaml).")] = None,
+    imagery_license: Annotated[str | None, Opt(help="License of the imagery (SPDX id).")] = None,
+    imagery_attribution: Annotated[str | None, Opt(help="Attribution of the imagery.")] = None,
+    labels_license: Annotated[str | None, Opt(help="License of the --labels files.")] = None,
+    labels_attribution: Annotated[str | None, Opt(help="Attribution of the labels.")] = None,
+    executor: Annotated[str | None, Opt(help="local (process pool; default).")] = None,
+    gdal_cache_mb: Annotated[int | None, Opt(help="GDAL block cache per process "
+                                               "(default 64 MB).")] = None,
+    progress: Annotated[bool, Opt("--progress/--no-progress",
+                                  help="Show progress bars.")] = True,
+) -> None:
+    """Build RECIPE over REGION into OUT: WebDataset shards, stats.json and preview.html."""
+    from geoscribe.config import load_yaml_config, make_config
+    from geoscribe.engine.build import build, resolve_demo
+    from geoscribe.errors import InputError
+    from geoscribe.report import preview_html, summary_lines
+
+    values: dict = load_yaml_config(config) if config else {}
+    flags = dict(
+        imagery=imagery or None, osm=osm or None, labels=labels or None, workers=workers,
+        limit=limit, seed=seed, chip_size=chip_size, margin=margin, min_chip_px=min_chip_px,
+        max_chip_px=max_chip_px, min_object_px=min_object_px, unit_deg=unit_deg,
+        split_block_deg=split_block_deg, split_guard=split_guard, image_format=image_format,
+        jpeg_quality=jpeg_quality, shard_max_samples=shard_max_samples,
+        shard_max_bytes=shard_max_bytes, tag_policy=tag_policy, imagery_license=imagery_license,
+        imagery_attribution=imagery_attribution, labels_license=labels_license,
+        labels_attribution=labels_attribution, executor=executor, gdal_cache_mb=gdal_cache_mb,
+    )
+    if split_fractions is not None:
+        try:
+            flags["split_fractions"] = tuple(float(v) for v in split_fractions.split(","))
+        except ValueError:
+            raise InputError("--split-fractions", f"{split_fractions!r} is not 3 numbers") \
+                from None
+    values.update({k: v for k, v in flags.items() if v is not None})
+    values.update(recipe=recipe, region=region, out=out, progress=progress)
+    cfg = make_config(**resolve_demo(values))
+    stats = build(cfg)
+    preview_html(cfg.out)
+    if stats.get("resumed") == "already complete":
+        typer.echo(f"{cfg.out} is already complete (nothing to do).")
+    for line in summary_lines(cfg.out, stats):
+        typer.echo(line)
+
+
+@tools_app.command("recipes")
+def recipes() -> None:
+    """List the recipes this version can build."""
+    from geoscribe.engine.build import RECIPES
+
+    for name, description in RECIPES.items():
+        typer.echo(f"{name:16s} {description}")
+
+
+@tools_app.command("validate")
+def validate(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
+    """Check every sample of OUT against the record contract; exit 1 on any problem."""
+    from geoscribe.checks.dataset import validate_dataset
+    from geoscribe.errors import InputError
+
+    if not (out / "data").is_dir():
+        raise InputError(str(out), "not a geoscribe output (no data/ folder)")
+    report = validate_dataset(out)
+    for problem in report.problems[:50]:
+        typer.echo(problem, err=True)
+    typer.echo(f"{report.samples} samples in {report.shards} shards; "
+               f"{len(report.problems)} problems")
+    raise typer.Exit(1 if report.problems else 0)
+
+
+@tools_app.command("report")
+def report(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
+    """Print the run summary and (re)write OUT/preview.html."""
+    from geoscribe.errors import InputError
+    from geoscribe.report import preview_html, summary_lines
+
+    stats_path = out / "stats.json"
+    if not stats_path.exists():
+        raise InputError(str(out), "no stats.json (not a finished geoscribe output)")
+    stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    preview_html(out)
+    for line in summary_lines(out, stats):
+        typer.echo(line)
+
+
+def _run(app: typer.Typer) -> None:
+    try:
+        app(standalone_mode=False)
+    except GeoscribeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: completed units are kept; re-run the same command to resume",
+                   err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, EOFError):
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+def build_dataset_main() -> None:
+    """Entry point of `build-dataset`."""
+    _run(build_app)
+
+
+def geoscribe_main() -> None:
+    """Entry point of `geoscribe`."""
+    _run(tools_app)

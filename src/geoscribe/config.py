@@ -1,0 +1,107 @@
+"""Run configuration (pydantic): built from CLI flags or a YAML file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from geoscribe.errors import InputError
+
+
+class BuildConfig(BaseModel):
+    """Everything that defines a build. Fields marked `affects_output=False` don't change bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str
+    region: str
+    out: Path
+    imagery: list[str] = Field(default_factory=list)
+    osm: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    imagery_license: str = "unknown"
+    imagery_attribution: str | None = None
+    labels_license: str = "unknown"
+    labels_attribution: str | None = None
+    tag_policy: Path | None = None
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
+                         json_schema_extra={"affects_output": False})
+    executor: str = Field(default="local", json_schema_extra={"affects_output": False})
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    unit_deg: float = Field(default=0.01, gt=0)
+    split_block_deg: float = Field(default=0.01, gt=0)
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_guard: bool = True
+    chip_size: int = Field(default=256, ge=16, le=4096)
+    margin: float = Field(default=0.25, ge=0, le=5)
+    min_chip_px: int = Field(default=128, ge=8)
+    max_chip_px: int = Field(default=2048, ge=16)
+    min_object_px: float = Field(default=3.0, ge=0)
+    max_others: int = Field(default=5, ge=0)
+    image_format: str = "jpg"
+    jpeg_quality: int = Field(default=95, ge=50, le=100)
+    shard_max_samples: int = Field(default=1000, ge=1)
+    shard_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    gdal_cache_mb: int = Field(default=64, ge=8, json_schema_extra={"affects_output": False})
+    progress: bool = Field(default=True, json_schema_extra={"affects_output": False})
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _fractions_sum_to_one(cls, value: tuple[float, float, float]):
+        if any(v < 0 for v in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError("split fractions must be >= 0 and sum to 1")
+        return value
+
+    @field_validator("image_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in ("jpg", "png"):
+            raise ValueError("image format must be jpg or png")
+        return value
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        if value != "local":
+            raise ValueError("only the 'local' executor is available in this release")
+        return value
+
+    def output_fingerprint(self, input_sizes: dict[str, int]) -> str:
+        """Hash of every option that changes output bytes, plus input file sizes."""
+        data = self.model_dump(mode="json")
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra or {}
+            if isinstance(extra, dict) and extra.get("affects_output") is False:
+                data.pop(name, None)
+        data.pop("out", None)
+        data["inputs"] = input_sizes
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def load_yaml_config(path: Path) -> dict:
+    """Read a YAML config file of BuildConfig fields."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(f"--config {path}", f"cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"--config {path}", f"invalid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--config {path}", "expected a mapping of options")
+    return data
+
+
+def make_config(**values) -> BuildConfig:
+    """Build a BuildConfig, turning validation errors into one-line InputErrors."""
+    try:
+        return BuildConfig(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise InputError(f"--{where.replace('_', '-')}", first["msg"]) from None

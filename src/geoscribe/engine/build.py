@@ -1,0 +1,235 @@
+"""Orchestrate a build: inputs -> feature store -> units on an executor -> shards -> stats."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import rasterio
+import shapely
+from tqdm import tqdm
+
+from geoscribe import __version__
+from geoscribe.builders.chip_window import ChipSettings
+from geoscribe.builders.context import BuildContext, SourceLicense
+from geoscribe.config import BuildConfig
+from geoscribe.engine.executors import make_executor
+from geoscribe.engine.ingest import build_store
+from geoscribe.engine.merge import merge_rejected, merge_units, remove_parts
+from geoscribe.engine.units import load_done, plan_units
+from geoscribe.engine.worker import close_worker, init_worker, run_unit
+from geoscribe.errors import GeoscribeError, InputError
+from geoscribe.region import SPLITS, Region, parse_region
+from geoscribe.shards import atomic_write_text
+from geoscribe.sources import demo
+from geoscribe.sources.imagery import RasterInfo, expand_imagery, index_raster
+from geoscribe.text.tag_policy import load_tag_policy
+
+RECIPES = {"skyscript-like": "object-centred chips per OSM/label feature, captioned from tags"}
+OSM_LICENSE = ("ODbL-1.0", "© OpenStreetMap contributors")
+WORK = ".geoscribe"
+
+
+def resolve_demo(values: dict) -> dict:
+    """Fill the inputs and settings of `--region demo` (fetching the data once)."""
+    if str(values.get("region", "")).strip().lower() != "demo":
+        return values
+    filled = dict(values)
+    for key, value in demo.demo_inputs().items():
+        if key in ("imagery", "labels") and filled.get(key):
+            raise InputError(f"--{key}", "--region demo brings its own inputs; drop this option")
+        filled[key] = value
+    for key, value in demo.DEMO_OPTIONS.items():
+        filled.setdefault(key, value)
+    return filled
+
+
+def _index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
+    if not specs:
+        raise InputError("--imagery", "no imagery given (a GeoTIFF/COG file, directory or glob)")
+    paths = expand_imagery(specs)
+    rasters, failed = [], {}
+    bar = tqdm(paths, desc="indexing imagery", unit=" file", disable=len(paths) < 5)
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes):
+        for path in bar:
+            try:
+                rasters.append(index_raster(path))
+            except InputError as exc:
+                failed[str(path)] = str(exc)
+    if not rasters:
+        raise InputError(f"--imagery {specs[0]}", next(iter(failed.values())).split(": ", 1)[-1])
+    return rasters, failed
+
+
+def _region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
+    if config.region.strip().lower() == "demo":
+        return Region(demo.demo_region([r.bounds_wgs84 for r in rasters]), "demo")
+    return parse_region(config.region)
+
+
+def _licenses(config: BuildConfig, rasters, osm_paths, label_paths) -> dict[str, SourceLicense]:
+    licenses = {}
+    for raster in rasters:
+        licenses[raster.path] = SourceLicense("imagery", raster.path, config.imagery_license,
+                                              config.imagery_attribution,
+                                              Path(raster.path).name)
+    for path in osm_paths:
+        licenses[str(path)] = SourceLicense("osm", str(path), *OSM_LICENSE)
+    for path in label_paths:
+        licenses[str(path)] = SourceLicense("labels", str(path), config.labels_license,
+                                            config.labels_attribution)
+    return licenses
+
+
+def _check_fingerprint(out: Path, fingerprint: str) -> None:
+    run_file = out / WORK / "run.json"
+    if run_file.exists():
+        previous = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint")
+        if previous != fingerprint:
+            raise InputError(f"--out {out}", "was built with other inputs or options; "
+                             "use a new --out directory (or delete this one)")
+    elif out.exists() and any(p.name != WORK for p in out.iterdir()):
+        raise InputError(f"--out {out}", "exists and is not a geoscribe output; use a new folder")
+
+
+def build(config: BuildConfig) -> dict:
+    """Run a whole build (resuming completed units) and return the run stats."""
+    started = time.perf_counter()
+    if config.recipe not in RECIPES:
+        raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
+    out = config.out
+    gdal_cache = config.gdal_cache_mb * 1024 * 1024
+    rasters, failed_rasters = _index_imagery(config.imagery, gdal_cache)
+    osm_paths = [Path(p) for p in config.osm]
+    label_paths = [Path(p) for p in config.labels]
+    if not osm_paths and not label_paths:
+        raise InputError("--osm/--labels", "give at least one OSM file or vector label file")
+    for path in osm_paths + label_paths:
+        if not path.exists():
+            raise InputError(f"--{'osm' if path in osm_paths else 'labels'} {path}",
+                             "file not found")
+    region = _region(config, rasters)
+    footprint = shapely.union_all([shapely.box(*r.bounds_wgs84) for r in rasters])
+    if not region.geometry.intersects(footprint):
+        fb = ", ".join(f"{v:.5f}" for v in footprint.bounds)
+        raise InputError(f"--region {config.region}",
+                         f"outside the imagery (imagery covers lon/lat {fb})")
+    input_sizes = {p: Path(p).stat().st_size
+                   for p in [r.path for r in rasters] + [str(p) for p in osm_paths + label_paths]}
+    fingerprint = config.output_fingerprint(input_sizes)
+    _check_fingerprint(out, fingerprint)
+    if (out / "stats.json").exists():
+        stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+        stats["resumed"] = "already complete"
+        return stats
+    work = out / WORK
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(work / "run.json", json.dumps(
+        {"fingerprint": fingerprint, "config": config.model_dump(mode="json")},
+        indent=2, sort_keys=True))
+
+    policy = load_tag_policy(config.tag_policy)
+    store_path = work / "features.sqlite"
+    ingest_file = work / "ingest.json"
+    if store_path.exists() and ingest_file.exists():
+        ingest = json.loads(ingest_file.read_text(encoding="utf-8"))
+    else:
+        ingest = build_store(store_path, osm_paths, label_paths, region.geometry, policy,
+                             progress=config.progress)
+        atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
+
+    from geoscribe.engine.feature_store import FeatureStore
+
+    store = FeatureStore(store_path, readonly=True)
+    try:
+        units = plan_units(store, region.geometry, config.unit_deg, config.limit)
+    finally:
+        store.close()
+    ctx = BuildContext(
+        recipe=config.recipe, work_dir=str(work), store_path=str(store_path), rasters=rasters,
+        licenses=_licenses(config, rasters, osm_paths, label_paths), unit_deg=config.unit_deg,
+        split_block_deg=config.split_block_deg, split_fractions=config.split_fractions,
+        split_guard=config.split_guard, seed=config.seed,
+        chip=ChipSettings(out_size=config.chip_size, margin=config.margin,
+                          min_chip_px=config.min_chip_px, max_chip_px=config.max_chip_px,
+                          min_object_px=config.min_object_px),
+        tag_policy_path=str(config.tag_policy) if config.tag_policy else None,
+        max_others=config.max_others, image_format=config.image_format,
+        jpeg_quality=config.jpeg_quality, gdal_cache_bytes=gdal_cache,
+    )
+    unit_stats = {}
+    pending = []
+    for unit in units:
+        done = load_done(work, unit)
+        if done is None:
+            pending.append(unit)
+        else:
+            unit_stats[unit.name] = done
+    resumed_units = len(unit_stats)
+    executor = make_executor(config.workers, init_worker, (ctx,), close_worker)
+    bar = tqdm(total=len(units), initial=resumed_units, unit=" unit",
+               desc=f"building {config.recipe}", disable=not config.progress)
+    samples = sum(s["samples"] for s in unit_stats.values())
+    try:
+        for stats in executor.map_unordered(run_unit, pending):
+            unit_stats[stats["unit"]] = stats
+            samples += stats["samples"]
+            bar.update(1)
+            bar.set_postfix(samples=samples)
+    except RuntimeError as exc:
+        raise GeoscribeError(str(exc).splitlines()[0] + " (completed units are kept; "
+                             "re-run the same command to resume)") from None
+    finally:
+        bar.close()
+
+    merge_started = time.perf_counter()
+    shards = merge_units(out, work, units, unit_stats, config.shard_max_samples,
+                         config.shard_max_bytes)
+    rejected = merge_rejected(out, work, units)
+    stats = _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stats,
+                       shards, rejected, resumed_units, ctx)
+    stats["seconds"] = {"total": round(time.perf_counter() - started, 3),
+                        "merge": round(time.perf_counter() - merge_started, 3),
+                        "units": round(sum(s["seconds"] for s in unit_stats.values()), 3)}
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
+    remove_parts(work, units)
+    return stats
+
+
+def _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stats, shards,
+               rejected, resumed_units, ctx) -> dict:
+    skipped: Counter[str] = Counter()
+    for stats in unit_stats.values():
+        skipped.update(stats["skipped"])
+    for info in ingest["inputs"].values():
+        for reason, n in info["skipped"].items():
+            skipped[reason] += n
+    for path in failed_rasters:
+        skipped[f"imagery_unreadable:{path}"] += 1
+    for path in ingest["failed_inputs"]:
+        skipped[f"vector_input_unreadable:{path}"] += 1
+    by_split = {split: sum(s["samples_by_split"].get(split, 0) for s in unit_stats.values())
+                for split in SPLITS}
+    return {
+        "recipe": config.recipe,
+        "geoscribe_version": __version__,
+        "region": {"description": region.description, "bounds_wgs84": list(region.bounds)},
+        "samples": sum(by_split.values()),
+        "samples_by_split": by_split,
+        "focus_candidates": sum(s["focus_candidates"] for s in unit_stats.values()),
+        "rejected": rejected,
+        "skipped": dict(sorted(skipped.items())),
+        "units": {"total": len(units), "resumed": resumed_units},
+        "shards": [s["shard"] for s in shards],
+        "inputs": {
+            "imagery": [{"path": r.path, "crs": r.crs, "gsd_m": round(r.gsd_m, 4),
+                         "bands": r.count, "dtype": r.dtype, "conversion": r.rule}
+                        for r in rasters],
+            "imagery_failed": failed_rasters,
+            "vectors": ingest["inputs"],
+            "vectors_failed": ingest["failed_inputs"],
+        },
+        "licenses": sorted({(lic.license, lic.attribution or "") for lic in ctx.licenses.values()}),
+    }

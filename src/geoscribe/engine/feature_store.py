@@ -1,0 +1,113 @@
+"""An on-disk spatial index of features (SQLite + R*Tree), so memory does not grow with region.
+
+The main process streams every source into the store once; workers open it read-only and
+query features by box.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import shapely
+
+from geoscribe.sources.feature import Feature
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS features (
+  id INTEGER PRIMARY KEY, source TEXT, osm_type TEXT, osm_id INTEGER, label_ref TEXT,
+  input TEXT, tags TEXT, wkb BLOB, cx REAL, cy REAL);
+CREATE VIRTUAL TABLE IF NOT EXISTS features_rtree USING rtree(id, minx, maxx, miny, maxy);
+"""
+
+
+class FeatureStore:
+    """SQLite-backed feature table with an R*Tree over WGS84 bounds."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        else:
+            self.db = sqlite3.connect(path)
+            self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add_many(self, features: Iterable[Feature], batch: int = 5000) -> int:
+        """Insert features (in batches, one transaction each); return how many."""
+        total = 0
+        rows, boxes = [], []
+        next_id = (self.db.execute("SELECT COALESCE(MAX(id), 0) FROM features").fetchone()[0]) + 1
+        for feature in features:
+            minx, miny, maxx, maxy = feature.geometry.bounds
+            rows.append((
+                next_id, feature.source, feature.osm_type, feature.osm_id, feature.label_ref,
+                feature.input, json.dumps(feature.tags, sort_keys=True),
+                shapely.to_wkb(feature.geometry), (minx + maxx) / 2, (miny + maxy) / 2,
+            ))
+            boxes.append((next_id, minx, maxx, miny, maxy))
+            next_id += 1
+            if len(rows) >= batch:
+                total += self._flush(rows, boxes)
+                rows, boxes = [], []
+        total += self._flush(rows, boxes)
+        return total
+
+    def _flush(self, rows: list, boxes: list) -> int:
+        with self.db:
+            self.db.executemany("INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany("INSERT INTO features_rtree VALUES (?,?,?,?,?)", boxes)
+        return len(rows)
+
+    def remove_input(self, input_path: str) -> None:
+        """Delete every feature read from one input (after that input failed part-way)."""
+        with self.db:
+            self.db.execute(
+                "DELETE FROM features_rtree WHERE id IN (SELECT id FROM features WHERE input = ?)",
+                (input_path,),
+            )
+            self.db.execute("DELETE FROM features WHERE input = ?", (input_path,))
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM features").fetchone()[0]
+
+    def _rows(self, sql: str, args: tuple) -> Iterator[Feature]:
+        for row in self.db.execute(sql, args):
+            fid, source, osm_type, osm_id, label_ref, inp, tags, wkb = row
+            yield Feature(
+                source=source, geometry=shapely.from_wkb(wkb), tags=json.loads(tags),
+                input=inp, osm_type=osm_type, osm_id=osm_id, label_ref=label_ref,
+                extra={"store_id": fid},
+            )
+
+    _COLUMNS = "f.id, f.source, f.osm_type, f.osm_id, f.label_ref, f.input, f.tags, f.wkb"
+
+    def intersecting(self, bounds: tuple[float, float, float, float]) -> Iterator[Feature]:
+        """Features whose bounding box intersects `bounds` (minx, miny, maxx, maxy)."""
+        minx, miny, maxx, maxy = bounds
+        sql = (
+            f"SELECT {self._COLUMNS} FROM features_rtree r JOIN features f ON f.id = r.id "
+            "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ? ORDER BY f.id"
+        )
+        return self._rows(sql, (maxx, minx, maxy, miny))
+
+    def centred_in(self, bounds: tuple[float, float, float, float]) -> Iterator[Feature]:
+        """Features whose bbox centre lies in [minx, maxx) x [miny, maxy) (a unit's own)."""
+        minx, miny, maxx, maxy = bounds
+        sql = (
+            f"SELECT {self._COLUMNS} FROM features f "
+            "WHERE f.cx >= ? AND f.cx < ? AND f.cy >= ? AND f.cy < ? ORDER BY f.id"
+        )
+        return self._rows(sql, (minx, maxx, miny, maxy))
+
+    def centres(self) -> Iterator[tuple[float, float]]:
+        """Every feature's bbox centre (to enumerate the units that hold work)."""
+        yield from self.db.execute("SELECT cx, cy FROM features")
+
+    def create_centre_index(self) -> None:
+        with self.db:
+            self.db.execute("CREATE INDEX IF NOT EXISTS features_cx ON features(cx, cy)")

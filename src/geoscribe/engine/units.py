@@ -1,0 +1,74 @@
+"""Units of work: cells of a deterministic lon/lat grid that hold focus features."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from shapely.geometry.base import BaseGeometry
+
+from geoscribe.engine.feature_store import FeatureStore
+from geoscribe.region import cell_bounds, cell_index, cell_name
+
+DONE_MARKER = "done.json"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One grid cell; `limit` caps how many of its focus features are built (for --limit)."""
+
+    ix: int
+    iy: int
+    size_deg: float
+    limit: int | None = None
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.ix, self.iy)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return cell_bounds(self.ix, self.iy, self.size_deg)
+
+
+def plan_units(
+    store: FeatureStore, region: BaseGeometry, size_deg: float, limit: int | None
+) -> list[Unit]:
+    """Units holding at least one feature centre inside the region's bounds, in stable order."""
+    minx, miny, maxx, maxy = region.bounds
+    counts: Counter[tuple[int, int]] = Counter()
+    for cx, cy in store.centres():
+        if minx <= cx <= maxx and miny <= cy <= maxy:
+            counts[cell_index(cx, cy, size_deg)] += 1
+    units = []
+    remaining = limit
+    for ix, iy in sorted(counts):
+        if remaining is not None and remaining <= 0:
+            break
+        n = counts[(ix, iy)]
+        cap = None if remaining is None or n <= remaining else remaining
+        units.append(Unit(ix, iy, size_deg, cap))
+        if remaining is not None:
+            remaining -= n if cap is None else cap
+    return units
+
+
+def unit_dir(work_dir: Path, unit: Unit) -> Path:
+    return work_dir / "units" / unit.name
+
+
+def load_done(work_dir: Path, unit: Unit) -> dict | None:
+    """The unit's completion record if it finished and its part tars are all present."""
+    marker = unit_dir(work_dir, unit) / DONE_MARKER
+    if not marker.exists():
+        return None
+    try:
+        stats = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    for split, count in stats.get("samples_by_split", {}).items():
+        if count and not (unit_dir(work_dir, unit) / f"{split}.tar").exists():
+            return None
+    return stats

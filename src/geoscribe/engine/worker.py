@@ -1,0 +1,97 @@
+"""Per-process worker state and the function that builds one unit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+import rasterio
+
+from geoscribe.builders.context import BuildContext
+from geoscribe.builders.skyscript_like import SkyscriptBuilder
+from geoscribe.checks.schema import key_errors, record_errors
+from geoscribe.engine.feature_store import FeatureStore
+from geoscribe.engine.units import DONE_MARKER, Unit, unit_dir
+from geoscribe.shards import UnitPartWriter, atomic_write_text, sample_members
+from geoscribe.text.tag_policy import load_tag_policy
+from geoscribe.text.templates import load_caption_template
+
+_STATE: dict = {}
+
+
+def init_worker(ctx: BuildContext) -> None:
+    """Open the feature store and GDAL environment inside this process (after any fork)."""
+    env = rasterio.Env(GDAL_CACHEMAX=ctx.gdal_cache_bytes, GDAL_NUM_THREADS=1)
+    env.__enter__()
+    store = FeatureStore(Path(ctx.store_path), readonly=True)
+    policy = load_tag_policy(Path(ctx.tag_policy_path) if ctx.tag_policy_path else None)
+    template = load_caption_template(ctx.caption_template)
+    _STATE.update(ctx=ctx, env=env, store=store,
+                  builder=SkyscriptBuilder(ctx, store, policy, template))
+
+
+def close_worker() -> None:
+    """Release what init_worker opened (for in-process runs)."""
+    if "builder" in _STATE:
+        _STATE["builder"].close()
+        _STATE["store"].close()
+        _STATE["env"].__exit__(None, None, None)
+        _STATE.clear()
+
+
+def run_unit(unit: Unit) -> dict:
+    """Build one unit into its part tars; write the completion marker last."""
+    try:
+        return _run_unit(unit)
+    except Exception as exc:  # report, with the unit named, to the main process
+        raise RuntimeError(
+            f"unit {unit.name} failed: {exc!r}\n{traceback.format_exc()}"
+        ) from None
+
+
+def _run_unit(unit: Unit) -> dict:
+    ctx: BuildContext = _STATE["ctx"]
+    builder: SkyscriptBuilder = _STATE["builder"]
+    started = time.perf_counter()
+    directory = unit_dir(Path(ctx.work_dir), unit)
+    if directory.exists():
+        shutil.rmtree(directory)  # leftovers of an interrupted attempt
+    focus = list(_STATE["store"].centred_in(unit.bounds))
+    if unit.limit is not None:
+        focus = focus[: unit.limit]
+    skipped: Counter[str] = Counter()
+    rejected = []
+    writer = UnitPartWriter(directory)
+    try:
+        for sample in builder.build(focus, lambda reason: skipped.update([reason])):
+            errors = record_errors(sample.record) + key_errors(sample.record)
+            if errors:
+                rejected.append({"id": sample.key, "unit": unit.name, "reasons": errors,
+                                 "record": sample.record})
+                continue
+            writer.write(sample.split,
+                         sample_members(sample.key, ctx.image_format, sample.image, sample.record))
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    atomic_write_text(
+        directory / "rejected.jsonl",
+        "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejected),
+    )
+    stats = {
+        "unit": unit.name,
+        "focus_candidates": len(focus),
+        "samples": sum(writer.counts.values()),
+        "samples_by_split": writer.counts,
+        "payload_bytes_by_split": writer.bytes,
+        "rejected": len(rejected),
+        "skipped": dict(sorted(skipped.items())),
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+    atomic_write_text(directory / DONE_MARKER, json.dumps(stats, sort_keys=True))
+    return stats

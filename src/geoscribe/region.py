@@ -1,0 +1,140 @@
+"""Region parsing (bbox, GeoJSON, demo) and the deterministic grids over it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import shapely
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from geoscribe.errors import InputError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Region:
+    """The area to build, as a WGS84 geometry, and a text describing where it came from."""
+
+    geometry: BaseGeometry
+    description: str
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return tuple(self.geometry.bounds)  # type: ignore[return-value]
+
+
+def parse_bbox(text: str) -> Region:
+    """Parse `min_lon,min_lat,max_lon,max_lat` into a Region."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4:
+        raise InputError(f"--region {text!r}", "expected min_lon,min_lat,max_lon,max_lat")
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--region {text!r}", "bbox values must be numbers") from None
+    if not all(math.isfinite(v) for v in (min_lon, min_lat, max_lon, max_lat)):
+        raise InputError(f"--region {text!r}", "bbox values must be finite")
+    if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
+        raise InputError(
+            f"--region {text!r}",
+            "need -180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90",
+        )
+    return Region(box(min_lon, min_lat, max_lon, max_lat), f"bbox {text}")
+
+
+def parse_geojson(path: Path) -> Region:
+    """Read a GeoJSON file (geometry, Feature or FeatureCollection, WGS84) into a Region."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"--region {path}", f"cannot read: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--region {path}", f"not valid JSON ({exc})") from None
+    try:
+        if data.get("type") == "FeatureCollection":
+            geoms = [shape(f["geometry"]) for f in data["features"]]
+        elif data.get("type") == "Feature":
+            geoms = [shape(data["geometry"])]
+        else:
+            geoms = [shape(data)]
+    except (KeyError, TypeError, AttributeError, ValueError, shapely.errors.GEOSException) as exc:
+        raise InputError(f"--region {path}", f"not a GeoJSON geometry ({exc})") from None
+    geoms = [g for g in geoms if not g.is_empty]
+    if not geoms:
+        raise InputError(f"--region {path}", "contains no geometry")
+    geom = shapely.make_valid(shapely.union_all(geoms))
+    if geom.area == 0:
+        raise InputError(f"--region {path}", "region has no area (use polygons)")
+    minx, miny, maxx, maxy = geom.bounds
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise InputError(f"--region {path}", "coordinates are not lon/lat (WGS84 expected)")
+    return Region(geom, f"GeoJSON {path}")
+
+
+def parse_region(text: str) -> Region:
+    """Parse a --region value: a bbox or a GeoJSON path (`demo` is resolved by the demo module)."""
+    text = text.strip()
+    if not text:
+        raise InputError("--region", "empty region")
+    candidate = Path(text)
+    if text.lower().endswith((".geojson", ".json")) or candidate.exists():
+        if not candidate.exists():
+            raise InputError(f"--region {text}", "file not found")
+        return parse_geojson(candidate)
+    if "," in text:
+        return parse_bbox(text)
+    raise InputError(
+        f"--region {text!r}",
+        "not a bbox (min_lon,min_lat,max_lon,max_lat), an existing GeoJSON file, or 'demo'; "
+        "place names need the Nominatim geocoder, which is not available offline",
+    )
+
+
+def cell_index(lon: float, lat: float, size_deg: float) -> tuple[int, int]:
+    """Index of the grid cell of size `size_deg` degrees containing a point."""
+    return math.floor(lon / size_deg), math.floor(lat / size_deg)
+
+
+def cell_bounds(ix: int, iy: int, size_deg: float) -> tuple[float, float, float, float]:
+    """WGS84 bounds of grid cell (ix, iy)."""
+    return ix * size_deg, iy * size_deg, (ix + 1) * size_deg, (iy + 1) * size_deg
+
+
+def cell_name(ix: int, iy: int) -> str:
+    """Stable, dot-free name of a grid cell, e.g. `x-11531y3613`."""
+    return f"x{ix}y{iy}"
+
+
+def block_split(ix: int, iy: int, seed: int, fractions: tuple[float, float, float]) -> str:
+    """Split of a spatial block: a seeded hash of the block index, so it never depends on region."""
+    digest = hashlib.sha256(f"{seed}:{ix}:{iy}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    train, val, _ = fractions
+    if u < train:
+        return "train"
+    if u < train + val:
+        return "val"
+    return "test"
+
+
+def splits_touched(
+    bounds_wgs84: tuple[float, float, float, float],
+    block_deg: float,
+    seed: int,
+    fractions: tuple[float, float, float],
+) -> set[str]:
+    """The set of splits of every block a WGS84 box touches."""
+    minx, miny, maxx, maxy = bounds_wgs84
+    ix0, iy0 = cell_index(minx, miny, block_deg)
+    ix1, iy1 = cell_index(maxx, maxy, block_deg)
+    return {
+        block_split(ix, iy, seed, fractions)
+        for ix in range(ix0, ix1 + 1)
+        for iy in range(iy0, iy1 + 1)
+    }

@@ -1,0 +1,71 @@
+"""Run summary and an HTML preview (thumbnails + captions) of a built dataset."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from geoscribe.shards import iter_samples
+
+
+def preview_html(out: Path, per_split: int = 12) -> Path:
+    """Write OUT/preview.html showing the first samples of each split; return its path."""
+    stats_path = out / "stats.json"
+    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
+    rows = []
+    for split in ("train", "val", "test"):
+        shown = 0
+        for shard in sorted((out / "data").glob(f"{split}-*.tar")):
+            for sample in iter_samples(shard):
+                if shown >= per_split:
+                    break
+                record = json.loads(sample["json"])
+                ext = "jpg" if "jpg" in sample else "png"
+                b64 = base64.b64encode(sample[ext]).decode()
+                focus = next(f for f in record["features"] if f["focus"])
+                x0, y0, x1, y1 = focus["bbox_px"]
+                w = record["chip"]["width"]
+                left, top = x0 / w * 100, y0 / w * 100
+                width, height = (x1 - x0) / w * 100, (y1 - y0) / w * 100
+                box = (f'<div class="box" style="left:{left:.2f}%;top:{top:.2f}%;'
+                       f'width:{width:.2f}%;height:{height:.2f}%"></div>')
+                rows.append(
+                    f'<figure><div class="chip"><img src="data:image/{ext};base64,{b64}">{box}'
+                    f"</div><figcaption><b>{split}</b> {html.escape(record['texts']['caption'])}"
+                    f"<br><small>{html.escape(record['id'])} · "
+                    f"{html.escape(record['image']['license'])}"
+                    f"</small></figcaption></figure>"
+                )
+                shown += 1
+    summary = html.escape(json.dumps({k: stats.get(k) for k in
+                                      ("recipe", "samples", "samples_by_split", "skipped")},
+                                     indent=2))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>geoscribe preview</title>
+<style>body{{font-family:sans-serif;margin:1em}} figure{{display:inline-block;width:260px;
+margin:6px;vertical-align:top}} .chip{{position:relative;width:256px;height:256px}}
+.chip img{{width:256px;height:256px}} .box{{position:absolute;border:2px solid #f0f}}
+figcaption{{font-size:12px}}</style></head><body><h1>geoscribe preview: {html.escape(str(out))}</h1>
+<pre>{summary}</pre>{''.join(rows)}</body></html>"""
+    path = out / "preview.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def summary_lines(out: Path, stats: dict) -> list[str]:
+    """Short human summary of a finished build."""
+    by_split = stats.get("samples_by_split", {})
+    lines = [
+        f"built {stats.get('samples', 0)} samples "
+        f"(train {by_split.get('train', 0)}, val {by_split.get('val', 0)}, "
+        f"test {by_split.get('test', 0)}); {stats.get('rejected', 0)} rejected",
+        f"shards:  {out / 'data'} ({len(stats.get('shards', []))} tar files + _stats.json each)",
+        f"stats:   {out / 'stats.json'}",
+        f"preview: {out / 'preview.html'}",
+    ]
+    skipped = stats.get("skipped", {})
+    if skipped:
+        top = sorted(skipped.items(), key=lambda kv: -kv[1])[:6]
+        lines.append("skipped: " + ", ".join(f"{k}={v}" for k, v in top))
+    return lines

@@ -1,0 +1,181 @@
+"""WebDataset writing: per-unit part tars, then deterministic shards with per-shard stats.
+
+Tar members are written by `webdataset.TarWriter` with a fixed mtime, owner and mode, in key
+order within a unit and unit order across units, so the same inputs give byte-identical shards.
+A shard is written under a temporary name and renamed when complete; its stats json is
+written after the tar exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import webdataset as wds
+
+from geoscribe.region import SPLITS
+
+FIXED_MTIME = 0.0
+OWNER = "geoscribe"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to a temporary file, fsync, and rename over `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _tar_writer(fileobj) -> wds.TarWriter:
+    return wds.TarWriter(fileobj, user=OWNER, group=OWNER, mode=0o644, mtime=FIXED_MTIME,
+                         encoder=False)
+
+
+def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict:
+    """The WebDataset sample: KEY.jpg|png, KEY.txt (== texts.caption) and KEY.json."""
+    return {
+        "__key__": key,
+        image_ext: image,
+        "txt": record["texts"]["caption"].encode("utf-8"),
+        "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+    }
+
+
+class UnitPartWriter:
+    """Writes one unit's samples into a temporary tar per split; `commit` renames them."""
+
+    def __init__(self, unit_dir: Path) -> None:
+        self.unit_dir = unit_dir
+        unit_dir.mkdir(parents=True, exist_ok=True)
+        self._files: dict[str, object] = {}
+        self._writers: dict[str, wds.TarWriter] = {}
+        self.counts = {split: 0 for split in SPLITS}
+        self.bytes = {split: 0 for split in SPLITS}
+
+    def write(self, split: str, members: dict) -> None:
+        if split not in self._writers:
+            fh = open(self.unit_dir / f"{split}.tar.tmp", "wb")  # noqa: SIM115
+            self._files[split] = fh
+            self._writers[split] = _tar_writer(fh)
+        self.bytes[split] += self._writers[split].write(members)
+        self.counts[split] += 1
+
+    def commit(self) -> None:
+        for split, writer in self._writers.items():
+            writer.close()
+            fh = self._files[split]
+            if not fh.closed:
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            os.replace(self.unit_dir / f"{split}.tar.tmp", self.unit_dir / f"{split}.tar")
+
+    def abort(self) -> None:
+        for split, writer in self._writers.items():
+            try:
+                writer.close()
+            finally:
+                (self.unit_dir / f"{split}.tar.tmp").unlink(missing_ok=True)
+
+
+def iter_samples(tar_path: Path) -> Iterator[dict]:
+    """Read samples back from a tar written by this module (members grouped by key)."""
+    current: dict | None = None
+    with tarfile.open(tar_path, "r") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            key, _, ext = member.name.partition(".")
+            data = tar.extractfile(member).read()
+            if current is None or current["__key__"] != key:
+                if current is not None:
+                    yield current
+                current = {"__key__": key}
+            current[ext] = data
+    if current is not None:
+        yield current
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ShardSink:
+    """Writes samples of one split into data/{split}-NNNNNN.tar, capped by count and bytes."""
+
+    def __init__(self, data_dir: Path, split: str, max_samples: int, max_bytes: int) -> None:
+        self.data_dir = data_dir
+        self.split = split
+        self.max_samples = max_samples
+        self.max_bytes = max_bytes
+        self.index = 0
+        self.shards: list[dict] = []
+        self._fh = None
+        self._writer = None
+        self._count = 0
+        self._bytes = 0
+        self._units: list[str] = []
+        self._started = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.index:06d}"
+
+    def write(self, sample: dict, unit: str) -> None:
+        size = sum(len(v) for k, v in sample.items() if not k.startswith("__"))
+        if self._writer is not None and (
+            self._count >= self.max_samples or self._bytes + size > self.max_bytes
+        ):
+            self._close_shard()
+        if self._writer is None:
+            self._open_shard()
+        self._writer.write(sample)
+        self._count += 1
+        self._bytes += size
+        if not self._units or self._units[-1] != unit:
+            self._units.append(unit)
+
+    def _open_shard(self) -> None:
+        self._fh = open(self.data_dir / f"{self.name}.tar.tmp", "wb")  # noqa: SIM115
+        self._writer = _tar_writer(self._fh)
+        self._count = self._bytes = 0
+        self._units = []
+        self._started = time.perf_counter()
+
+    def _close_shard(self) -> None:
+        self._writer.close()
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        final = self.data_dir / f"{self.name}.tar"
+        os.replace(self.data_dir / f"{self.name}.tar.tmp", final)
+        self.shards.append({
+            "shard": final.name,
+            "split": self.split,
+            "samples": self._count,
+            "payload_bytes": self._bytes,
+            "tar_bytes": final.stat().st_size,
+            "sha256": sha256_file(final),
+            "units": list(self._units),
+            "write_seconds": round(time.perf_counter() - self._started, 4),
+        })
+        self._writer = self._fh = None
+        self.index += 1
+
+    def close(self) -> list[dict]:
+        if self._writer is not None:
+            self._close_shard()
+        return self.shards

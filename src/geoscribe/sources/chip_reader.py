@@ -1,0 +1,107 @@
+"""Read a planned chip's pixels: a windowed read, or a warped mosaic across files."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import rasterio
+import rasterio.errors
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from geoscribe.builders.chip_window import ChipPlan
+from geoscribe.sources.imagery import RasterInfo, to_rgb8
+
+
+class ChipReadError(Exception):
+    """A raster failed while reading a chip (e.g. a truncated file)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+
+
+class ChipReader:
+    """Keeps rasters open inside one worker process (never across a fork)."""
+
+    def __init__(self, rasters: list[RasterInfo], max_open: int = 16) -> None:
+        self.rasters = rasters
+        self.max_open = max_open
+        self._open: OrderedDict[str, rasterio.io.DatasetReader] = OrderedDict()
+
+    def _dataset(self, path: str):
+        if path in self._open:
+            self._open.move_to_end(path)
+            return self._open[path]
+        src = rasterio.open(path)
+        self._open[path] = src
+        if len(self._open) > self.max_open:
+            _, old = self._open.popitem(last=False)
+            old.close()
+        return src
+
+    def close(self) -> None:
+        for src in self._open.values():
+            src.close()
+        self._open.clear()
+
+    def read(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray]:
+        """Return (rgb uint8 (h, w, 3), valid mask (h, w) bool) for the plan."""
+        if not plan.mosaic:
+            return self._read_window(plan)
+        return self._read_mosaic(plan)
+
+    def _read_window(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray]:
+        info = plan.raster
+        if plan.side > plan.out_size:
+            resampling = Resampling.average
+        elif plan.side < plan.out_size:
+            resampling = Resampling.bilinear
+        else:
+            resampling = Resampling.nearest
+        try:
+            src = self._dataset(info.path)
+            data = src.read(
+                info.bands,
+                window=Window(plan.col_off, plan.row_off, plan.side, plan.side),
+                out_shape=(len(info.bands), plan.out_size, plan.out_size),
+                resampling=resampling,
+                masked=True,
+            )
+        except rasterio.errors.RasterioError as exc:
+            raise ChipReadError(info.path, str(exc).splitlines()[0]) from None
+        valid = ~np.ma.getmaskarray(data).any(axis=0)
+        return to_rgb8(np.ma.getdata(data), info), valid
+
+    def _read_mosaic(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray]:
+        size = plan.out_size
+        rgb = np.zeros((size, size, 3), dtype=np.uint8)
+        valid = np.zeros((size, size), dtype=bool)
+        t = plan.transform
+        chip_bounds = (t.c, t.f + t.e * size, t.c + t.a * size, t.f)
+        west, south, east, north = transform_bounds(plan.crs, "EPSG:4326", *chip_bounds)
+        ordered = [plan.raster] + [r for r in self.rasters if r.path != plan.raster.path]
+        for info in ordered:
+            b = info.bounds_wgs84
+            if b[0] > east or b[2] < west or b[1] > north or b[3] < south:
+                continue
+            try:
+                src = self._dataset(info.path)
+                with WarpedVRT(
+                    src, crs=plan.crs, transform=t, width=size, height=size,
+                    resampling=Resampling.bilinear, add_alpha=src.nodata is None,
+                ) as vrt:
+                    data = vrt.read(info.bands)
+                    mask = vrt.read_masks(1) > 0
+            except rasterio.errors.RasterioError as exc:
+                raise ChipReadError(info.path, str(exc).splitlines()[0]) from None
+            fill = mask & ~valid
+            if fill.any():
+                rgb[fill] = to_rgb8(data, info)[fill]
+                valid |= fill
+            if valid.all():
+                break
+        return rgb, valid

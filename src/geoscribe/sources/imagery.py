@@ -1,0 +1,157 @@
+"""Imagery: index GeoTIFF/COG inputs (any CRS, any bands) and read chips by window.
+
+8-bit conversion rule (per source file, decided once when the file is indexed):
+- uint8 with >= 3 bands: bands tagged red/green/blue (else bands 1, 2, 3) pass through unchanged;
+- uint8 with 1 or 2 bands: band 1 as grey, unchanged, replicated to RGB;
+- any other dtype (uint16 pan, int16, float): each used band is stretched linearly between its
+  2nd and 98th percentile over the whole file (a decimated read of at most 1024 px a side),
+  clipped to 0-255; 1-2 band files become grey RGB.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.errors
+from rasterio.enums import ColorInterp
+from rasterio.warp import transform_bounds
+
+from geoscribe.errors import InputError
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
+STRETCH_PERCENTILES = (2.0, 98.0)
+STATS_MAX_SIDE = 1024
+
+
+@dataclass
+class RasterInfo:
+    """What the pipeline needs to know about one raster file, picklable for workers."""
+
+    path: str
+    crs: str
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    bands: list[int]
+    bounds_wgs84: tuple[float, float, float, float]
+    gsd_m: float
+    acquired: str | None
+    rule: str  # "passthrough" | "stretch"
+    stretch: list[tuple[float, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def expand_imagery(specs: list[str]) -> list[Path]:
+    """Expand --imagery values (files, directories, globs) into a sorted list of raster paths."""
+    paths: list[Path] = []
+    for spec in specs:
+        candidate = Path(spec)
+        if candidate.is_dir():
+            found = sorted(
+                p for p in candidate.rglob("*") if p.suffix.lower() in RASTER_SUFFIXES
+            )
+            if not found:
+                raise InputError(f"--imagery {spec}", "directory holds no GeoTIFF/COG files")
+            paths.extend(found)
+        elif any(ch in spec for ch in "*?["):
+            found = sorted(Path(p) for p in glob.glob(spec, recursive=True))
+            if not found:
+                raise InputError(f"--imagery {spec}", "glob matches no files")
+            paths.extend(found)
+        elif candidate.exists():
+            paths.append(candidate)
+        else:
+            raise InputError(f"--imagery {spec}", "file not found")
+    return sorted(set(paths))
+
+
+def _rgb_bands(src) -> list[int]:
+    interp = list(src.colorinterp)
+    wanted = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+    if all(c in interp for c in wanted):
+        return [interp.index(c) + 1 for c in wanted]
+    if src.count >= 3:
+        return [1, 2, 3]
+    return [1]
+
+
+def _gsd_m(src) -> float:
+    xres, yres = src.res
+    if src.crs.is_geographic:
+        lat = (src.bounds.top + src.bounds.bottom) / 2
+        return float(math.sqrt(xres * 111_320.0 * math.cos(math.radians(lat)) * yres * 110_574.0))
+    factor = src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0
+    return float(math.sqrt(xres * yres) * factor)
+
+
+def _stretch_limits(src, bands: list[int]) -> list[tuple[float, float]]:
+    scale = max(src.width, src.height) / STATS_MAX_SIDE
+    shape = (max(1, int(src.height / max(scale, 1))), max(1, int(src.width / max(scale, 1))))
+    limits = []
+    for band in bands:
+        data = src.read(band, out_shape=shape, masked=True)
+        valid = data.compressed() if np.ma.isMaskedArray(data) else data.ravel()
+        valid = valid[np.isfinite(valid)] if valid.dtype.kind == "f" else valid
+        if valid.size == 0:
+            limits.append((0.0, 1.0))
+            continue
+        lo, hi = np.percentile(valid, STRETCH_PERCENTILES)
+        limits.append((float(lo), float(hi) if hi > lo else float(lo) + 1.0))
+    return limits
+
+
+def index_raster(path: Path) -> RasterInfo:
+    """Open a raster once (metadata and the stretch statistics) and describe it."""
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None or src.transform.is_identity:
+                raise InputError(f"--imagery {path}", "raster is not georeferenced")
+            bands = _rgb_bands(src)
+            rule = "passthrough" if src.dtypes[0] == "uint8" else "stretch"
+            stretch = _stretch_limits(src, bands) if rule == "stretch" else []
+            tags = src.tags()
+            acquired = tags.get("ACQUISITION_DATE") or tags.get("TIFFTAG_DATETIME")
+            if acquired and len(acquired) >= 10:
+                acquired = acquired[:10].replace(":", "-")
+            return RasterInfo(
+                path=str(path),
+                crs=src.crs.to_string(),
+                transform=tuple(src.transform)[:6],
+                width=src.width,
+                height=src.height,
+                count=src.count,
+                dtype=src.dtypes[0],
+                nodata=src.nodata,
+                bands=bands,
+                bounds_wgs84=tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds)),
+                gsd_m=_gsd_m(src),
+                acquired=acquired or None,
+                rule=rule,
+                stretch=stretch,
+            )
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(f"--imagery {path}", f"unreadable raster ({exc})") from None
+
+
+def to_rgb8(data: np.ndarray, info: RasterInfo) -> np.ndarray:
+    """Convert read bands (bands, h, w) to uint8 RGB (h, w, 3) by the file's rule."""
+    if info.rule == "passthrough":
+        out = data.astype(np.uint8, copy=False)
+    else:
+        out = np.empty(data.shape, dtype=np.uint8)
+        for i, (lo, hi) in enumerate(info.stretch):
+            scaled = (data[i].astype(np.float32) - lo) * (255.0 / (hi - lo))
+            out[i] = np.clip(np.nan_to_num(scaled, nan=0.0), 0, 255).astype(np.uint8)
+    if out.shape[0] == 1:
+        out = np.repeat(out, 3, axis=0)
+    return np.ascontiguousarray(np.moveaxis(out, 0, -1))

@@ -1,0 +1,1 @@
+"""Text generation: tag phrases, caption templates (and later LLMs)."""
