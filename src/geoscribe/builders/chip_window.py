@@ -133,7 +133,7 @@ def plan_chip(
     )
     transform = (
         Affine(*primary.transform)
-        * Affine.translation(col_off, row_off)
-        * Affine.scale(side / settings.out_size)
+        @ Affine.translation(col_off, row_off)
+        @ Affine.scale(side / settings.out_size)
     )
     return ChipPlan(primary, col_off, row_off, side, settings.out_size, transform, mosaic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import traceback
@@ -78,6 +79,9 @@ def _run_unit(unit: Unit) -> dict:
     except BaseException:
         writer.abort()
         raise
+    delay = float(os.environ.get("GEOSCRIBE_TEST_UNIT_DELAY", "0") or 0)
+    if delay:  # lets crash/resume tests kill a run part-way through a unit
+        time.sleep(delay)
     writer.commit()
     atomic_write_text(
         directory / "rejected.jsonl",

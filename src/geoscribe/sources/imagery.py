@@ -5,7 +5,7 @@
 - uint8 with 1 or 2 bands: band 1 as grey, unchanged, replicated to RGB;
 - any other dtype (uint16 pan, int16, float): each used band is stretched linearly between its
   2nd and 98th percentile over the whole file (a decimated read of at most 1024 px a side),
-  clipped to 0-255; 1-2 band files become grey RGB.
+  rounded to the nearest integer and clipped to 0-255; 1-2 band files become grey RGB.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def to_rgb8(data: np.ndarray, info: RasterInfo) -> np.ndarray:
         out = np.empty(data.shape, dtype=np.uint8)
         for i, (lo, hi) in enumerate(info.stretch):
             scaled = (data[i].astype(np.float32) - lo) * (255.0 / (hi - lo))
-            out[i] = np.clip(np.nan_to_num(scaled, nan=0.0), 0, 255).astype(np.uint8)
+            # round to nearest: truncation turned float32 254.99998 (the high limit) into 254
+            out[i] = np.clip(np.rint(np.nan_to_num(scaled, nan=0.0)), 0, 255).astype(np.uint8)
     if out.shape[0] == 1:
         out = np.repeat(out, 3, axis=0)
     return np.ascontiguousarray(np.moveaxis(out, 0, -1))

@@ -55,7 +55,10 @@ def attribute_phrases(tags: dict[str, str], skip_key: str | None) -> tuple[str, 
             continue
         if value == "1" and key in singular:
             template = singular[key]
-        phrases.append(template.format(value=readable(value)))
+        phrase = template.format(value=readable(value))
+        if phrase.startswith("a ") and phrase[2:3].lower() in tuple("aeiou"):
+            phrase = "an " + phrase[2:]  # "a {value} surface" with value=asphalt
+        phrases.append(phrase)
     return tuple(phrases)
 
 

@@ -1,0 +1,49 @@
+"""Shared fixtures: the generated UTM scene and a runner for the real CLI entry points."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scene import Scene, make_scene
+
+BIN = Path(sys.executable).parent
+
+
+def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `build-dataset` or `geoscribe` (first arg) as a user would, capturing output."""
+    cmd = [str(BIN / args[0]), *args[1:]]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def scene(tmp_path_factory) -> Scene:
+    return make_scene(tmp_path_factory.mktemp("scene"))
+
+
+@pytest.fixture(scope="session")
+def scene_missing_node(tmp_path_factory) -> Scene:
+    return make_scene(tmp_path_factory.mktemp("scene_bad"), missing_node_way=True)
+
+
+def build_args(scene: Scene, out: Path, *extra: str) -> list[str]:
+    """The CLI call used by the end-to-end tests (PNG chips: lossless comparisons)."""
+    return ["build-dataset", "skyscript-like", f"--region={scene.bbox}", "--out", str(out),
+            "--imagery", str(scene.raster), "--osm", str(scene.osm), "--image-format", "png",
+            "--chip-size", "128", "--min-chip-px", "128", "--unit-deg", "0.001",
+            "--split-block-deg", "0.0015", "--split-fractions", "0.5,0.25,0.25", "--seed", "0",
+            "--no-progress", *extra]
+
+
+@pytest.fixture(scope="session")
+def built(scene, tmp_path_factory) -> Path:
+    """One finished build of the scene, shared by read-only tests."""
+    out = tmp_path_factory.mktemp("built") / "out"
+    run_cli(*build_args(scene, out, "--workers", "2"), check=True)
+    return out
