@@ -53,7 +53,11 @@ def test_build_writes_valid_shards_and_stats(built: Path, scene):
         assert shard_stats["samples"] == sum(1 for s in samples if s["__shard__"] == shard.name)
     result = run_cli("geoscribe", "validate", str(built))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (built / "preview.html").read_text().count("<figure>") > 0
+    shown = sum(min(12, n) for n in stats["samples_by_split"].values())
+    assert (built / "preview.html").read_text().count("<figure>") == shown
+    card = (built / "README.md").read_text()
+    assert card.startswith("---\nlicense: unknown\n")  # the scene's imagery has no license
+    assert "ODbL-1.0" in card and "© OpenStreetMap contributors" in card
 
 
 def test_every_scene_feature_is_a_focus_once(built: Path, scene):

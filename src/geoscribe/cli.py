@@ -76,7 +76,7 @@ def build_dataset(
     from geoscribe.config import load_yaml_config, make_config
     from geoscribe.engine.build import build, resolve_demo
     from geoscribe.errors import InputError
-    from geoscribe.report import preview_html, summary_lines
+    from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
     values: dict = load_yaml_config(config) if config else {}
     flags = dict(
@@ -100,6 +100,7 @@ def build_dataset(
     cfg = make_config(**resolve_demo(values))
     stats = build(cfg)
     preview_html(cfg.out)
+    write_dataset_card(cfg.out, stats)
     if stats.get("resumed") == "already complete":
         typer.echo(f"{cfg.out} is already complete (nothing to do).")
     for line in summary_lines(cfg.out, stats):
@@ -135,13 +136,14 @@ def validate(out: Annotated[Path, typer.Argument(help="A build-dataset output fo
 def report(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
     """Print the run summary and (re)write OUT/preview.html."""
     from geoscribe.errors import InputError
-    from geoscribe.report import preview_html, summary_lines
+    from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
     stats_path = out / "stats.json"
     if not stats_path.exists():
         raise InputError(str(out), "no stats.json (not a finished geoscribe output)")
     stats = json.loads(stats_path.read_text(encoding="utf-8"))
     preview_html(out)
+    write_dataset_card(out, stats)
     for line in summary_lines(out, stats):
         typer.echo(line)
 

@@ -7,6 +7,7 @@ import html
 import json
 from pathlib import Path
 
+from geoscribe.resources import read_text
 from geoscribe.shards import iter_samples
 
 
@@ -63,9 +64,45 @@ def summary_lines(out: Path, stats: dict) -> list[str]:
         f"shards:  {out / 'data'} ({len(stats.get('shards', []))} tar files + _stats.json each)",
         f"stats:   {out / 'stats.json'}",
         f"preview: {out / 'preview.html'}",
+        f"card:    {out / 'README.md'}",
     ]
     skipped = stats.get("skipped", {})
     if skipped:
         top = sorted(skipped.items(), key=lambda kv: -kv[1])[:6]
         lines.append("skipped: " + ", ".join(f"{k}={v}" for k, v in top))
     return lines
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                        (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "n>1M"
+
+
+def write_dataset_card(out: Path, stats: dict) -> Path:
+    """Write OUT/README.md, a Hub dataset card with the license attribution of every input."""
+    import jinja2
+
+    licenses = [tuple(item) for item in stats.get("licenses", [])]
+    spdx = sorted({lic for lic, _ in licenses})
+    if "unknown" in spdx:
+        hub_license = "unknown"
+    else:
+        hub_license = spdx[0].lower() if len(spdx) == 1 else "other"
+    template = jinja2.Environment(autoescape=False, keep_trailing_newline=True).from_string(
+        read_text("data_cards", "dataset_card.md.j2"))
+    by_split = {k: v for k, v in stats.get("samples_by_split", {}).items() if v}
+    text = template.render(
+        hub_license=hub_license, recipe=stats.get("recipe", "?"),
+        size_category=_size_category(stats.get("samples", 0)),
+        data_files={split: f"data/{split}-*.tar" for split in by_split},
+        title=f"{stats.get('recipe', 'geoscribe')} dataset", version=stats.get("geoscribe_version"),
+        samples=stats.get("samples", 0), samples_by_split=by_split,
+        region=stats.get("region", {}).get("description", "?"), licenses=licenses,
+        skipped=stats.get("skipped", {}),
+    )
+    path = out / "README.md"
+    path.write_text(text.lstrip(), encoding="utf-8")
+    return path

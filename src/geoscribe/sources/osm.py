@@ -90,7 +90,10 @@ def read_osm(
                 stats.read += 1
                 tags = _tags(obj)
                 if obj.is_closed() and closed_way_is_area(tags):
-                    continue  # emitted as an area below
+                    # emitted as an area below; osmium builds no area when nodes are missing
+                    if not all(node.location.valid() for node in obj.nodes):
+                        stats.skip(f"osm_way_missing_nodes:{name}")
+                    continue
                 coords = []
                 missing = False
                 for node in obj.nodes:
