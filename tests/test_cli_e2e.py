@@ -96,7 +96,7 @@ def test_focus_inside_chip_and_bbox_px_matches_projection(built: Path, scene):
             assert abs((bx[0] + bx[2]) / 2 - cx) <= 2 and abs((bx[1] + bx[3]) / 2 - cy) <= 2
         else:
             assert np.allclose(focus["bbox_px"], [x0, y0, x1, y1], atol=2.0), feature.osm_id
-        assert 0 <= x0 and 0 <= y0 and x1 <= chip["width"] and y1 <= chip["height"]
+        assert x0 >= 0 and y0 >= 0 and x1 <= chip["width"] and y1 <= chip["height"]
         # the chip's lon/lat box contains the feature
         lonlat = [to_wgs.transform(*xy) for xy in feature.utm]
         bbox = shapely.box(*chip["bbox_wgs84"])
