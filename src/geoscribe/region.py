@@ -63,7 +63,8 @@ def parse_geojson(path: Path) -> Region:
             geoms = [shape(data["geometry"])]
         else:
             geoms = [shape(data)]
-    except (KeyError, TypeError, AttributeError, ValueError, shapely.errors.GEOSException) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, shapely.errors.GEOSException,
+            shapely.errors.GeometryTypeError) as exc:
         raise InputError(f"--region {path}", f"not a GeoJSON geometry ({exc})") from None
     geoms = [g for g in geoms if not g.is_empty]
     if not geoms:

@@ -122,7 +122,9 @@ def plan_chip(
     extent = max(c1 - c0, r1 - r0)
     if geom_wgs84.geom_type != "Point" and extent < settings.min_object_px:
         return "too_small"
-    side = max(math.ceil(extent * (1 + 2 * settings.margin)), settings.min_chip_px)
+    # integer windows must cover the pixels the object touches, even with a zero margin
+    cover = max(math.ceil(c1) - math.floor(c0), math.ceil(r1) - math.floor(r0))
+    side = max(math.ceil(extent * (1 + 2 * settings.margin)), cover, settings.min_chip_px)
     if side > settings.max_chip_px:
         return "too_large"
     col_off = _place((c0 + c1) / 2 - side / 2, side, c0, c1, primary.width)

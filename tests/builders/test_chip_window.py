@@ -1,0 +1,222 @@
+"""plan_chip (builders/chip_window.py): window placement checked with pyproj + affine directly."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import Transformer
+
+from geoscribe.builders.chip_window import ChipPlan, ChipSettings, plan_chip
+from geoscribe.sources.imagery import index_raster
+
+CRS = "EPSG:32633"
+T = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 6600000.0)
+WIDTH, HEIGHT = 1000, 800
+TO_WGS84 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+FROM_WGS84 = Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
+
+
+@pytest.fixture(scope="module")
+def raster(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plan") / "scene.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=WIDTH, height=HEIGHT, count=3,
+                       dtype="uint8", crs=CRS, transform=T) as dst:
+        dst.write(np.zeros((3, HEIGHT, WIDTH), dtype=np.uint8))
+    return index_raster(path)
+
+
+def to_world(cols, rows):
+    """Pixel (col, row) -> raster CRS (x, y), written out from the affine coefficients."""
+    return T.a * cols + T.b * rows + T.c, T.d * cols + T.e * rows + T.f
+
+
+def to_pixel(x, y):
+    """Raster CRS (x, y) -> pixel (col, row) for the north-up grid T."""
+    return (x - T.c) / T.a, (y - T.f) / T.e
+
+
+def pixel_box_wgs84(c0, r0, c1, r1) -> shapely.Polygon:
+    """A rectangle given in source pixels, as a WGS84 polygon (densified edges)."""
+    cols = np.concatenate([np.linspace(c0, c1, 9), np.full(9, c1), np.linspace(c1, c0, 9),
+                           np.full(9, c0)])
+    rows = np.concatenate([np.full(9, r0), np.linspace(r0, r1, 9), np.full(9, r1),
+                           np.linspace(r1, r0, 9)])
+    x, y = to_world(cols, rows)
+    lon, lat = TO_WGS84.transform(x, y)
+    return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+def object_pixels(geom_wgs84) -> np.ndarray:
+    """Pixel (col, row) of every vertex, computed independently of the module."""
+    coords = shapely.get_coordinates(geom_wgs84)
+    x, y = FROM_WGS84.transform(coords[:, 0], coords[:, 1])
+    cols, rows = to_pixel(np.asarray(x), np.asarray(y))
+    return np.column_stack([cols, rows])
+
+
+def assert_contains(plan: ChipPlan, geom) -> None:
+    px = object_pixels(geom)
+    eps = 1e-6
+    assert px[:, 0].min() >= plan.col_off - eps
+    assert px[:, 1].min() >= plan.row_off - eps
+    assert px[:, 0].max() <= plan.col_off + plan.side + eps
+    assert px[:, 1].max() <= plan.row_off + plan.side + eps
+
+
+def assert_inside_raster(plan: ChipPlan) -> None:
+    assert plan.col_off >= 0 and plan.row_off >= 0
+    assert plan.col_off + plan.side <= WIDTH and plan.row_off + plan.side <= HEIGHT
+    assert not plan.mosaic
+
+
+def test_centred_object(raster):
+    settings = ChipSettings(out_size=256, margin=0.25, min_chip_px=128)
+    geom = pixel_box_wgs84(400.3, 300.6, 600.2, 380.1)  # ~200 x 80 px
+    plan = plan_chip(geom, [raster], settings)
+    assert isinstance(plan, ChipPlan)
+    assert plan.raster.path == raster.path
+    assert_contains(plan, geom)
+    assert_inside_raster(plan)
+    extent = 600.2 - 400.3
+    assert plan.side == math.ceil(extent * 1.5) or plan.side == math.ceil(extent * 1.5) + 1
+    # centred: the object's centre is near the window centre
+    px = object_pixels(geom)
+    centre = (px.min(axis=0) + px.max(axis=0)) / 2
+    assert abs(plan.col_off + plan.side / 2 - centre[0]) <= 1
+    assert abs(plan.row_off + plan.side / 2 - centre[1]) <= 1
+
+
+def test_small_object_gets_min_chip(raster):
+    settings = ChipSettings(out_size=128, margin=0.25, min_chip_px=128)
+    geom = pixel_box_wgs84(500, 400, 510, 408)
+    plan = plan_chip(geom, [raster], settings)
+    assert isinstance(plan, ChipPlan)
+    assert plan.side == 128
+    assert_contains(plan, geom)
+
+
+def test_point_feature_gets_min_chip(raster):
+    settings = ChipSettings(out_size=128, min_chip_px=100)
+    x, y = to_world(321.5, 222.5)
+    point = shapely.Point(*TO_WGS84.transform(x, y))
+    plan = plan_chip(point, [raster], settings)
+    assert isinstance(plan, ChipPlan)
+    assert plan.side == 100
+    assert_contains(plan, point)
+
+
+def test_chip_transform(raster):
+    settings = ChipSettings(out_size=256, min_chip_px=128)
+    geom = pixel_box_wgs84(100, 100, 300, 250)
+    plan = plan_chip(geom, [raster], settings)
+    assert isinstance(plan, ChipPlan)
+    scale = plan.side / 256
+    assert scale != 1
+    # independently: output pixel (i, j) is source pixel (col_off + i*scale, row_off + j*scale)
+    for i, j in [(0, 0), (256, 0), (0, 256), (256, 256), (17, 99)]:
+        expected = to_world(plan.col_off + i * scale, plan.row_off + j * scale)
+        t = plan.transform
+        got = (t.a * i + t.b * j + t.c, t.d * i + t.e * j + t.f)
+        assert got == pytest.approx(expected, abs=1e-6)
+    expected_affine = (
+        T @ Affine.translation(plan.col_off, plan.row_off) @ Affine.scale(plan.side / 256)
+    )
+    assert plan.transform.almost_equals(expected_affine, precision=1e-9)
+    assert plan.crs == CRS
+
+
+@pytest.mark.parametrize(
+    ("box", "where"),
+    [((2.2, 300, 30.4, 330), "left"), ((960, 300, 998.5, 330), "right"),
+     ((400, 1.5, 440, 20), "top"), ((400, 770, 440, 799.4), "bottom"),
+     ((980, 785, 999, 799), "corner")],
+)
+def test_window_shifted_inside_raster_near_edges(raster, box, where):
+    settings = ChipSettings(out_size=128, margin=0.25, min_chip_px=128)
+    geom = pixel_box_wgs84(*box)
+    plan = plan_chip(geom, [raster], settings)
+    assert isinstance(plan, ChipPlan), where
+    assert_contains(plan, geom)
+    assert_inside_raster(plan)
+    if where in ("left",):
+        assert plan.col_off == 0
+    if where in ("right", "corner"):
+        assert plan.col_off + plan.side == WIDTH
+    if where in ("bottom", "corner"):
+        assert plan.row_off + plan.side == HEIGHT
+    if where == "top":
+        assert plan.row_off == 0
+
+
+def test_object_larger_than_raster_height_needs_mosaic(raster):
+    settings = ChipSettings(out_size=256, margin=0.25, min_chip_px=128, max_chip_px=4096)
+    geom = pixel_box_wgs84(100, 10, 800, 790)  # 700 x 780 px: the window cannot fit
+    plan = plan_chip(geom, [raster], settings)
+    assert isinstance(plan, ChipPlan)
+    assert_contains(plan, geom)
+    assert plan.mosaic
+    assert plan.side > HEIGHT
+
+
+@pytest.mark.parametrize(
+    ("margin", "box"),
+    [(0.0, (100.7, 200.7, 111.2, 205.0)), (0.0, (300.9, 300.2, 320.1, 310.0)),
+     (0.0, (400.5, 400.5, 403.6, 401.0)), (0.05, (500.95, 500.0, 520.05, 505.0))],
+)
+def test_window_contains_object_with_small_margin(raster, margin, box):
+    settings = ChipSettings(out_size=64, margin=margin, min_chip_px=8, min_object_px=3)
+    geom = pixel_box_wgs84(*box)
+    plan = plan_chip(geom, [raster], settings)
+    assert isinstance(plan, ChipPlan)
+    assert_contains(plan, geom)
+    assert plan.side >= settings.min_chip_px
+
+
+def test_too_small(raster):
+    settings = ChipSettings(min_object_px=3.0)
+    geom = pixel_box_wgs84(500, 400, 501.5, 401.5)
+    assert plan_chip(geom, [raster], settings) == "too_small"
+    # a point is never too small
+    assert isinstance(plan_chip(geom.centroid, [raster], settings), ChipPlan)
+
+
+def test_too_large(raster):
+    settings = ChipSettings(max_chip_px=300, margin=0.25)
+    geom = pixel_box_wgs84(100, 100, 400, 200)  # 300 px -> 450 px window
+    assert plan_chip(geom, [raster], settings) == "too_large"
+    assert isinstance(plan_chip(geom, [raster], ChipSettings(max_chip_px=2048)), ChipPlan)
+
+
+def test_outside_imagery(raster):
+    far = shapely.box(20.0, 50.0, 20.001, 50.001)
+    assert plan_chip(far, [raster], ChipSettings()) == "outside_imagery"
+    assert plan_chip(far, [], ChipSettings()) == "outside_imagery"
+
+
+def test_object_crossing_the_raster_edge(raster):
+    geom = pixel_box_wgs84(-50, 300, 40, 340)
+    assert plan_chip(geom, [raster], ChipSettings()) == "focus_outside_imagery"
+
+
+def test_chooses_raster_containing_object(tmp_path, raster):
+    # a second raster east of the first, same grid
+    path = Path(tmp_path) / "east.tif"
+    east_t = T @ Affine.translation(WIDTH, 0)
+    with rasterio.open(path, "w", driver="GTiff", width=400, height=HEIGHT, count=3,
+                       dtype="uint8", crs=CRS, transform=east_t) as dst:
+        dst.write(np.zeros((3, HEIGHT, 400), dtype=np.uint8))
+    east = index_raster(path)
+    geom = pixel_box_wgs84(WIDTH + 150, 300, WIDTH + 200, 340)
+    plan = plan_chip(geom, [raster, east], ChipSettings())
+    assert isinstance(plan, ChipPlan)
+    assert plan.raster.path == east.path
+    px = object_pixels(geom)
+    # in the east raster's own pixels
+    assert plan.col_off <= px[:, 0].min() - WIDTH and px[:, 0].max() - WIDTH <= (
+        plan.col_off + plan.side)

