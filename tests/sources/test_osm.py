@@ -305,3 +305,16 @@ def test_unknown_suffix_raises_input_error(tmp_path):
     other.write_text(OSM_XML)
     with pytest.raises(InputError):
         list(read_osm(other, WORLD, SourceStats()))
+
+
+def test_degenerate_closed_building_is_counted_not_silently_lost(tmp_path):
+    path = tmp_path / "degenerate.osm"
+    path.write_text(
+        '<?xml version="1.0"?>\n<osm version="0.6">\n'
+        '<node id="1" version="1" lat="60.1" lon="24.9"/>\n'
+        '<node id="2" version="1" lat="60.1" lon="24.901"/>\n'
+        '<way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="1"/>'
+        '<tag k="building" v="yes"/></way>\n</osm>\n', encoding="utf-8")
+    stats = SourceStats()
+    assert list(read_osm(path, WORLD, stats)) == []
+    assert stats.skipped == {f"osm_area_invalid:{path}": 1}

@@ -93,6 +93,8 @@ def read_osm(
                     # emitted as an area below; osmium builds no area when nodes are missing
                     if not all(node.location.valid() for node in obj.nodes):
                         stats.skip(f"osm_way_missing_nodes:{name}")
+                    elif len({(n.location.x, n.location.y) for n in obj.nodes}) < 3:
+                        stats.skip(f"osm_area_invalid:{name}")  # no ring: osmium builds no area
                     continue
                 coords = []
                 missing = False
