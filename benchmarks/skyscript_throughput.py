@@ -26,6 +26,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import json
@@ -278,10 +279,8 @@ class TreeRssMonitor:
             return
         total = 0
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += proc.memory_info().rss
-            except psutil.Error:
-                pass
         if total > self.peak:
             self.peak, self.peak_procs = total, len(procs)
 
@@ -548,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'run':<22}{'samples':>9}{'seconds':>10}{'samples/s':>11}")
     for name, r in (("pipeline --workers 1", w1), ("raw loop (1 process)", raw),
                     ("pipeline --workers 2", w2)):
-        print(f"{name:<22}{r['samples']:>9}{r['seconds']:>10.2f}{r['samples'] / r['seconds']:>11.1f}")
+        rate_s = r["samples"] / r["seconds"]
+        print(f"{name:<22}{r['samples']:>9}{r['seconds']:>10.2f}{rate_s:>11.1f}")
     print(f"raw loop without interpreter start: {raw['loop_seconds']:.2f} s; raw JPEGs identical "
           f"to the pipeline's: {check['identical']}/{check['raw']}")
     print(f"ratio pipeline_w1 / raw = {summary['ratio_w1_over_raw']:.3f}   (target >= 0.8)")

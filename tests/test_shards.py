@@ -6,7 +6,9 @@ import hashlib
 import json
 import tarfile
 
-from geoscribe.shards import ShardSink, iter_samples, sample_members
+import webdataset as wds
+
+from geoscribe.shards import ShardSink, encode_sample, iter_samples, sample_members
 
 
 def _record(key: str) -> dict:
@@ -30,10 +32,24 @@ def test_count_cap_splits_shards(tmp_path):
 
 
 def test_byte_cap_splits_shards(tmp_path):
-    shards = _write(tmp_path, 6, max_samples=1000, max_bytes=2000, payload=600)
+    one = len(encode_sample(sample_members("k000", "jpg", b"x" * 600, _record("k000"))))
+    shards = _write(tmp_path, 6, max_samples=1000, max_bytes=2 * one + 10, payload=600)
     for shard in shards:
-        assert shard["payload_bytes"] <= 2000
-    assert sum(s["samples"] for s in shards) == 6 and len(shards) == 3
+        assert shard["member_bytes"] <= 2 * one + 10
+    assert [s["samples"] for s in shards] == [2, 2, 2]
+
+
+def test_shard_bytes_equal_a_plain_webdataset_tarwriter_archive(tmp_path):
+    shards = _write(tmp_path, 5, max_samples=10, max_bytes=10**9)
+    reference = tmp_path / "reference.tar"
+    with open(reference, "wb") as fh:
+        writer = wds.TarWriter(fh, user="geoscribe", group="geoscribe", mode=0o644, mtime=0.0,
+                               encoder=False)
+        for i in range(5):
+            key = f"k{i:03d}"
+            writer.write(sample_members(key, "jpg", bytes([i % 256]) * 100, _record(key)))
+        writer.close()
+    assert (tmp_path / shards[0]["shard"]).read_bytes() == reference.read_bytes()
 
 
 def test_members_have_fixed_metadata_and_round_trip(tmp_path):

@@ -1,7 +1,9 @@
 """WebDataset writing: per-unit part tars, then deterministic shards with per-shard stats.
 
-Tar members are written by `webdataset.TarWriter` with a fixed mtime, owner and mode, in key
-order within a unit and unit order across units, so the same inputs give byte-identical shards.
+Samples are written once, by `webdataset.TarWriter` (fixed mtime, owner and mode) into a unit's
+part tar; the writer records each sample's byte range. Shards are then assembled by copying
+those ranges (whole tar members, headers included) in unit order and closing the archive as
+tarfile does, so the same inputs give byte-identical shards and no sample is re-encoded.
 A shard is written under a temporary name and renamed when complete; its stats json is
 written after the tar exists.
 """
@@ -9,6 +11,7 @@ written after the tar exists.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tarfile
@@ -22,6 +25,7 @@ from geoscribe.region import SPLITS
 
 FIXED_MTIME = 0.0
 OWNER = "geoscribe"
+END_OF_ARCHIVE = tarfile.BLOCKSIZE * 2
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -59,13 +63,18 @@ class UnitPartWriter:
         self._writers: dict[str, wds.TarWriter] = {}
         self.counts = {split: 0 for split in SPLITS}
         self.bytes = {split: 0 for split in SPLITS}
+        self.ranges: dict[str, list[list]] = {split: [] for split in SPLITS}
 
     def write(self, split: str, members: dict) -> None:
+        """Append a sample; remember its [key, start, end] byte range in the part tar."""
         if split not in self._writers:
             fh = open(self.unit_dir / f"{split}.tar.tmp", "wb")  # noqa: SIM115
             self._files[split] = fh
             self._writers[split] = _tar_writer(fh)
-        self.bytes[split] += self._writers[split].write(members)
+        writer = self._writers[split]
+        start = writer.tarstream.offset
+        self.bytes[split] += writer.write(members)
+        self.ranges[split].append([members["__key__"], start, writer.tarstream.offset])
         self.counts[split] += 1
 
     def commit(self) -> None:
@@ -113,7 +122,11 @@ def sha256_file(path: Path) -> str:
 
 
 class ShardSink:
-    """Writes samples of one split into data/{split}-NNNNNN.tar, capped by count and bytes."""
+    """Writes samples of one split into data/{split}-NNNNNN.tar, capped by count and bytes.
+
+    A sample arrives as the raw bytes of its tar members (headers included), as written by
+    UnitPartWriter; `bytes` caps count those member bytes.
+    """
 
     def __init__(self, data_dir: Path, split: str, max_samples: int, max_bytes: int) -> None:
         self.data_dir = data_dir
@@ -123,7 +136,6 @@ class ShardSink:
         self.index = 0
         self.shards: list[dict] = []
         self._fh = None
-        self._writer = None
         self._count = 0
         self._bytes = 0
         self._units: list[str] = []
@@ -133,49 +145,72 @@ class ShardSink:
     def name(self) -> str:
         return f"{self.split}-{self.index:06d}"
 
-    def write(self, sample: dict, unit: str) -> None:
-        size = sum(len(v) for k, v in sample.items() if not k.startswith("__"))
-        if self._writer is not None and (
+    def write_raw(self, members_bytes: bytes, unit: str) -> None:
+        """Append one sample's tar members (a whole number of 512-byte blocks)."""
+        size = len(members_bytes)
+        if self._fh is not None and (
             self._count >= self.max_samples or self._bytes + size > self.max_bytes
         ):
             self._close_shard()
-        if self._writer is None:
+        if self._fh is None:
             self._open_shard()
-        self._writer.write(sample)
+        self._fh.write(members_bytes)
         self._count += 1
         self._bytes += size
         if not self._units or self._units[-1] != unit:
             self._units.append(unit)
 
+    def write(self, sample: dict, unit: str) -> None:
+        """Append a sample given as a dict of members (encoded like a part tar would be)."""
+        self.write_raw(encode_sample(sample), unit)
+
     def _open_shard(self) -> None:
         self._fh = open(self.data_dir / f"{self.name}.tar.tmp", "wb")  # noqa: SIM115
-        self._writer = _tar_writer(self._fh)
         self._count = self._bytes = 0
         self._units = []
         self._started = time.perf_counter()
 
     def _close_shard(self) -> None:
-        self._writer.close()
-        if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+        written = self._bytes + END_OF_ARCHIVE
+        padding = -written % tarfile.RECORDSIZE  # as tarfile.close() pads the archive
+        self._fh.write(b"\0" * (END_OF_ARCHIVE + padding))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
         final = self.data_dir / f"{self.name}.tar"
         os.replace(self.data_dir / f"{self.name}.tar.tmp", final)
         self.shards.append({
             "shard": final.name,
             "split": self.split,
             "samples": self._count,
-            "payload_bytes": self._bytes,
+            "member_bytes": self._bytes,
             "tar_bytes": final.stat().st_size,
             "sha256": sha256_file(final),
             "units": list(self._units),
             "write_seconds": round(time.perf_counter() - self._started, 4),
         })
-        self._writer = self._fh = None
+        self._fh = None
         self.index += 1
 
     def close(self) -> list[dict]:
-        if self._writer is not None:
+        if self._fh is not None:
             self._close_shard()
         return self.shards
+
+
+def encode_sample(sample: dict) -> bytes:
+    """The tar member bytes of one sample, exactly as a part tar stores them."""
+    buffer = io.BytesIO()
+    writer = _tar_writer(buffer)
+    writer.write(sample)
+    end = writer.tarstream.offset
+    writer.close()  # flushes the stream; then drop the end-of-archive blocks
+    return buffer.getvalue()[:end]
+
+
+def copy_ranges(part: Path, ranges: list[list], sink: ShardSink, unit: str) -> None:
+    """Copy samples (by their recorded byte ranges) from a part tar into a shard sink."""
+    with open(part, "rb") as fh:
+        for _key, start, end in ranges:
+            fh.seek(start)
+            sink.write_raw(fh.read(end - start), unit)

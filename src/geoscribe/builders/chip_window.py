@@ -38,6 +38,7 @@ class ChipPlan:
     out_size: int
     transform: Affine
     mosaic: bool
+    focus_projected: BaseGeometry | None = None  # the focus geometry in the chip's CRS
 
     @property
     def crs(self) -> str:
@@ -105,9 +106,10 @@ def plan_chip(
     ]
     if not candidates:
         return "outside_imagery"
-    primary, bounds = None, None
+    primary, bounds, projected = None, None, None
     for raster in candidates:
-        b = pixel_bounds(geom_wgs84, raster.crs, Affine(*raster.transform))
+        projected = project(geom_wgs84, raster.crs)
+        b = tuple(to_pixels(projected, Affine(*raster.transform)).bounds)
         if b[0] >= 0 and b[1] >= 0 and b[2] <= raster.width and b[3] <= raster.height:
             primary, bounds = raster, b
             break
@@ -117,7 +119,8 @@ def plan_chip(
             return "focus_outside_imagery"
         primary = max(candidates, key=lambda r: shapely.box(*r.bounds_wgs84)
                       .intersection(geom_wgs84.envelope).area)
-        bounds = pixel_bounds(geom_wgs84, primary.crs, Affine(*primary.transform))
+        projected = project(geom_wgs84, primary.crs)
+        bounds = tuple(to_pixels(projected, Affine(*primary.transform)).bounds)
     c0, r0, c1, r1 = bounds
     extent = max(c1 - c0, r1 - r0)
     if geom_wgs84.geom_type != "Point" and extent < settings.min_object_px:
@@ -138,4 +141,5 @@ def plan_chip(
         @ Affine.translation(col_off, row_off)
         @ Affine.scale(side / settings.out_size)
     )
-    return ChipPlan(primary, col_off, row_off, side, settings.out_size, transform, mosaic)
+    return ChipPlan(primary, col_off, row_off, side, settings.out_size, transform, mosaic,
+                    projected)

@@ -16,10 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from PIL import Image
-from rasterio.warp import transform_bounds
+from shapely.geometry.base import BaseGeometry
 
 from geoscribe import __version__
-from geoscribe.builders.chip_window import ChipPlan, plan_chip, project, to_pixels
+from geoscribe.builders.chip_window import (
+    ChipPlan,
+    plan_chip,
+    project,
+    to_pixels,
+    transformer_to_wgs84,
+)
 from geoscribe.builders.context import BuildContext
 from geoscribe.region import block_split, cell_index, splits_touched
 from geoscribe.sources.chip_reader import ChipReader, ChipReadError
@@ -95,12 +101,18 @@ class SkyscriptBuilder:
         self.policy = policy
         self.template = template
         self.reader = ChipReader(ctx.rasters)
+        self._features: dict[int, Feature] = {}  # per-unit caches, keyed by store id
+        self._projected: dict[tuple[int, str], BaseGeometry] = {}
+        self._phrases: dict[int, str | None] = {}
 
     def close(self) -> None:
         self.reader.close()
 
     def build(self, focus_features: list[Feature], skip) -> Iterator[Sample]:
         """Yield samples for the focus features; call `skip(reason)` for each one dropped."""
+        self._features.clear()
+        self._projected.clear()
+        self._phrases.clear()
         for feature in focus_features:
             result = self._build_one(feature)
             if isinstance(result, str):
@@ -140,38 +152,65 @@ class SkyscriptBuilder:
                               phrase.noun)
         return Sample(key, split, encode_image(rgb, ctx.image_format, ctx.jpeg_quality), record)
 
-    def _chip_bounds_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
+    @staticmethod
+    def _chip_bounds_crs(plan: ChipPlan) -> tuple[float, float, float, float]:
         t, size = plan.transform, plan.out_size
-        xs = [t.c, t.c + t.a * size]
-        ys = [t.f, t.f + t.e * size]
-        bounds = (min(xs), min(ys), max(xs), max(ys))
-        return tuple(transform_bounds(plan.crs, "EPSG:4326", *bounds, densify_pts=21))
+        xs = [t.c, t.c + t.a * size, t.c + t.b * size, t.c + (t.a + t.b) * size]
+        ys = [t.f, t.f + t.d * size, t.f + t.e * size, t.f + (t.d + t.e) * size]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def _chip_bounds_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
+        transformer = transformer_to_wgs84(plan.crs)
+        return tuple(transformer.transform_bounds(*self._chip_bounds_crs(plan), densify_pts=21))
+
+    def _context(self, ids: list[int]) -> list[Feature]:
+        missing = [i for i in ids if i not in self._features]
+        for feature in self.store.by_ids(missing):
+            self._features[feature.extra["store_id"]] = feature
+        return [self._features[i] for i in ids]
+
+    def _projected_geometry(self, feature: Feature, crs: str) -> BaseGeometry:
+        key = (feature.extra["store_id"], crs)
+        geom = self._projected.get(key)
+        if geom is None:
+            geom = self._projected[key] = project(feature.geometry, crs)
+        return geom
+
+    def _phrase(self, feature: Feature) -> str | None:
+        store_id = feature.extra["store_id"]
+        if store_id not in self._phrases:
+            phrase = describe(feature.tags, self.policy)
+            self._phrases[store_id] = phrase.noun if phrase else None
+        return self._phrases[store_id]
 
     def _visible_features(self, focus: Feature, plan: ChipPlan, bbox_wgs84):
         size = plan.out_size
         chip_box = shapely.box(0, 0, size, size)
+        cx0, cy0, cx1, cy1 = self._chip_bounds_crs(plan)
         node_box = self.ctx.chip.node_box_px
         entries, phrases, inputs = [], [], {focus.input}
-        focus_px = to_pixels(project(focus.geometry, plan.crs), plan.transform)
-        bbox, clipped = _bbox_px(focus_px, size, node_box)
+        focus_crs = plan.focus_projected or project(focus.geometry, plan.crs)
+        bbox, clipped = _bbox_px(to_pixels(focus_crs, plan.transform), size, node_box)
         entries.append(_feature_entry(focus, bbox, True, clipped))
         focus_id = focus.extra.get("store_id")
-        for other in self.store.intersecting(bbox_wgs84):
-            if other.extra.get("store_id") == focus_id:
+        for other in self._context(self.store.ids_intersecting(bbox_wgs84)):
+            if other.extra["store_id"] == focus_id:
                 continue
-            geom_px = to_pixels(project(other.geometry, plan.crs), plan.transform)
+            phrase = self._phrase(other)
+            if phrase is None:
+                continue
+            projected = self._projected_geometry(other, plan.crs)
+            ox0, oy0, ox1, oy1 = projected.bounds
+            if ox0 > cx1 or ox1 < cx0 or oy0 > cy1 or oy1 < cy0:
+                continue
+            geom_px = to_pixels(projected, plan.transform)
             if not geom_px.intersects(chip_box):
-                continue
-            if geom_px.geom_type != "Point" and geom_px.intersection(chip_box).is_empty:
                 continue
             bbox, clipped = _bbox_px(geom_px, size, node_box)
             if bbox[2] <= bbox[0] and bbox[3] <= bbox[1]:
                 continue
-            phrase = describe(other.tags, self.policy)
-            if phrase is None:
-                continue
             entries.append(_feature_entry(other, bbox, False, clipped))
-            phrases.append(phrase.noun)
+            phrases.append(phrase)
             inputs.add(other.input)
         return entries, phrases, inputs
 

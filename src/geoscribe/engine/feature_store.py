@@ -95,6 +95,25 @@ class FeatureStore:
         )
         return self._rows(sql, (maxx, minx, maxy, miny))
 
+    def ids_intersecting(self, bounds: tuple[float, float, float, float]) -> list[int]:
+        """Ids of features whose bounding box intersects `bounds`, in id order."""
+        minx, miny, maxx, maxy = bounds
+        rows = self.db.execute(
+            "SELECT id FROM features_rtree WHERE minx <= ? AND maxx >= ? AND miny <= ? "
+            "AND maxy >= ? ORDER BY id", (maxx, minx, maxy, miny))
+        return [row[0] for row in rows]
+
+    def by_ids(self, ids: list[int]) -> list[Feature]:
+        """Features with the given ids, in id order."""
+        found: list[Feature] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.extend(self._rows(
+                f"SELECT {self._COLUMNS} FROM features f WHERE f.id IN ({marks}) ORDER BY f.id",
+                tuple(chunk)))
+        return found
+
     def centred_in(self, bounds: tuple[float, float, float, float]) -> Iterator[Feature]:
         """Features whose bbox centre lies in [minx, maxx) x [miny, maxy) (a unit's own)."""
         minx, miny, maxx, maxy = bounds

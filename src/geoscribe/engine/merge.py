@@ -10,7 +10,7 @@ from pathlib import Path
 
 from geoscribe.engine.units import Unit, unit_dir
 from geoscribe.region import SPLITS
-from geoscribe.shards import ShardSink, atomic_write_text, iter_samples
+from geoscribe.shards import ShardSink, atomic_write_text, copy_ranges
 
 
 def merge_units(
@@ -26,11 +26,9 @@ def merge_units(
     for split in SPLITS:
         sink = ShardSink(data_dir, split, max_samples, max_bytes)
         for unit in units:
-            part = unit_dir(work_dir, unit) / f"{split}.tar"
-            if not part.exists():
-                continue
-            for sample in iter_samples(part):
-                sink.write(sample, unit.name)
+            ranges = unit_stats[unit.name].get("ranges", {}).get(split)
+            if ranges:
+                copy_ranges(unit_dir(work_dir, unit) / f"{split}.tar", ranges, sink, unit.name)
         for shard in sink.close():
             contributing = [unit_stats[name] for name in shard["units"]]
             skipped: Counter[str] = Counter()

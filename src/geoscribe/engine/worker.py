@@ -93,6 +93,7 @@ def _run_unit(unit: Unit) -> dict:
         "samples": sum(writer.counts.values()),
         "samples_by_split": writer.counts,
         "payload_bytes_by_split": writer.bytes,
+        "ranges": {split: r for split, r in writer.ranges.items() if r},
         "rejected": len(rejected),
         "skipped": dict(sorted(skipped.items())),
         "seconds": round(time.perf_counter() - started, 4),

@@ -29,6 +29,7 @@ class ChipQC:
             low = np.minimum(low, rgb[..., i])
         darkest = top <= self.dark_level
         brightest = low >= self.bright_level
-        if (darkest | brightest).mean() > self.max_blank_fraction:
+        blank = darkest | brightest  # bool: count_nonzero / size is exactly its mean()
+        if blank.size and np.count_nonzero(blank) / blank.size > self.max_blank_fraction:
             return "blank_chip"
         return None

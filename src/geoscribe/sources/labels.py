@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pyogrio
-import pyogrio.errors
 import shapely
 from pyproj import CRS, Transformer
 
@@ -49,6 +47,9 @@ def read_labels(
 ) -> Iterator[Feature]:
     """Yield labelled features intersecting `bounds` (lon/lat), reprojected to WGS84."""
     check_labels_path(path)
+    import pyogrio.errors
+    import pyogrio.raw  # imported here: it pulls in pandas, which OSM-only runs don't need
+
     try:
         meta, _, wkb, fields = pyogrio.raw.read(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
