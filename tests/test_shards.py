@@ -45,6 +45,7 @@ def test_shard_bytes_equal_a_plain_webdataset_tarwriter_archive(tmp_path):
     with open(reference, "wb") as fh:
         writer = wds.TarWriter(fh, user="geoscribe", group="geoscribe", mode=0o644, mtime=0.0,
                                encoder=False)
+        writer.tarstream.format = tarfile.USTAR_FORMAT  # plain ustar headers, no pax records
         for i in range(5):
             key = f"k{i:03d}"
             writer.write(sample_members(key, "jpg", bytes([i % 256]) * 100, _record(key)))

@@ -28,19 +28,24 @@ OWNER = "geoscribe"
 END_OF_ARCHIVE = tarfile.BLOCKSIZE * 2
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to a temporary file, fsync, and rename over `path`."""
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write text to a temporary file (fsync'd when `durable`) and rename it over `path`."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
 def _tar_writer(fileobj) -> wds.TarWriter:
-    return wds.TarWriter(fileobj, user=OWNER, group=OWNER, mode=0o644, mtime=FIXED_MTIME,
-                         encoder=False)
+    writer = wds.TarWriter(fileobj, user=OWNER, group=OWNER, mode=0o644, mtime=FIXED_MTIME,
+                           encoder=False)
+    # webdataset 1.0 accepts `format=` but does not pass it on; plain ustar headers are the
+    # bytes pax would write for our short ASCII names, without pax's per-member overhead.
+    writer.tarstream.format = tarfile.USTAR_FORMAT
+    return writer
 
 
 def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict:
@@ -81,9 +86,7 @@ class UnitPartWriter:
         for split, writer in self._writers.items():
             writer.close()
             fh = self._files[split]
-            if not fh.closed:
-                fh.flush()
-                os.fsync(fh.fileno())
+            if not fh.closed:  # no fsync: a unit is cheap to redo; its marker comes last
                 fh.close()
             os.replace(self.unit_dir / f"{split}.tar.tmp", self.unit_dir / f"{split}.tar")
 

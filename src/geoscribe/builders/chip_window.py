@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,6 +67,19 @@ def project(geom: BaseGeometry, crs: str) -> BaseGeometry:
     return shapely.transform(geom, fn)
 
 
+def project_many(geoms: list[BaseGeometry], crs: str) -> list[BaseGeometry]:
+    """Reproject many WGS84 geometries into `crs` with one coordinate transform call."""
+    if not geoms:
+        return []
+    transformer = transformer_from_wgs84(crs)
+
+    def fn(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return list(shapely.transform(np.asarray(geoms, dtype=object), fn))
+
+
 def to_pixels(geom_crs: BaseGeometry, transform: Affine) -> BaseGeometry:
     """Map a geometry in the raster CRS to pixel coordinates (col, row) of `transform`."""
     inv = ~transform
@@ -78,9 +92,23 @@ def to_pixels(geom_crs: BaseGeometry, transform: Affine) -> BaseGeometry:
     return shapely.transform(geom_crs, fn)
 
 
+def bounds_in_pixels(geom_crs: BaseGeometry, transform: Affine) -> tuple[float, ...]:
+    """Bounds (x0, y0, x1, y1) in pixels of a geometry already in the grid's CRS.
+
+    For north-up grids this maps the geometry's bounds (no per-vertex work); rotated grids
+    transform every vertex.
+    """
+    if transform.b == 0 and transform.d == 0:
+        x0, y0, x1, y1 = geom_crs.bounds
+        cols = sorted(((x0 - transform.c) / transform.a, (x1 - transform.c) / transform.a))
+        rows = sorted(((y0 - transform.f) / transform.e, (y1 - transform.f) / transform.e))
+        return cols[0], rows[0], cols[1], rows[1]
+    return tuple(to_pixels(geom_crs, transform).bounds)
+
+
 def pixel_bounds(geom_wgs84: BaseGeometry, crs: str, transform: Affine) -> tuple[float, ...]:
     """Bounds (x0, y0, x1, y1) of a WGS84 geometry in the pixels of a grid."""
-    return tuple(to_pixels(project(geom_wgs84, crs), transform).bounds)
+    return bounds_in_pixels(project(geom_wgs84, crs), transform)
 
 
 def _place(offset: float, side: int, lo_obj: float, hi_obj: float, size: int) -> int:
@@ -95,9 +123,17 @@ def _place(offset: float, side: int, lo_obj: float, hi_obj: float, size: int) ->
 
 
 def plan_chip(
-    geom_wgs84: BaseGeometry, rasters: list[RasterInfo], settings: ChipSettings
+    geom_wgs84: BaseGeometry, rasters: list[RasterInfo], settings: ChipSettings,
+    projector: Callable[[str], BaseGeometry] | None = None,
 ) -> ChipPlan | str:
-    """Plan the chip for a focus geometry; returns a skip reason string when impossible."""
+    """Plan the chip for a focus geometry; returns a skip reason string when impossible.
+
+    `projector(crs)` may supply the geometry already projected into a CRS (a cache).
+    """
+    if projector is None:
+        def projector(crs: str) -> BaseGeometry:
+            return project(geom_wgs84, crs)
+
     minx, miny, maxx, maxy = geom_wgs84.bounds
     candidates = [
         r for r in rasters
@@ -108,8 +144,8 @@ def plan_chip(
         return "outside_imagery"
     primary, bounds, projected = None, None, None
     for raster in candidates:
-        projected = project(geom_wgs84, raster.crs)
-        b = tuple(to_pixels(projected, Affine(*raster.transform)).bounds)
+        projected = projector(raster.crs)
+        b = bounds_in_pixels(projected, Affine(*raster.transform))
         if b[0] >= 0 and b[1] >= 0 and b[2] <= raster.width and b[3] <= raster.height:
             primary, bounds = raster, b
             break
@@ -119,8 +155,8 @@ def plan_chip(
             return "focus_outside_imagery"
         primary = max(candidates, key=lambda r: shapely.box(*r.bounds_wgs84)
                       .intersection(geom_wgs84.envelope).area)
-        projected = project(geom_wgs84, primary.crs)
-        bounds = tuple(to_pixels(projected, Affine(*primary.transform)).bounds)
+        projected = projector(primary.crs)
+        bounds = bounds_in_pixels(projected, Affine(*primary.transform))
     c0, r0, c1, r1 = bounds
     extent = max(c1 - c0, r1 - r0)
     if geom_wgs84.geom_type != "Point" and extent < settings.min_object_px:

@@ -21,13 +21,15 @@ from shapely.geometry.base import BaseGeometry
 from geoscribe import __version__
 from geoscribe.builders.chip_window import (
     ChipPlan,
+    bounds_in_pixels,
     plan_chip,
     project,
+    project_many,
     to_pixels,
     transformer_to_wgs84,
 )
 from geoscribe.builders.context import BuildContext
-from geoscribe.region import block_split, cell_index, splits_touched
+from geoscribe.region import block_split, cell_index
 from geoscribe.sources.chip_reader import ChipReader, ChipReadError
 from geoscribe.sources.feature import Feature
 from geoscribe.text.phrases import describe
@@ -52,13 +54,16 @@ def sample_key(prefix: str, feature: Feature) -> str:
     """Stable key from recipe, source id and geometry; never contains dots."""
     geom_hash = hashlib.sha256(shapely.to_wkb(feature.geometry, hex=False)).hexdigest()[:10]
     source_id = _UNSAFE.sub("-", feature.source_id)
+    if len(source_id) > 48:  # keep tar member names short (ustar) and stable
+        digest = hashlib.sha256(source_id.encode()).hexdigest()[:8]
+        source_id = f"{source_id[:39]}-{digest}"
     return f"{prefix}_{feature.source}_{source_id}_{geom_hash}"
 
 
-def encode_image(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
-    """Encode an RGB array as JPEG (fixed settings, deterministic) or PNG."""
+def encode_image(planes: np.ndarray, fmt: str, quality: int) -> bytes:
+    """Encode RGB planes (3, h, w) as JPEG (fixed settings, deterministic) or PNG."""
     buffer = io.BytesIO()
-    image = Image.fromarray(rgb, mode="RGB")
+    image = Image.merge("RGB", [Image.fromarray(np.ascontiguousarray(band)) for band in planes])
     if fmt == "png":
         image.save(buffer, format="PNG", optimize=False)
     else:
@@ -66,13 +71,14 @@ def encode_image(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _bbox_px(geom_px, out_size: int, node_box: int) -> tuple[list[float], bool]:
-    """Bounds of a pixel-space geometry, clipped to the chip; points get a small box."""
-    if geom_px.geom_type == "Point":
-        x, y = geom_px.x, geom_px.y
+def _bbox_px(bounds: tuple[float, ...], is_point: bool, out_size: int,
+             node_box: int) -> tuple[list[float], bool]:
+    """A feature's pixel bounds clipped to the chip; points get a small box around them."""
+    if is_point:
+        x, y = bounds[0], bounds[1]
         raw = [x - node_box, y - node_box, x + node_box, y + node_box]
     else:
-        raw = list(geom_px.bounds)
+        raw = list(bounds)
     clipped = [max(0.0, raw[0]), max(0.0, raw[1]), min(float(out_size), raw[2]),
                min(float(out_size), raw[3])]
     was_clipped = clipped != raw
@@ -103,7 +109,10 @@ class SkyscriptBuilder:
         self.reader = ChipReader(ctx.rasters)
         self._features: dict[int, Feature] = {}  # per-unit caches, keyed by store id
         self._projected: dict[tuple[int, str], BaseGeometry] = {}
+        self._bounds: dict[tuple[int, str], tuple[float, float, float, float]] = {}
         self._phrases: dict[int, str | None] = {}
+        self._splits: dict[tuple[int, int], str] = {}
+        self._crss = sorted({r.crs for r in ctx.rasters})
 
     def close(self) -> None:
         self.reader.close()
@@ -112,7 +121,12 @@ class SkyscriptBuilder:
         """Yield samples for the focus features; call `skip(reason)` for each one dropped."""
         self._features.clear()
         self._projected.clear()
+        self._bounds.clear()
         self._phrases.clear()
+        for feature in focus_features:
+            self._features[feature.extra["store_id"]] = feature
+        if len(self._crss) <= 4:  # project the unit's focus features in one call per CRS
+            self._project_batch(focus_features)
         for feature in focus_features:
             result = self._build_one(feature)
             if isinstance(result, str):
@@ -122,22 +136,20 @@ class SkyscriptBuilder:
 
     def _build_one(self, focus: Feature) -> Sample | str:
         ctx = self.ctx
-        plan = plan_chip(focus.geometry, ctx.rasters, ctx.chip)
+        plan = plan_chip(focus.geometry, ctx.rasters, ctx.chip,
+                         lambda crs: self._projected_geometry(focus, crs))
         if isinstance(plan, str):
             return plan
         bbox_wgs84 = self._chip_bounds_wgs84(plan)
-        centre = focus.geometry.envelope.centroid
-        split = block_split(*cell_index(centre.x, centre.y, ctx.split_block_deg), ctx.seed,
-                            ctx.split_fractions)
-        if ctx.split_guard and len(
-            splits_touched(bbox_wgs84, ctx.split_block_deg, ctx.seed, ctx.split_fractions)
-        ) > 1:
+        minx, miny, maxx, maxy = focus.geometry.bounds
+        split = self._split(cell_index((minx + maxx) / 2, (miny + maxy) / 2, ctx.split_block_deg))
+        if ctx.split_guard and self._touches_other_split(bbox_wgs84, split):
             return "split_boundary"
         try:
-            rgb, valid = self.reader.read(plan)
+            planes, valid = self.reader.read_planes(plan)
         except ChipReadError as exc:
             return f"read_error:{exc.path}"
-        reason = ctx.qc.reason(rgb, valid)
+        reason = ctx.qc.reason_planes(planes, valid)
         if reason:
             return reason
         features, other_phrases, inputs = self._visible_features(focus, plan, bbox_wgs84)
@@ -150,7 +162,7 @@ class SkyscriptBuilder:
         key = sample_key("sky", focus)
         record = self._record(key, split, plan, bbox_wgs84, features, inputs, caption,
                               phrase.noun)
-        return Sample(key, split, encode_image(rgb, ctx.image_format, ctx.jpeg_quality), record)
+        return Sample(key, split, encode_image(planes, ctx.image_format, ctx.jpeg_quality), record)
 
     @staticmethod
     def _chip_bounds_crs(plan: ChipPlan) -> tuple[float, float, float, float]:
@@ -163,10 +175,37 @@ class SkyscriptBuilder:
         transformer = transformer_to_wgs84(plan.crs)
         return tuple(transformer.transform_bounds(*self._chip_bounds_crs(plan), densify_pts=21))
 
+    def _split(self, block: tuple[int, int]) -> str:
+        split = self._splits.get(block)
+        if split is None:
+            ctx = self.ctx
+            split = self._splits[block] = block_split(*block, ctx.seed, ctx.split_fractions)
+        return split
+
+    def _touches_other_split(self, bbox_wgs84, split: str) -> bool:
+        """Whether the chip overlaps a block assigned to another split."""
+        size = self.ctx.split_block_deg
+        ix0, iy0 = cell_index(bbox_wgs84[0], bbox_wgs84[1], size)
+        ix1, iy1 = cell_index(bbox_wgs84[2], bbox_wgs84[3], size)
+        return any(self._split((ix, iy)) != split
+                   for ix in range(ix0, ix1 + 1) for iy in range(iy0, iy1 + 1))
+
+    def _project_batch(self, features: list[Feature]) -> None:
+        for crs in self._crss:
+            todo = [f for f in features if (f.extra["store_id"], crs) not in self._projected]
+            for feature, geom in zip(todo, project_many([f.geometry for f in todo], crs),
+                                     strict=True):
+                key = (feature.extra["store_id"], crs)
+                self._projected[key] = geom
+                self._bounds[key] = geom.bounds
+
     def _context(self, ids: list[int]) -> list[Feature]:
         missing = [i for i in ids if i not in self._features]
-        for feature in self.store.by_ids(missing):
+        fetched = self.store.by_ids(missing)
+        for feature in fetched:
             self._features[feature.extra["store_id"]] = feature
+        if fetched and len(self._crss) <= 4:
+            self._project_batch(fetched)
         return [self._features[i] for i in ids]
 
     def _projected_geometry(self, feature: Feature, crs: str) -> BaseGeometry:
@@ -174,6 +213,7 @@ class SkyscriptBuilder:
         geom = self._projected.get(key)
         if geom is None:
             geom = self._projected[key] = project(feature.geometry, crs)
+            self._bounds[key] = geom.bounds
         return geom
 
     def _phrase(self, feature: Feature) -> str | None:
@@ -185,12 +225,17 @@ class SkyscriptBuilder:
 
     def _visible_features(self, focus: Feature, plan: ChipPlan, bbox_wgs84):
         size = plan.out_size
+        t = plan.transform
+        north_up = t.b == 0 and t.d == 0
         chip_box = shapely.box(0, 0, size, size)
         cx0, cy0, cx1, cy1 = self._chip_bounds_crs(plan)
+        chip_crs = shapely.box(cx0, cy0, cx1, cy1)  # the chip itself when north-up
+        shapely.prepare(chip_crs)
         node_box = self.ctx.chip.node_box_px
         entries, phrases, inputs = [], [], {focus.input}
         focus_crs = plan.focus_projected or project(focus.geometry, plan.crs)
-        bbox, clipped = _bbox_px(to_pixels(focus_crs, plan.transform), size, node_box)
+        bbox, clipped = _bbox_px(bounds_in_pixels(focus_crs, t), focus_crs.geom_type == "Point",
+                                 size, node_box)
         entries.append(_feature_entry(focus, bbox, True, clipped))
         focus_id = focus.extra.get("store_id")
         for other in self._context(self.store.ids_intersecting(bbox_wgs84)):
@@ -200,13 +245,20 @@ class SkyscriptBuilder:
             if phrase is None:
                 continue
             projected = self._projected_geometry(other, plan.crs)
-            ox0, oy0, ox1, oy1 = projected.bounds
+            ox0, oy0, ox1, oy1 = self._bounds[(other.extra["store_id"], plan.crs)]
             if ox0 > cx1 or ox1 < cx0 or oy0 > cy1 or oy1 < cy0:
                 continue
-            geom_px = to_pixels(projected, plan.transform)
-            if not geom_px.intersects(chip_box):
-                continue
-            bbox, clipped = _bbox_px(geom_px, size, node_box)
+            if north_up:
+                inside = ox0 >= cx0 and ox1 <= cx1 and oy0 >= cy0 and oy1 <= cy1
+                if not inside and not chip_crs.intersects(projected):
+                    continue
+                pixel_box = bounds_in_pixels(projected, t)
+            else:
+                geom_px = to_pixels(projected, t)
+                if not geom_px.intersects(chip_box):
+                    continue
+                pixel_box = geom_px.bounds
+            bbox, clipped = _bbox_px(pixel_box, projected.geom_type == "Point", size, node_box)
             if bbox[2] <= bbox[0] and bbox[3] <= bbox[1]:
                 continue
             entries.append(_feature_entry(other, bbox, False, clipped))

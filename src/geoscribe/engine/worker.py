@@ -86,6 +86,7 @@ def _run_unit(unit: Unit) -> dict:
     atomic_write_text(
         directory / "rejected.jsonl",
         "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejected),
+        durable=False,
     )
     stats = {
         "unit": unit.name,

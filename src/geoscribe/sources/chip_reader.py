@@ -13,7 +13,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geoscribe.builders.chip_window import ChipPlan
-from geoscribe.sources.imagery import RasterInfo, to_rgb8
+from geoscribe.sources.imagery import RasterInfo, to_rgb8_planes
 
 
 class ChipReadError(Exception):
@@ -50,6 +50,13 @@ class ChipReader:
 
     def read(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray]:
         """Return (rgb uint8 (h, w, 3), valid mask (h, w) bool) for the plan."""
+        planes, valid = self.read_planes(plan)
+        if valid is None:
+            valid = np.ones(planes.shape[1:], dtype=bool)
+        return np.ascontiguousarray(np.moveaxis(planes, 0, -1)), valid
+
+    def read_planes(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return (rgb uint8 planes (3, h, w), valid mask (h, w) or None if all valid)."""
         if not plan.mosaic:
             return self._read_window(plan)
         return self._read_mosaic(plan)
@@ -69,16 +76,18 @@ class ChipReader:
                 window=Window(plan.col_off, plan.row_off, plan.side, plan.side),
                 out_shape=(len(info.bands), plan.out_size, plan.out_size),
                 resampling=resampling,
-                masked=True,
+                masked=not info.all_valid,
             )
         except rasterio.errors.RasterioError as exc:
             raise ChipReadError(info.path, str(exc).splitlines()[0]) from None
+        if info.all_valid:
+            return to_rgb8_planes(data, info), None
         valid = ~np.ma.getmaskarray(data).any(axis=0)
-        return to_rgb8(np.ma.getdata(data), info), valid
+        return to_rgb8_planes(np.ma.getdata(data), info), valid
 
     def _read_mosaic(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray]:
         size = plan.out_size
-        rgb = np.zeros((size, size, 3), dtype=np.uint8)
+        planes = np.zeros((3, size, size), dtype=np.uint8)
         valid = np.zeros((size, size), dtype=bool)
         t = plan.transform
         chip_bounds = (t.c, t.f + t.e * size, t.c + t.a * size, t.f)
@@ -100,8 +109,8 @@ class ChipReader:
                 raise ChipReadError(info.path, str(exc).splitlines()[0]) from None
             fill = mask & ~valid
             if fill.any():
-                rgb[fill] = to_rgb8(data, info)[fill]
+                planes[:, fill] = to_rgb8_planes(data, info)[:, fill]
                 valid |= fill
             if valid.all():
                 break
-        return rgb, valid
+        return planes, valid

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.errors
-from rasterio.enums import ColorInterp
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.warp import transform_bounds
 
 from geoscribe.errors import InputError
@@ -46,6 +46,7 @@ class RasterInfo:
     acquired: str | None
     rule: str  # "passthrough" | "stretch"
     stretch: list[tuple[float, float]] = field(default_factory=list)
+    all_valid: bool = False  # no nodata value and no mask: reads need no mask
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,6 +139,7 @@ def index_raster(path: Path) -> RasterInfo:
                 acquired=acquired or None,
                 rule=rule,
                 stretch=stretch,
+                all_valid=all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums),
             )
     except rasterio.errors.RasterioError as exc:
         raise InputError(f"--imagery {path}", f"unreadable raster ({exc})") from None
@@ -145,6 +147,11 @@ def index_raster(path: Path) -> RasterInfo:
 
 def to_rgb8(data: np.ndarray, info: RasterInfo) -> np.ndarray:
     """Convert read bands (bands, h, w) to uint8 RGB (h, w, 3) by the file's rule."""
+    return np.ascontiguousarray(np.moveaxis(to_rgb8_planes(data, info), 0, -1))
+
+
+def to_rgb8_planes(data: np.ndarray, info: RasterInfo) -> np.ndarray:
+    """Convert read bands (bands, h, w) to uint8 RGB planes (3, h, w) by the file's rule."""
     if info.rule == "passthrough":
         out = data.astype(np.uint8, copy=False)
     else:
@@ -155,4 +162,4 @@ def to_rgb8(data: np.ndarray, info: RasterInfo) -> np.ndarray:
             out[i] = np.clip(np.rint(np.nan_to_num(scaled, nan=0.0)), 0, 255).astype(np.uint8)
     if out.shape[0] == 1:
         out = np.repeat(out, 3, axis=0)
-    return np.ascontiguousarray(np.moveaxis(out, 0, -1))
+    return out
