@@ -54,7 +54,8 @@ def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict
         "__key__": key,
         image_ext: image,
         "txt": record["texts"]["caption"].encode("utf-8"),
-        "json": json.dumps(record, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+        # records are built in a fixed key order, so no sorting is needed for stable bytes
+        "json": json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
     }
 
 
@@ -116,14 +117,6 @@ def iter_samples(tar_path: Path) -> Iterator[dict]:
         yield current
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class ShardSink:
     """Writes samples of one split into data/{split}-NNNNNN.tar, capped by count and bytes.
 
@@ -158,6 +151,7 @@ class ShardSink:
         if self._fh is None:
             self._open_shard()
         self._fh.write(members_bytes)
+        self._hash.update(members_bytes)
         self._count += 1
         self._bytes += size
         if not self._units or self._units[-1] != unit:
@@ -169,6 +163,7 @@ class ShardSink:
 
     def _open_shard(self) -> None:
         self._fh = open(self.data_dir / f"{self.name}.tar.tmp", "wb")  # noqa: SIM115
+        self._hash = hashlib.sha256()
         self._count = self._bytes = 0
         self._units = []
         self._started = time.perf_counter()
@@ -176,7 +171,9 @@ class ShardSink:
     def _close_shard(self) -> None:
         written = self._bytes + END_OF_ARCHIVE
         padding = -written % tarfile.RECORDSIZE  # as tarfile.close() pads the archive
-        self._fh.write(b"\0" * (END_OF_ARCHIVE + padding))
+        tail = b"\0" * (END_OF_ARCHIVE + padding)
+        self._fh.write(tail)
+        self._hash.update(tail)
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -188,7 +185,7 @@ class ShardSink:
             "samples": self._count,
             "member_bytes": self._bytes,
             "tar_bytes": final.stat().st_size,
-            "sha256": sha256_file(final),
+            "sha256": self._hash.hexdigest(),
             "units": list(self._units),
             "write_seconds": round(time.perf_counter() - self._started, 4),
         })
@@ -214,6 +211,7 @@ def encode_sample(sample: dict) -> bytes:
 def copy_ranges(part: Path, ranges: list[list], sink: ShardSink, unit: str) -> None:
     """Copy samples (by their recorded byte ranges) from a part tar into a shard sink."""
     with open(part, "rb") as fh:
-        for _key, start, end in ranges:
-            fh.seek(start)
-            sink.write_raw(fh.read(end - start), unit)
+        data = fh.read()  # a part is one unit's samples: small enough to read at once
+    view = memoryview(data)
+    for _key, start, end in ranges:
+        sink.write_raw(view[start:end], unit)

@@ -52,7 +52,8 @@ class Sample:
 
 def sample_key(prefix: str, feature: Feature) -> str:
     """Stable key from recipe, source id and geometry; never contains dots."""
-    geom_hash = hashlib.sha256(shapely.to_wkb(feature.geometry, hex=False)).hexdigest()[:10]
+    wkb = feature.extra.get("wkb") or shapely.to_wkb(feature.geometry, hex=False)
+    geom_hash = hashlib.sha256(wkb).hexdigest()[:10]
     source_id = _UNSAFE.sub("-", feature.source_id)
     if len(source_id) > 48:  # keep tar member names short (ustar) and stable
         digest = hashlib.sha256(source_id.encode()).hexdigest()[:8]
@@ -63,7 +64,10 @@ def sample_key(prefix: str, feature: Feature) -> str:
 def encode_image(planes: np.ndarray, fmt: str, quality: int) -> bytes:
     """Encode RGB planes (3, h, w) as JPEG (fixed settings, deterministic) or PNG."""
     buffer = io.BytesIO()
-    image = Image.merge("RGB", [Image.fromarray(np.ascontiguousarray(band)) for band in planes])
+    height, width = planes.shape[1:]
+    bands = [Image.frombuffer("L", (width, height), np.ascontiguousarray(band), "raw", "L", 0, 1)
+             for band in planes]  # no copies: PIL reads the planes in place
+    image = Image.merge("RGB", bands)
     if fmt == "png":
         image.save(buffer, format="PNG", optimize=False)
     else:
@@ -112,39 +116,66 @@ class SkyscriptBuilder:
         self._bounds: dict[tuple[int, str], tuple[float, float, float, float]] = {}
         self._phrases: dict[int, str | None] = {}
         self._splits: dict[tuple[int, int], str] = {}
+        self._context_cache_key: tuple | None = None
+        self._captions: dict[tuple, str] = {}
+        self._context_cache = np.zeros((0, 4))
         self._crss = sorted({r.crs for r in ctx.rasters})
 
     def close(self) -> None:
         self.reader.close()
 
     def build(self, focus_features: list[Feature], skip) -> Iterator[Sample]:
-        """Yield samples for the focus features; call `skip(reason)` for each one dropped."""
+        """Yield samples for the focus features; call `skip(reason)` for each one dropped.
+
+        Chips are planned first, so that the features visible in any of them are fetched
+        from the store and projected once for the whole unit.
+        """
         self._features.clear()
         self._projected.clear()
         self._bounds.clear()
         self._phrases.clear()
+        self._context_cache_key = None
         for feature in focus_features:
             self._features[feature.extra["store_id"]] = feature
         if len(self._crss) <= 4:  # project the unit's focus features in one call per CRS
             self._project_batch(focus_features)
-        for feature in focus_features:
-            result = self._build_one(feature)
+        planned = [self._plan(feature) for feature in focus_features]
+        boxes = [p[2] for p in planned if not isinstance(p[1], str)]
+        context = self._unit_context(boxes)
+        for focus, plan, bbox_wgs84, split in planned:
+            result = plan if isinstance(plan, str) else self._build_one(
+                focus, plan, bbox_wgs84, split, context)
             if isinstance(result, str):
                 skip(result)
             else:
                 yield result
 
-    def _build_one(self, focus: Feature) -> Sample | str:
+    def _plan(self, focus: Feature):
+        """(focus, plan or skip reason, chip bbox in WGS84, split)."""
         ctx = self.ctx
         plan = plan_chip(focus.geometry, ctx.rasters, ctx.chip,
                          lambda crs: self._projected_geometry(focus, crs))
         if isinstance(plan, str):
-            return plan
+            return focus, plan, None, None
         bbox_wgs84 = self._chip_bounds_wgs84(plan)
         minx, miny, maxx, maxy = focus.geometry.bounds
         split = self._split(cell_index((minx + maxx) / 2, (miny + maxy) / 2, ctx.split_block_deg))
         if ctx.split_guard and self._touches_other_split(bbox_wgs84, split):
-            return "split_boundary"
+            return focus, "split_boundary", None, None
+        return focus, plan, bbox_wgs84, split
+
+    def _unit_context(self, boxes: list[tuple[float, ...]]) -> list[Feature]:
+        """Every describable feature whose bbox meets one of the unit's chips (WGS84 boxes)."""
+        if not boxes:
+            return []
+        union = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                 max(b[2] for b in boxes), max(b[3] for b in boxes))
+        return [f for f in self._context(self.store.ids_intersecting(union))
+                if self._phrase(f) is not None]
+
+    def _build_one(self, focus: Feature, plan: ChipPlan, bbox_wgs84, split: str,
+                   context: list[Feature]) -> Sample | str:
+        ctx = self.ctx
         try:
             planes, valid = self.reader.read_planes(plan)
         except ChipReadError as exc:
@@ -152,13 +183,14 @@ class SkyscriptBuilder:
         reason = ctx.qc.reason_planes(planes, valid)
         if reason:
             return reason
-        features, other_phrases, inputs = self._visible_features(focus, plan, bbox_wgs84)
+        features, other_phrases, inputs = self._visible_features(focus, plan, context)
         phrase = describe(focus.tags, self.policy)
-        caption = self.template.render(
-            focus=phrase.noun,
-            focus_attributes=list(phrase.attributes),
-            others=count_others(other_phrases, ctx.max_others),
-        )
+        others = count_others(other_phrases, ctx.max_others)
+        caption_key = (phrase, tuple((o["phrase"], o["count"]) for o in others))
+        caption = self._captions.get(caption_key)
+        if caption is None:  # many chips share a caption: render each distinct one once
+            caption = self._captions[caption_key] = self.template.render(
+                focus=phrase.noun, focus_attributes=list(phrase.attributes), others=others)
         key = sample_key("sky", focus)
         record = self._record(key, split, plan, bbox_wgs84, features, inputs, caption,
                               phrase.noun)
@@ -173,7 +205,7 @@ class SkyscriptBuilder:
 
     def _chip_bounds_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
         transformer = transformer_to_wgs84(plan.crs)
-        return tuple(transformer.transform_bounds(*self._chip_bounds_crs(plan), densify_pts=21))
+        return tuple(transformer.transform_bounds(*self._chip_bounds_crs(plan), densify_pts=5))
 
     def _split(self, block: tuple[int, int]) -> str:
         split = self._splits.get(block)
@@ -223,7 +255,18 @@ class SkyscriptBuilder:
             self._phrases[store_id] = phrase.noun if phrase else None
         return self._phrases[store_id]
 
-    def _visible_features(self, focus: Feature, plan: ChipPlan, bbox_wgs84):
+    def _context_bounds(self, context: list[Feature], crs: str) -> np.ndarray:
+        key = (id(context), crs)
+        if self._context_cache_key != key:
+            for feature in context:
+                self._projected_geometry(feature, crs)
+            self._context_cache = np.array(
+                [self._bounds[(f.extra["store_id"], crs)] for f in context], dtype=float
+            ).reshape(-1, 4)
+            self._context_cache_key = key
+        return self._context_cache
+
+    def _visible_features(self, focus: Feature, plan: ChipPlan, context: list[Feature]):
         size = plan.out_size
         t = plan.transform
         north_up = t.b == 0 and t.d == 0
@@ -238,16 +281,16 @@ class SkyscriptBuilder:
                                  size, node_box)
         entries.append(_feature_entry(focus, bbox, True, clipped))
         focus_id = focus.extra.get("store_id")
-        for other in self._context(self.store.ids_intersecting(bbox_wgs84)):
+        b = self._context_bounds(context, plan.crs)
+        near = np.flatnonzero((b[:, 0] <= cx1) & (b[:, 2] >= cx0) & (b[:, 1] <= cy1)
+                              & (b[:, 3] >= cy0))
+        for index in near:
+            other = context[index]
             if other.extra["store_id"] == focus_id:
                 continue
-            phrase = self._phrase(other)
-            if phrase is None:
-                continue
-            projected = self._projected_geometry(other, plan.crs)
-            ox0, oy0, ox1, oy1 = self._bounds[(other.extra["store_id"], plan.crs)]
-            if ox0 > cx1 or ox1 < cx0 or oy0 > cy1 or oy1 < cy0:
-                continue
+            phrase = self._phrases[other.extra["store_id"]]
+            projected = self._projected[(other.extra["store_id"], plan.crs)]
+            ox0, oy0, ox1, oy1 = b[index]
             if north_up:
                 inside = ox0 >= cx0 and ox1 <= cx1 and oy0 >= cy0 and oy1 <= cy1
                 if not inside and not chip_crs.intersects(projected):

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import fastjsonschema
-import jsonschema
 
 from geoscribe.resources import read_text
 
@@ -22,8 +21,10 @@ def _schema(name: str) -> dict:
 
 
 @lru_cache(maxsize=4)
-def record_validator(name: str = "record.schema.json") -> jsonschema.protocols.Validator:
+def record_validator(name: str = "record.schema.json"):
     """A jsonschema validator for a packaged schema (used to explain failures)."""
+    import jsonschema  # only needed to explain an invalid record
+
     schema = _schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

@@ -16,10 +16,11 @@ from geoscribe.builders.chip_window import ChipSettings
 from geoscribe.builders.context import BuildContext, SourceLicense
 from geoscribe.config import BuildConfig
 from geoscribe.engine.executors import make_executor
+from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.engine.ingest import build_store
 from geoscribe.engine.merge import merge_rejected, merge_units, remove_parts
 from geoscribe.engine.units import load_done, plan_units
-from geoscribe.engine.worker import close_worker, init_worker, run_unit
+from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.region import SPLITS, Region, parse_region
 from geoscribe.shards import atomic_write_text
@@ -130,6 +131,18 @@ def build(config: BuildConfig) -> dict:
         {"fingerprint": fingerprint, "config": config.model_dump(mode="json")},
         indent=2, sort_keys=True))
 
+    # start (and warm up) the worker pool now: it imports while the inputs are read
+    executor = make_executor(config.workers, warm_up, close_worker)
+    try:
+        return _build_units(config, out, work, rasters, failed_rasters, region, osm_paths,
+                            label_paths, executor, started, gdal_cache)
+    finally:
+        executor.close()
+
+
+def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, label_paths,
+                 executor, started, gdal_cache) -> dict:
+    """Ingest the vector inputs, run the units, merge: the part of a build that needs workers."""
     policy = load_tag_policy(config.tag_policy)
     store_path = work / "features.sqlite"
     ingest_file = work / "ingest.json"
@@ -139,8 +152,6 @@ def build(config: BuildConfig) -> dict:
         ingest = build_store(store_path, osm_paths, label_paths, region.geometry, policy,
                              progress=config.progress)
         atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
-
-    from geoscribe.engine.feature_store import FeatureStore
 
     store = FeatureStore(store_path, readonly=True)
     try:
@@ -168,12 +179,13 @@ def build(config: BuildConfig) -> dict:
         else:
             unit_stats[unit.name] = done
     resumed_units = len(unit_stats)
-    executor = make_executor(config.workers, init_worker, (ctx,), close_worker)
     bar = tqdm(total=len(units), initial=resumed_units, unit=" unit",
                desc=f"building {config.recipe}", disable=not config.progress)
     samples = sum(s["samples"] for s in unit_stats.values())
+    # biggest units first, so that no worker is left with a long unit at the end
+    pending.sort(key=lambda u: (-u.features, u.name))
     try:
-        for stats in executor.map_unordered(run_unit, pending):
+        for stats in executor.map_unordered(run_unit, [(ctx, unit) for unit in pending]):
             unit_stats[stats["unit"]] = stats
             samples += stats["samples"]
             bar.update(1)

@@ -1,4 +1,9 @@
-"""Executors: run units in this process or on a local process pool, behind one interface."""
+"""Executors: run tasks in this process or on a local process pool, behind one interface.
+
+A pool is started as soon as it is created (its workers import the pipeline while the main
+process is still reading the inputs); tasks carry everything they need, so workers never
+inherit open files from the parent (they are spawned, not forked).
+"""
 
 from __future__ import annotations
 
@@ -8,54 +13,53 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 
 class InProcessExecutor:
-    """Runs units one after another in the calling process (used for --workers 1)."""
+    """Runs tasks one after another in the calling process (used for --workers 1)."""
 
-    def __init__(self, initializer: Callable, initargs: tuple, finalizer: Callable) -> None:
-        self.initializer, self.initargs, self.finalizer = initializer, initargs, finalizer
+    def __init__(self, finalizer: Callable[[], None]) -> None:
+        self.finalizer = finalizer
 
     def map_unordered(self, fn: Callable, items: Iterable) -> Iterator:
-        self.initializer(*self.initargs)
-        try:
-            for item in items:
-                yield fn(item)
-        finally:
-            self.finalizer()
+        for item in items:
+            yield fn(item)
+
+    def close(self) -> None:
+        self.finalizer()
 
 
 class LocalPoolExecutor:
-    """A pool of worker processes (spawned: nothing opened in the parent is inherited)."""
+    """A pool of spawned worker processes, warmed up with `warmup` at creation."""
 
-    def __init__(self, workers: int, initializer: Callable, initargs: tuple) -> None:
+    def __init__(self, workers: int, warmup: Callable[[], None]) -> None:
         self.workers = workers
-        self.initializer, self.initargs = initializer, initargs
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self._warm = [self.pool.submit(warmup) for _ in range(workers)]
 
     def map_unordered(self, fn: Callable, items: Iterable) -> Iterator:
-        items = list(items)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=context,
-                                 initializer=self.initializer, initargs=self.initargs) as pool:
-            pending = set()
-            queue = iter(items)
-            for item in queue:  # keep at most 2 tasks per worker in flight
-                pending.add(pool.submit(fn, item))
-                if len(pending) >= 2 * self.workers:
-                    break
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield future.result()
-                        nxt = next(queue, None)
-                        if nxt is not None:
-                            pending.add(pool.submit(fn, nxt))
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+        queue = iter(list(items))
+        pending = set()
+        for item in queue:  # keep at most 2 tasks per worker in flight
+            pending.add(self.pool.submit(fn, item))
+            if len(pending) >= 2 * self.workers:
+                break
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        pending.add(self.pool.submit(fn, nxt))
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(workers: int, initializer: Callable, initargs: tuple, finalizer: Callable):
+def make_executor(workers: int, warmup: Callable[[], None], finalizer: Callable[[], None]):
     """The executor for `--workers N` (in-process when N == 1)."""
     if workers <= 1:
-        return InProcessExecutor(initializer, initargs, finalizer)
-    return LocalPoolExecutor(workers, initializer, initargs)
+        return InProcessExecutor(finalizer)
+    return LocalPoolExecutor(workers, warmup)

@@ -81,7 +81,7 @@ class FeatureStore:
             yield Feature(
                 source=source, geometry=shapely.from_wkb(wkb), tags=json.loads(tags),
                 input=inp, osm_type=osm_type, osm_id=osm_id, label_ref=label_ref,
-                extra={"store_id": fid},
+                extra={"store_id": fid, "wkb": wkb},
             )
 
     _COLUMNS = "f.id, f.source, f.osm_type, f.osm_id, f.label_ref, f.input, f.tags, f.wkb"

@@ -24,8 +24,20 @@ from geoscribe.text.templates import load_caption_template
 _STATE: dict = {}
 
 
+def warm_up() -> None:
+    """Run in a fresh worker process: importing this module loaded the pipeline."""
+
+
+def _ensure_state(ctx: BuildContext) -> None:
+    """(Re)initialise this process's state when a task of another build arrives."""
+    if _STATE.get("ctx") is not None and _STATE["ctx"].work_dir == ctx.work_dir:
+        return
+    close_worker()
+    init_worker(ctx)
+
+
 def init_worker(ctx: BuildContext) -> None:
-    """Open the feature store and GDAL environment inside this process (after any fork)."""
+    """Open the feature store and GDAL environment inside this process (never inherited)."""
     env = rasterio.Env(GDAL_CACHEMAX=ctx.gdal_cache_bytes, GDAL_NUM_THREADS=1)
     env.__enter__()
     store = FeatureStore(Path(ctx.store_path), readonly=True)
@@ -44,9 +56,11 @@ def close_worker() -> None:
         _STATE.clear()
 
 
-def run_unit(unit: Unit) -> dict:
+def run_unit(task: tuple[BuildContext, Unit]) -> dict:
     """Build one unit into its part tars; write the completion marker last."""
+    ctx, unit = task
     try:
+        _ensure_state(ctx)
         return _run_unit(unit)
     except Exception as exc:  # report, with the unit named, to the main process
         raise RuntimeError(
