@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,9 +19,9 @@ from geoscribe.config import BuildConfig
 from geoscribe.engine.executors import make_executor
 from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.engine.ingest import build_store
-from geoscribe.engine.merge import merge_rejected, merge_units, remove_parts
+from geoscribe.engine.merge import ShardMerger, merge_rejected, remove_parts
 from geoscribe.engine.units import load_done, plan_units
-from geoscribe.engine.worker import close_worker, run_unit, warm_up
+from geoscribe.engine.worker import close_worker, run_units, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.region import SPLITS, Region, parse_region
 from geoscribe.shards import atomic_write_text
@@ -182,13 +183,20 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     bar = tqdm(total=len(units), initial=resumed_units, unit=" unit",
                desc=f"building {config.recipe}", disable=not config.progress)
     samples = sum(s["samples"] for s in unit_stats.values())
-    # biggest units first, so that no worker is left with a long unit at the end
-    pending.sort(key=lambda u: (-u.features, u.name))
+    merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes)
+    for stats in unit_stats.values():
+        merger.unit_done(stats)
+    # units run in grid order, in runs of neighbours per task: they share raster tiles, which
+    # the worker's GDAL cache then reuses; finished units are merged while others run
+    run = 1 if config.workers <= 1 else max(1, math.ceil(len(pending) / (config.workers * 4)))
+    tasks = [(ctx, pending[i:i + run]) for i in range(0, len(pending), run)]
     try:
-        for stats in executor.map_unordered(run_unit, [(ctx, unit) for unit in pending]):
-            unit_stats[stats["unit"]] = stats
-            samples += stats["samples"]
-            bar.update(1)
+        for results in executor.map_unordered(run_units, tasks):
+            for stats in results:
+                unit_stats[stats["unit"]] = stats
+                merger.unit_done(stats)
+                samples += stats["samples"]
+                bar.update(1)
             bar.set_postfix(samples=samples)
     except RuntimeError as exc:
         raise GeoscribeError(str(exc).splitlines()[0] + " (completed units are kept; "
@@ -197,8 +205,7 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
         bar.close()
 
     merge_started = time.perf_counter()
-    shards = merge_units(out, work, units, unit_stats, config.shard_max_samples,
-                         config.shard_max_bytes)
+    shards = merger.close()
     rejected = merge_rejected(out, work, units)
     stats = _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stats,
                        shards, rejected, resumed_units, ctx)

@@ -13,34 +13,56 @@ from geoscribe.region import SPLITS
 from geoscribe.shards import ShardSink, atomic_write_text, copy_ranges
 
 
-def merge_units(
-    out: Path, work_dir: Path, units: list[Unit], unit_stats: dict[str, dict],
-    max_samples: int, max_bytes: int,
-) -> list[dict]:
-    """Write data/{split}-NNNNNN.tar and their _stats.json from the units' part tars."""
-    data_dir = out / "data"
-    if data_dir.exists():
-        shutil.rmtree(data_dir)  # an interrupted earlier merge; rebuilt from parts
-    data_dir.mkdir(parents=True)
-    shards: list[dict] = []
-    for split in SPLITS:
-        sink = ShardSink(data_dir, split, max_samples, max_bytes)
-        for unit in units:
-            ranges = unit_stats[unit.name].get("ranges", {}).get(split)
-            if ranges:
-                copy_ranges(unit_dir(work_dir, unit) / f"{split}.tar", ranges, sink, unit.name)
-        for shard in sink.close():
-            contributing = [unit_stats[name] for name in shard["units"]]
-            skipped: Counter[str] = Counter()
-            for stats in contributing:
-                skipped.update(stats["skipped"])
-            shard["unit_skipped"] = dict(sorted(skipped.items()))
-            shard["unit_build_seconds"] = round(sum(s["seconds"] for s in contributing), 4)
-            shard["written_at_unix"] = round(time.time(), 3)
-            stats_path = data_dir / f"{shard['shard'].removesuffix('.tar')}_stats.json"
-            atomic_write_text(stats_path, json.dumps(shard, indent=2, sort_keys=True))
-            shards.append(shard)
-    return shards
+class ShardMerger:
+    """Copies finished units into data/{split}-NNNNNN.tar, in unit order, as they complete.
+
+    Units may finish in any order; a unit is merged once every unit before it (in grid order)
+    is merged, so the shards are the same bytes whatever the scheduling. Each split has its
+    own sink; a shard's stats json is written after its tar is complete.
+    """
+
+    def __init__(self, out: Path, work_dir: Path, units: list[Unit], max_samples: int,
+                 max_bytes: int) -> None:
+        self.data_dir = out / "data"
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)  # an interrupted earlier merge; rebuilt from parts
+        self.data_dir.mkdir(parents=True)
+        self.work_dir = work_dir
+        self.units = units
+        self.unit_stats: dict[str, dict] = {}
+        self.sinks = {split: ShardSink(self.data_dir, split, max_samples, max_bytes)
+                      for split in SPLITS}
+        self._next = 0
+
+    def unit_done(self, stats: dict) -> None:
+        """Record a finished unit and merge every unit now ready, in order."""
+        self.unit_stats[stats["unit"]] = stats
+        while self._next < len(self.units) and self.units[self._next].name in self.unit_stats:
+            unit = self.units[self._next]
+            for split, ranges in self.unit_stats[unit.name].get("ranges", {}).items():
+                copy_ranges(unit_dir(self.work_dir, unit) / f"{split}.tar", ranges,
+                            self.sinks[split], unit.name)
+            self._next += 1
+
+    def close(self) -> list[dict]:
+        """Close the last shards, write every shard's stats json; return the shard records."""
+        if self._next != len(self.units):
+            raise RuntimeError("ShardMerger closed before every unit was merged")
+        shards: list[dict] = []
+        for split in SPLITS:
+            for shard in self.sinks[split].close():
+                contributing = [self.unit_stats[name] for name in shard["units"]]
+                skipped: Counter[str] = Counter()
+                for stats in contributing:
+                    skipped.update(stats["skipped"])
+                shard["unit_skipped"] = dict(sorted(skipped.items()))
+                shard["unit_build_seconds"] = round(sum(s["seconds"] for s in contributing), 4)
+                shard["written_at_unix"] = round(time.time(), 3)
+                name = shard["shard"].removesuffix(".tar")
+                atomic_write_text(self.data_dir / f"{name}_stats.json",
+                                  json.dumps(shard, indent=2, sort_keys=True))
+                shards.append(shard)
+        return shards
 
 
 def merge_rejected(out: Path, work_dir: Path, units: list[Unit]) -> int:

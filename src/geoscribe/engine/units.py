@@ -23,7 +23,6 @@ class Unit:
     iy: int
     size_deg: float
     limit: int | None = None
-    features: int = 0  # focus candidates whose centre lies in the cell (for scheduling)
 
     @property
     def name(self) -> str:
@@ -50,7 +49,7 @@ def plan_units(
             break
         n = counts[(ix, iy)]
         cap = None if remaining is None or n <= remaining else remaining
-        units.append(Unit(ix, iy, size_deg, cap, n if cap is None else cap))
+        units.append(Unit(ix, iy, size_deg, cap))
         if remaining is not None:
             remaining -= n if cap is None else cap
     return units

@@ -56,6 +56,12 @@ def close_worker() -> None:
         _STATE.clear()
 
 
+def run_units(task: tuple[BuildContext, list[Unit]]) -> list[dict]:
+    """Build a run of neighbouring units (they share raster tiles) one after another."""
+    ctx, units = task
+    return [run_unit((ctx, unit)) for unit in units]
+
+
 def run_unit(task: tuple[BuildContext, Unit]) -> dict:
     """Build one unit into its part tars; write the completion marker last."""
     ctx, unit = task
