@@ -25,7 +25,6 @@ from geoscribe.engine.worker import close_worker, run_units, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.region import SPLITS, Region, parse_region
 from geoscribe.shards import atomic_write_text
-from geoscribe.sources import demo
 from geoscribe.sources.imagery import RasterInfo, expand_imagery, index_raster
 from geoscribe.text.tag_policy import load_tag_policy
 
@@ -38,6 +37,8 @@ def resolve_demo(values: dict) -> dict:
     """Fill the inputs and settings of `--region demo` (fetching the data once)."""
     if str(values.get("region", "")).strip().lower() != "demo":
         return values
+    from geoscribe.sources import demo
+
     filled = dict(values)
     for key, value in demo.demo_inputs().items():
         if key in ("imagery", "labels") and filled.get(key):
@@ -67,6 +68,8 @@ def _index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[Raster
 
 def _region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
     if config.region.strip().lower() == "demo":
+        from geoscribe.sources import demo
+
         return Region(demo.demo_region([r.bounds_wgs84 for r in rasters]), "demo")
     return parse_region(config.region)
 

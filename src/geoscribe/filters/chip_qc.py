@@ -32,9 +32,9 @@ class ChipQC:
         for band in planes[1:]:
             top = np.maximum(top, band)
             low = np.minimum(low, band)
-        darkest = top <= self.dark_level
-        brightest = low >= self.bright_level
-        blank = darkest | brightest  # bool: count_nonzero / size is exactly its mean()
-        if blank.size and np.count_nonzero(blank) / blank.size > self.max_blank_fraction:
+        # a pixel cannot be both (dark_level < bright_level), so the counts add up exactly
+        blank = (np.count_nonzero(top <= self.dark_level)
+                 + np.count_nonzero(low >= self.bright_level))
+        if top.size and blank / top.size > self.max_blank_fraction:
             return "blank_chip"
         return None
