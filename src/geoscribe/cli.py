@@ -31,8 +31,10 @@ def build_dataset(
                                                    "repeat for a mosaic.")] = None,
     osm: Annotated[list[str] | None, Opt(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
                                               "repeatable.")] = None,
-    labels: Annotated[list[str] | None, Opt(help="Vector labels (.geojson/.gpkg/.shp) with "
-                                                 "OSM-style tag columns; repeatable.")] = None,
+    labels: Annotated[list[str] | None, Opt(help="skyscript-like: vector labels (.geojson/"
+                                                 ".gpkg/.shp) with OSM-style tag columns; "
+                                                 "tile recipes: label rasters (masks). "
+                                                 "Repeatable.")] = None,
     config: Annotated[Path | None, Opt(help="YAML file of options (flags override it).")] = None,
     workers: Annotated[int | None, Opt(help="Worker processes (default: CPU cores).")] = None,
     limit: Annotated[int | None, Opt(help="Build at most N focus features (quick tries).")] = None,
@@ -44,9 +46,21 @@ def build_dataset(
                                                 "(default 128 px).")] = None,
     max_chip_px: Annotated[int | None, Opt(help="Objects needing a larger window are skipped "
                                                 "as too_large (default 2048 px).")] = None,
-    min_object_px: Annotated[float | None, Opt(help="Objects smaller than this many source "
-                                                    "pixels are skipped as too_small "
-                                                    "(default 3).")] = None,
+    min_object_px: Annotated[float | None, Opt(help="skyscript-like: objects smaller than "
+                                                    "this many source pixels are skipped "
+                                                    "(default 3); counting-qa: mask objects "
+                                                    "with fewer pixels inside the tile are "
+                                                    "not counted (default 10).")] = None,
+    class_map: Annotated[list[Path] | None, Opt(help="Tile recipes: JSON/YAML of mask value "
+                                                     "(or instance id; '*' = any other id) "
+                                                     "-> class name; one for all --labels "
+                                                     "or one per --labels.")] = None,
+    mask_kind: Annotated[list[str] | None, Opt(help="Tile recipes: semantic (default; objects"
+                                                    " are 8-connected components) or "
+                                                    "instance (one id per object); one for "
+                                                    "all --labels or one per --labels.")] = None,
+    tile_px: Annotated[int | None, Opt(help="Tile recipes: tile side in source pixels "
+                                            "(default: --chip-size).")] = None,
     unit_deg: Annotated[float | None, Opt(help="Work unit grid size in degrees "
                                                "(default 0.01).")] = None,
     split_block_deg: Annotated[float | None, Opt(help="Split block grid size in degrees "
@@ -88,6 +102,7 @@ def build_dataset(
         shard_max_bytes=shard_max_bytes, tag_policy=tag_policy, imagery_license=imagery_license,
         imagery_attribution=imagery_attribution, labels_license=labels_license,
         labels_attribution=labels_attribution, executor=executor, gdal_cache_mb=gdal_cache_mb,
+        class_map=class_map or None, mask_kind=mask_kind or None, tile_px=tile_px,
     )
     if split_fractions is not None:
         try:
@@ -110,10 +125,10 @@ def build_dataset(
 @tools_app.command("recipes")
 def recipes() -> None:
     """List the recipes this version can build."""
-    from geoscribe.engine.build import RECIPES
+    from geoscribe.engine.recipes import RECIPES
 
-    for name, description in RECIPES.items():
-        typer.echo(f"{name:16s} {description}")
+    for name, spec in RECIPES.items():
+        typer.echo(f"{name:16s} {spec.description}")
 
 
 @tools_app.command("validate")

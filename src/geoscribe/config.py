@@ -42,7 +42,10 @@ class BuildConfig(BaseModel):
     margin: float = Field(default=0.25, ge=0, le=5)
     min_chip_px: int = Field(default=128, ge=8)
     max_chip_px: int = Field(default=2048, ge=16)
-    min_object_px: float = Field(default=3.0, ge=0)
+    min_object_px: float | None = Field(default=None, ge=0)
+    class_map: list[Path] = Field(default_factory=list)
+    mask_kind: list[str] = Field(default_factory=list)
+    tile_px: int | None = Field(default=None, ge=8, le=8192)
     max_others: int = Field(default=5, ge=0)
     image_format: str = "jpg"
     jpeg_quality: int = Field(default=95, ge=50, le=100)
@@ -63,6 +66,14 @@ class BuildConfig(BaseModel):
     def _known_format(cls, value: str) -> str:
         if value not in ("jpg", "png"):
             raise ValueError("image format must be jpg or png")
+        return value
+
+    @field_validator("mask_kind")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        for kind in value:
+            if kind not in ("semantic", "instance"):
+                raise ValueError(f"mask kind {kind!r} must be semantic or instance")
         return value
 
     @field_validator("executor")

@@ -11,6 +11,26 @@ from geoscribe.resources import read_text
 from geoscribe.shards import iter_samples
 
 
+def _preview_boxes(record: dict) -> list[list[float]]:
+    """Boxes to draw: the focus feature, else the evidence objects (tile recipes)."""
+    focus = [f["bbox_px"] for f in record.get("features", []) if f.get("focus")]
+    if focus:
+        return focus
+    return [o["bbox_px"] for o in (record.get("evidence") or {}).get("objects", [])][:30]
+
+
+def _box_div(bbox: list[float], width: float) -> str:
+    x0, y0, x1, y1 = bbox
+    return (f'<div class="box" style="left:{x0 / width * 100:.2f}%;top:{y0 / width * 100:.2f}%;'
+            f'width:{(x1 - x0) / width * 100:.2f}%;height:{(y1 - y0) / width * 100:.2f}%"></div>')
+
+
+def _qa_lines(record: dict, limit: int = 4) -> str:
+    items = record.get("qa") or []
+    return "".join(f"<br>Q: {html.escape(str(q['question']))} A: {html.escape(str(q['answer']))}"
+                   for q in items[:limit])
+
+
 def preview_html(out: Path, per_split: int = 12) -> Path:
     """Write OUT/preview.html showing the first samples of each split; return its path."""
     stats_path = out / "stats.json"
@@ -25,16 +45,12 @@ def preview_html(out: Path, per_split: int = 12) -> Path:
                 record = json.loads(sample["json"])
                 ext = "jpg" if "jpg" in sample else "png"
                 b64 = base64.b64encode(sample[ext]).decode()
-                focus = next(f for f in record["features"] if f["focus"])
-                x0, y0, x1, y1 = focus["bbox_px"]
                 w = record["chip"]["width"]
-                left, top = x0 / w * 100, y0 / w * 100
-                width, height = (x1 - x0) / w * 100, (y1 - y0) / w * 100
-                box = (f'<div class="box" style="left:{left:.2f}%;top:{top:.2f}%;'
-                       f'width:{width:.2f}%;height:{height:.2f}%"></div>')
+                box = "".join(_box_div(b, w) for b in _preview_boxes(record))
                 rows.append(
                     f'<figure><div class="chip"><img src="data:image/{ext};base64,{b64}">{box}'
                     f"</div><figcaption><b>{split}</b> {html.escape(record['texts']['caption'])}"
+                    f"{_qa_lines(record)}"
                     f"<br><small>{html.escape(record['id'])} · "
                     f"{html.escape(record['image']['license'])}"
                     f"</small></figcaption></figure>"

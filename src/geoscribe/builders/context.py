@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from geoscribe.builders.chip_window import ChipSettings
 from geoscribe.filters.chip_qc import ChipQC
 from geoscribe.sources.imagery import RasterInfo
+from geoscribe.sources.masks import MaskInfo
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,6 @@ class BuildContext:
     image_format: str = "jpg"
     jpeg_quality: int = 95
     gdal_cache_bytes: int = 64 * 1024 * 1024
+    masks: list[MaskInfo] = field(default_factory=list)
+    tile_px: int = 256
+    min_object_px: float = 10.0  # mask objects: fewer pixels inside the chip are ignored

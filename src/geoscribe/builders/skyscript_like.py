@@ -18,7 +18,6 @@ import shapely
 from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe import __version__
 from geoscribe.builders.chip_window import (
     ChipPlan,
     bounds_in_pixels,
@@ -29,6 +28,7 @@ from geoscribe.builders.chip_window import (
     transformer_to_wgs84,
 )
 from geoscribe.builders.context import BuildContext
+from geoscribe.builders.records import chip_block, image_block, provenance_block
 from geoscribe.region import block_split, cell_index
 from geoscribe.sources.chip_reader import ChipReader, ChipReadError
 from geoscribe.sources.feature import Feature
@@ -111,6 +111,7 @@ class SkyscriptBuilder:
         self.policy = policy
         self.template = template
         self.reader = ChipReader(ctx.rasters)
+        self.candidates = 0
         self._features: dict[int, Feature] = {}  # per-unit caches, keyed by store id
         self._projected: dict[tuple[int, str], BaseGeometry] = {}
         self._bounds: dict[tuple[int, str], tuple[float, float, float, float]] = {}
@@ -123,6 +124,15 @@ class SkyscriptBuilder:
 
     def close(self) -> None:
         self.reader.close()
+        self.store.close()
+
+    def unit_samples(self, unit, skip) -> Iterator[Sample]:
+        """Samples of a unit: one per feature whose bbox centre lies in the unit's cell."""
+        focus = list(self.store.centred_in(unit.bounds))
+        if unit.limit is not None:
+            focus = focus[: unit.limit]
+        self.candidates = len(focus)
+        return self.build(focus, skip)
 
     def build(self, focus_features: list[Feature], skip) -> Iterator[Sample]:
         """Yield samples for the focus features; call `skip(reason)` for each one dropped.
@@ -309,54 +319,19 @@ class SkyscriptBuilder:
             inputs.add(other.input)
         return entries, phrases, inputs
 
-    def _sources(self, raster_path: str, inputs: set[str]) -> list[dict]:
-        """Provenance entries (license, attribution) of the raster and every vector input used."""
-        sources = []
-        for uri in [raster_path, *sorted(inputs)]:
-            lic = self.ctx.licenses.get(uri)
-            if lic is not None:
-                sources.append({"kind": lic.kind, "uri": uri, "license": lic.license,
-                                "attribution": lic.attribution})
-        return sources
-
     def _record(self, key, split, plan: ChipPlan, bbox_wgs84, features, inputs, caption, title):
-        raster = plan.raster
-        image_license = self.ctx.licenses.get(raster.path)
-        sources = self._sources(raster.path, inputs)
-        t = plan.transform
         return {
             "id": key,
             "recipe": RECIPE,
             "split": split,
-            "chip": {
-                "bbox_wgs84": [round(v, 8) for v in bbox_wgs84],
-                "crs": plan.crs,
-                "transform": [t.a, t.b, t.c, t.d, t.e, t.f],
-                "gsd_m": raster.gsd_m * plan.side / plan.out_size,
-                "width": plan.out_size,
-                "height": plan.out_size,
-                "source_window": {"col_off": plan.col_off, "row_off": plan.row_off,
-                                  "width": plan.side, "height": plan.side},
-            },
-            "image": {
-                "source": (image_license.name if image_license and image_license.name
-                           else raster.path.rsplit("/", 1)[-1]),
-                "uri": raster.path,
-                "acquired": raster.acquired,
-                "license": image_license.license if image_license else "unknown",
-                "attribution": image_license.attribution if image_license else None,
-                "conversion": raster.rule,
-            },
+            "chip": chip_block(plan, bbox_wgs84),
+            "image": image_block(self.ctx, plan),
             "features": features,
             "texts": {"caption": caption, "title": title},
             "generator": {"kind": "template", "template_id": self.template.template_id,
                           "prompt_sha256": self.template.sha256},
             "scores": {"clip": None},
             "review": {"status": "unreviewed"},
-            "provenance": {
-                "sources": sources,
-                "licenses": sorted({s["license"] for s in sources}),
-                "geoscribe_version": __version__,
-                "tag_policy_sha256": self.policy.sha256,
-            },
+            "provenance": provenance_block(self.ctx, plan.raster.path, inputs,
+                                           tag_policy_sha256=self.policy.sha256),
         }

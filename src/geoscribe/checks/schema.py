@@ -36,12 +36,20 @@ def _fast_validator(name: str) -> Callable[[dict], object]:
     return fastjsonschema.compile(_schema(name))
 
 
+FOCUS_RECIPES = ("skyscript-like",)
+
+
 def _focus_errors(record: dict) -> list[str]:
+    """Object-centred recipes have exactly one focus feature; others have none."""
     features = record.get("features")
     if not isinstance(features, list):
         return []
     focus = sum(1 for f in features if isinstance(f, dict) and f.get("focus") is True)
-    return [] if focus == 1 else [f"features: exactly one focus feature required, got {focus}"]
+    wanted = 1 if record.get("recipe") in FOCUS_RECIPES else 0
+    if focus == wanted:
+        return []
+    return [f"features: {record.get('recipe')} records need {wanted} focus feature(s), "
+            f"got {focus}"]
 
 
 def record_errors(record: dict, name: str = "record.schema.json") -> list[str]:

@@ -20,6 +20,8 @@ from geoscribe.engine.executors import make_executor
 from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.engine.ingest import build_store
 from geoscribe.engine.merge import ShardMerger, merge_rejected, remove_parts
+from geoscribe.engine.recipes import RECIPES
+from geoscribe.engine.tiles import plan_tile_units
 from geoscribe.engine.units import load_done, plan_units
 from geoscribe.engine.worker import close_worker, run_units, warm_up
 from geoscribe.errors import GeoscribeError, InputError
@@ -28,7 +30,6 @@ from geoscribe.shards import atomic_write_text
 from geoscribe.sources.imagery import RasterInfo, expand_imagery, index_raster
 from geoscribe.text.tag_policy import load_tag_policy
 
-RECIPES = {"skyscript-like": "object-centred chips per OSM/label feature, captioned from tags"}
 OSM_LICENSE = ("ODbL-1.0", "© OpenStreetMap contributors")
 WORK = ".geoscribe"
 
@@ -40,11 +41,14 @@ def resolve_demo(values: dict) -> dict:
     from geoscribe.sources import demo
 
     filled = dict(values)
-    for key, value in demo.demo_inputs().items():
-        if key in ("imagery", "labels") and filled.get(key):
-            raise InputError(f"--{key}", "--region demo brings its own inputs; drop this option")
+    recipe = str(values.get("recipe", ""))
+    for key, value in demo.demo_inputs(recipe).items():
+        if key in ("imagery", "labels", "class_map", "mask_kind") and filled.get(key):
+            raise InputError(f"--{key.replace('_', '-')}",
+                             "--region demo brings its own inputs; drop this option")
         filled[key] = value
-    for key, value in demo.DEMO_OPTIONS.items():
+    options = demo.DEMO_OPTIONS if recipe == "skyscript-like" else demo.TILE_DEMO_OPTIONS
+    for key, value in options.items():
         filled.setdefault(key, value)
     return filled
 
@@ -109,7 +113,11 @@ def build(config: BuildConfig) -> dict:
     rasters, failed_rasters = _index_imagery(config.imagery, gdal_cache)
     osm_paths = [Path(p) for p in config.osm]
     label_paths = [Path(p) for p in config.labels]
-    if not osm_paths and not label_paths:
+    spec = RECIPES[config.recipe]
+    masks = _index_masks(config, label_paths) if spec.needs_masks else []
+    if spec.needs_masks:
+        osm_paths, label_paths = [], []
+    elif not osm_paths and not label_paths:
         raise InputError("--osm/--labels", "give at least one OSM file or vector label file")
     for path in osm_paths + label_paths:
         if not path.exists():
@@ -122,7 +130,8 @@ def build(config: BuildConfig) -> dict:
         raise InputError(f"--region {config.region}",
                          f"outside the imagery (imagery covers lon/lat {fb})")
     input_sizes = {p: Path(p).stat().st_size
-                   for p in [r.path for r in rasters] + [str(p) for p in osm_paths + label_paths]}
+                   for p in [r.path for r in rasters] + [m.path for m in masks]
+                   + [str(p) for p in osm_paths + label_paths]}
     fingerprint = config.output_fingerprint(input_sizes)
     _check_fingerprint(out, fingerprint)
     if (out / "stats.json").exists():
@@ -139,37 +148,67 @@ def build(config: BuildConfig) -> dict:
     executor = make_executor(config.workers, warm_up, close_worker)
     try:
         return _build_units(config, out, work, rasters, failed_rasters, region, osm_paths,
-                            label_paths, executor, started, gdal_cache)
+                            label_paths, masks, executor, started, gdal_cache)
     finally:
         executor.close()
 
 
-def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, label_paths,
-                 executor, started, gdal_cache) -> dict:
-    """Ingest the vector inputs, run the units, merge: the part of a build that needs workers."""
-    policy = load_tag_policy(config.tag_policy)
-    store_path = work / "features.sqlite"
-    ingest_file = work / "ingest.json"
-    if store_path.exists() and ingest_file.exists():
-        ingest = json.loads(ingest_file.read_text(encoding="utf-8"))
-    else:
-        ingest = build_store(store_path, osm_paths, label_paths, region.geometry, policy,
-                             progress=config.progress)
-        atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
+def _index_masks(config: BuildConfig, label_paths: list[Path]):
+    """Masks of tile recipes: --labels rasters with their --class-map and --mask-kind."""
+    from geoscribe.sources.masks import index_mask, load_class_map
 
-    store = FeatureStore(store_path, readonly=True)
-    try:
-        units = plan_units(store, region.geometry, config.unit_deg, config.limit)
-    finally:
-        store.close()
+    if not label_paths:
+        raise InputError("--labels", f"{config.recipe} needs a label raster (mask)")
+    if not config.class_map:
+        raise InputError("--class-map", f"{config.recipe} needs a class map (JSON or YAML)")
+    maps, kinds = list(config.class_map), list(config.mask_kind or ["semantic"])
+    for name, values in (("--class-map", maps), ("--mask-kind", kinds)):
+        if len(values) not in (1, len(label_paths)):
+            raise InputError(name, f"give one for all --labels or one per --labels "
+                             f"({len(label_paths)}), not {len(values)}")
+    maps = maps * len(label_paths) if len(maps) == 1 else maps
+    kinds = kinds * len(label_paths) if len(kinds) == 1 else kinds
+    loaded = {path: load_class_map(Path(path)) for path in set(maps)}
+    return [index_mask(path, loaded[cmap], kind)
+            for path, cmap, kind in zip(label_paths, maps, kinds, strict=True)]
+
+
+def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, label_paths,
+                 masks, executor, started, gdal_cache) -> dict:
+    """Ingest the vector inputs, run the units, merge: the part of a build that needs workers."""
+    spec = RECIPES[config.recipe]
+    store_path = work / "features.sqlite"
+    ingest: dict = {"inputs": {}, "failed_inputs": {}}
+    if spec.chips == "features":
+        policy = load_tag_policy(config.tag_policy)
+        ingest_file = work / "ingest.json"
+        if store_path.exists() and ingest_file.exists():
+            ingest = json.loads(ingest_file.read_text(encoding="utf-8"))
+        else:
+            ingest = build_store(store_path, osm_paths, label_paths, region.geometry, policy,
+                                 progress=config.progress)
+            atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
+        store = FeatureStore(store_path, readonly=True)
+        try:
+            units = plan_units(store, region.geometry, config.unit_deg, config.limit)
+        finally:
+            store.close()
+    else:
+        units = plan_tile_units(rasters, region.geometry, config.unit_deg,
+                                config.tile_px or config.chip_size, config.limit)
+    min_object_px = (spec.min_object_px if config.min_object_px is None
+                     else config.min_object_px)
     ctx = BuildContext(
         recipe=config.recipe, work_dir=str(work), store_path=str(store_path), rasters=rasters,
-        licenses=_licenses(config, rasters, osm_paths, label_paths), unit_deg=config.unit_deg,
+        licenses=_licenses(config, rasters, osm_paths,
+                           label_paths + [Path(m.path) for m in masks]),
+        unit_deg=config.unit_deg,
         split_block_deg=config.split_block_deg, split_fractions=config.split_fractions,
         split_guard=config.split_guard, seed=config.seed,
         chip=ChipSettings(out_size=config.chip_size, margin=config.margin,
                           min_chip_px=config.min_chip_px, max_chip_px=config.max_chip_px,
-                          min_object_px=config.min_object_px),
+                          min_object_px=min_object_px),
+        masks=masks, tile_px=config.tile_px or config.chip_size, min_object_px=min_object_px,
         tag_policy_path=str(config.tag_policy) if config.tag_policy else None,
         max_others=config.max_others, image_format=config.image_format,
         jpeg_quality=config.jpeg_quality, gdal_cache_bytes=gdal_cache,

@@ -23,6 +23,7 @@ class Unit:
     iy: int
     size_deg: float
     limit: int | None = None
+    items: tuple = ()  # tile recipes: the unit's tiles as (raster index, col_off, row_off)
 
     @property
     def name(self) -> str:

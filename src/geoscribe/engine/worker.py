@@ -13,13 +13,10 @@ from pathlib import Path
 import rasterio
 
 from geoscribe.builders.context import BuildContext
-from geoscribe.builders.skyscript_like import SkyscriptBuilder
 from geoscribe.checks.schema import key_errors, record_errors
-from geoscribe.engine.feature_store import FeatureStore
+from geoscribe.engine.recipes import make_builder
 from geoscribe.engine.units import DONE_MARKER, Unit, unit_dir
 from geoscribe.shards import UnitPartWriter, atomic_write_text, sample_members
-from geoscribe.text.tag_policy import load_tag_policy
-from geoscribe.text.templates import load_caption_template
 
 _STATE: dict = {}
 
@@ -37,21 +34,16 @@ def _ensure_state(ctx: BuildContext) -> None:
 
 
 def init_worker(ctx: BuildContext) -> None:
-    """Open the feature store and GDAL environment inside this process (never inherited)."""
+    """Open the recipe's builder and GDAL environment inside this process (never inherited)."""
     env = rasterio.Env(GDAL_CACHEMAX=ctx.gdal_cache_bytes, GDAL_NUM_THREADS=1)
     env.__enter__()
-    store = FeatureStore(Path(ctx.store_path), readonly=True)
-    policy = load_tag_policy(Path(ctx.tag_policy_path) if ctx.tag_policy_path else None)
-    template = load_caption_template(ctx.caption_template)
-    _STATE.update(ctx=ctx, env=env, store=store,
-                  builder=SkyscriptBuilder(ctx, store, policy, template))
+    _STATE.update(ctx=ctx, env=env, builder=make_builder(ctx))
 
 
 def close_worker() -> None:
     """Release what init_worker opened (for in-process runs)."""
     if "builder" in _STATE:
         _STATE["builder"].close()
-        _STATE["store"].close()
         _STATE["env"].__exit__(None, None, None)
         _STATE.clear()
 
@@ -76,19 +68,16 @@ def run_unit(task: tuple[BuildContext, Unit]) -> dict:
 
 def _run_unit(unit: Unit) -> dict:
     ctx: BuildContext = _STATE["ctx"]
-    builder: SkyscriptBuilder = _STATE["builder"]
+    builder = _STATE["builder"]
     started = time.perf_counter()
     directory = unit_dir(Path(ctx.work_dir), unit)
     if directory.exists():
         shutil.rmtree(directory)  # leftovers of an interrupted attempt
-    focus = list(_STATE["store"].centred_in(unit.bounds))
-    if unit.limit is not None:
-        focus = focus[: unit.limit]
     skipped: Counter[str] = Counter()
     rejected = []
     writer = UnitPartWriter(directory)
     try:
-        for sample in builder.build(focus, lambda reason: skipped.update([reason])):
+        for sample in builder.unit_samples(unit, lambda reason: skipped.update([reason])):
             errors = record_errors(sample.record) + key_errors(sample.record)
             if errors:
                 rejected.append({"id": sample.key, "unit": unit.name, "reasons": errors,
@@ -110,7 +99,7 @@ def _run_unit(unit: Unit) -> dict:
     )
     stats = {
         "unit": unit.name,
-        "focus_candidates": len(focus),
+        "focus_candidates": builder.candidates,
         "samples": sum(writer.counts.values()),
         "samples_by_split": writer.counts,
         "payload_bytes_by_split": writer.bytes,

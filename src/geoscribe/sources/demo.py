@@ -1,16 +1,26 @@
 """`--region demo`: real SpaceNet imagery + labels from the solaris 0.4.0 wheel (PyPI).
 
 Scenes (both CC BY-SA 4.0, SpaceNet):
-- Atlanta, 0.5 m panchromatic uint16 (EPSG:32616), 43 building footprints with OSM-style columns.
+- Atlanta, 0.5 m panchromatic uint16 (EPSG:32616), 43 building footprints with OSM-style columns,
+  and the same footprints as a 43-band instance stack (one band per building).
 - Las Vegas, 0.3 m panchromatic uint16 (EPSG:4326), 9 roads with SpaceNet attributes mapped to
-  OSM tags (see sources/label_mappings.py).
+  OSM tags (see sources/label_mappings.py), and a road mask (0/255).
+
+For counting-qa the 43-band stack is turned once into a one-band instance-id raster
+(id = band number where the band is set; the bands do not overlap), written to the cache.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
+import rasterio
 import shapely
 
-from geoscribe.sources.registry_data import SOLARIS_WHEEL, fetch_members
+from geoscribe.errors import InputError
+from geoscribe.sources.registry_data import SOLARIS_WHEEL, cache_dir, fetch_members
 
 SPACENET_LICENSE = "CC-BY-SA-4.0"
 SPACENET_ATTRIBUTION = (
@@ -25,14 +35,57 @@ DEMO_LABELS = ("solaris/data/geotiff_labels.geojson",
 DEMO_OPTIONS = {"split_block_deg": 0.0015, "unit_deg": 0.002, "seed": 11}
 
 
-def demo_inputs() -> dict:
-    """Fetch (once) and return the demo's inputs, licenses and region geometry."""
+INSTANCE_STACK = "solaris/data/sample_inst_mask.tif"
+ROAD_MASK = "solaris/data/sample_road_raster_mask.tif"
+TILE_DEMO_OPTIONS = {"split_block_deg": 0.0015, "unit_deg": 0.002, "tile_px": 128,
+                     "chip_size": 256}
+
+
+def _instance_ids(stack: Path, target: Path) -> Path:
+    """One-band instance ids from a stack of one-object bands (written once)."""
+    if target.exists():
+        return target
+    with rasterio.open(stack) as src:
+        data = src.read()
+        if int((data > 0).sum(axis=0).max()) > 1:
+            raise InputError(str(stack), "instance bands overlap; cannot make an id raster")
+        ids = np.where(data.max(axis=0) > 0, data.argmax(axis=0) + 1, 0).astype(np.uint8)
+        profile = src.profile | {"count": 1, "dtype": "uint8", "nodata": None}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(ids, 1)
+    tmp.replace(target)
+    return target
+
+
+def _tile_demo_labels(files: dict[str, Path]) -> dict:
+    derived = cache_dir() / "derived"
+    derived.mkdir(parents=True, exist_ok=True)
+    buildings = _instance_ids(files[INSTANCE_STACK], derived / "atlanta_building_ids.tif")
+    building_map = derived / "class_map_buildings.json"
+    road_map = derived / "class_map_roads.json"
+    building_map.write_text(json.dumps({"*": "building"}), encoding="utf-8")
+    road_map.write_text(json.dumps({"255": "road"}), encoding="utf-8")
+    return {"labels": [str(buildings), str(files[ROAD_MASK])],
+            "class_map": [str(building_map), str(road_map)],
+            "mask_kind": ["instance", "semantic"]}
+
+
+def demo_inputs(recipe: str = "skyscript-like") -> dict:
+    """Fetch (once) and return the demo's inputs and licenses for a recipe."""
     files = fetch_members(SOLARIS_WHEEL)
     imagery = [str(files[m]) for m in DEMO_IMAGERY]
-    labels = [str(files[m]) for m in DEMO_LABELS]
+    if recipe == "counting-qa":
+        labels = _tile_demo_labels(files)
+    elif recipe == "skyscript-like":
+        labels = {"labels": [str(files[m]) for m in DEMO_LABELS]}
+    else:
+        raise InputError(f"--region demo with {recipe}",
+                         "the demo data has no land-cover raster; give --imagery/--labels")
     return {
         "imagery": imagery,
-        "labels": labels,
+        **labels,
         "imagery_license": SPACENET_LICENSE,
         "imagery_attribution": SPACENET_ATTRIBUTION,
         "labels_license": SPACENET_LICENSE,

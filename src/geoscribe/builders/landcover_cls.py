@@ -1,0 +1,49 @@
+"""landcover-cls: one label per tile, the majority class of a label raster, with its share."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+import yaml
+
+from geoscribe.builders.chip_window import ChipPlan
+from geoscribe.builders.tiles import TileBuilder
+from geoscribe.resources import read_text, sha256_text
+from geoscribe.sources.masks import MaskInfo
+
+
+@lru_cache(maxsize=1)
+def landcover_templates() -> tuple[str, str, dict[str, str]]:
+    text = read_text("prompts", "qa", "landcover_v1.yaml")
+    return re.search(r"template_id:\s*(\S+)", text).group(1), sha256_text(text), yaml.safe_load(
+        text)
+
+
+class LandcoverBuilder(TileBuilder):
+    prefix = "lc"
+
+    def describe(self, values: np.ndarray, labelled: np.ndarray, mask: MaskInfo,
+                 plan: ChipPlan, key: str) -> dict | str:
+        cmap = mask.class_map
+        known = labelled & np.isin(values, list(cmap.classes))
+        total = int(np.count_nonzero(known))
+        if total == 0:
+            return "no_known_class"
+        found, counts = np.unique(values[known], return_counts=True)
+        shares = {cmap.classes[int(v)]: 0.0 for v in found}
+        for value, count in zip(found, counts, strict=True):
+            shares[cmap.classes[int(value)]] += count / total
+        ranked = sorted(shares.items(), key=lambda kv: (-kv[1], kv[0]))
+        name, share = ranked[0]
+        template_id, sha, words = landcover_templates()
+        return {
+            "texts": {"caption": words["caption"].format(name=name)},
+            "qa": [{"question": words["question"], "answer": name, "type": "classification",
+                    "classes": [name]}],
+            "label": {"class": name, "share": round(share, 4),
+                      "shares": {k: round(v, 4) for k, v in ranked}},
+            "evidence": {"mask": mask.path, "labelled_pixels": total},
+            "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},
+        }

@@ -1,0 +1,48 @@
+"""The parts of a record every recipe writes the same way: chip, image, provenance."""
+
+from __future__ import annotations
+
+from geoscribe import __version__
+from geoscribe.builders.chip_window import ChipPlan
+from geoscribe.builders.context import BuildContext
+
+
+def chip_block(plan: ChipPlan, bbox_wgs84) -> dict:
+    """`chip`: where the pixels are (CRS, affine of the pixels as written, source window)."""
+    t = plan.transform
+    return {
+        "bbox_wgs84": [round(v, 8) for v in bbox_wgs84],
+        "crs": plan.crs,
+        "transform": [t.a, t.b, t.c, t.d, t.e, t.f],
+        "gsd_m": plan.raster.gsd_m * plan.side / plan.out_size,
+        "width": plan.out_size,
+        "height": plan.out_size,
+        "source_window": {"col_off": plan.col_off, "row_off": plan.row_off,
+                          "width": plan.side, "height": plan.side},
+    }
+
+
+def image_block(ctx: BuildContext, plan: ChipPlan) -> dict:
+    """`image`: the raster the chip came from, its license and 8-bit conversion rule."""
+    raster = plan.raster
+    lic = ctx.licenses.get(raster.path)
+    return {
+        "source": lic.name if lic and lic.name else raster.path.rsplit("/", 1)[-1],
+        "uri": raster.path,
+        "acquired": raster.acquired,
+        "license": lic.license if lic else "unknown",
+        "attribution": lic.attribution if lic else None,
+        "conversion": raster.rule,
+    }
+
+
+def provenance_block(ctx: BuildContext, raster_path: str, inputs, **extra) -> dict:
+    """`provenance`: every input used (raster first) with its license and attribution."""
+    sources = []
+    for uri in [raster_path, *sorted(inputs)]:
+        lic = ctx.licenses.get(uri)
+        if lic is not None:
+            sources.append({"kind": lic.kind, "uri": uri, "license": lic.license,
+                            "attribution": lic.attribution})
+    return {"sources": sources, "licenses": sorted({s["license"] for s in sources}),
+            "geoscribe_version": __version__, **extra}

@@ -1,0 +1,143 @@
+"""Shared work of tile recipes: read a tile, its mask window, its split, its record skeleton."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+
+from geoscribe.builders.chip_window import ChipPlan, transformer_to_wgs84
+from geoscribe.builders.context import BuildContext
+from geoscribe.builders.records import chip_block, image_block, provenance_block
+from geoscribe.builders.skyscript_like import Sample, encode_image
+from geoscribe.region import block_split, cell_index
+from geoscribe.sources.chip_reader import ChipReader, ChipReadError
+from geoscribe.sources.masks import MaskInfo, read_mask
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+MIN_VALID_LABELS = 0.5  # tiles whose mask covers less than this fraction are skipped
+
+
+class TileBuilder:
+    """Base of tile recipes: subclasses turn (tile, mask window) into QA/labels and text."""
+
+    prefix = "tile"
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.reader = ChipReader(ctx.rasters)
+        self.mask_datasets: dict = {}
+        self.candidates = 0
+
+    def close(self) -> None:
+        self.reader.close()
+        for src in self.mask_datasets.values():
+            src.close()
+        self.mask_datasets.clear()
+
+    def start_unit(self) -> None:
+        """Hook: reset per-unit state (e.g. answer balancing)."""
+
+    def unit_samples(self, unit, skip) -> Iterator[Sample]:
+        self.candidates = len(unit.items)
+        self.start_unit()
+        for raster_index, col_off, row_off in unit.items:
+            result = self._tile(raster_index, col_off, row_off)
+            if isinstance(result, str):
+                skip(result)
+            else:
+                yield result
+
+    def _plan(self, raster_index: int, col_off: int, row_off: int) -> ChipPlan:
+        raster = self.ctx.rasters[raster_index]
+        side, out = self.ctx.tile_px, self.ctx.chip.out_size
+        transform = (Affine(*raster.transform) @ Affine.translation(col_off, row_off)
+                     @ Affine.scale(side / out))
+        return ChipPlan(raster, col_off, row_off, side, out, transform, False)
+
+    def _bbox_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
+        t, size = plan.transform, plan.out_size
+        xs = [t.c, t.c + t.a * size]
+        ys = [t.f, t.f + t.e * size]
+        return tuple(transformer_to_wgs84(plan.crs).transform_bounds(
+            min(xs), min(ys), max(xs), max(ys), densify_pts=5))
+
+    def _split(self, bbox) -> str | None:
+        """The tile's split, or None if the split guard drops it."""
+        ctx = self.ctx
+        cx, cy = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+        split = block_split(*cell_index(cx, cy, ctx.split_block_deg), ctx.seed,
+                            ctx.split_fractions)
+        if ctx.split_guard:
+            ix0, iy0 = cell_index(bbox[0], bbox[1], ctx.split_block_deg)
+            ix1, iy1 = cell_index(bbox[2], bbox[3], ctx.split_block_deg)
+            for ix in range(ix0, ix1 + 1):
+                for iy in range(iy0, iy1 + 1):
+                    if block_split(ix, iy, ctx.seed, ctx.split_fractions) != split:
+                        return None
+        return split
+
+    def _mask_for(self, bbox) -> MaskInfo | None:
+        for mask in self.ctx.masks:
+            b = mask.bounds_wgs84
+            if b[0] <= bbox[0] and b[1] <= bbox[1] and b[2] >= bbox[2] and b[3] >= bbox[3]:
+                return mask
+        for mask in self.ctx.masks:  # partial cover: the invalid part is reported
+            b = mask.bounds_wgs84
+            if b[0] < bbox[2] and b[2] > bbox[0] and b[1] < bbox[3] and b[3] > bbox[1]:
+                return mask
+        return None
+
+    def _key(self, plan: ChipPlan) -> str:
+        stem = _UNSAFE.sub("-", Path(plan.raster.path).stem)[:32]
+        digest = hashlib.sha256(plan.raster.path.encode()).hexdigest()[:6]
+        return f"{self.prefix}_{stem}-{digest}_c{plan.col_off}_r{plan.row_off}_s{plan.side}"
+
+    def _tile(self, raster_index: int, col_off: int, row_off: int) -> Sample | str:
+        ctx = self.ctx
+        plan = self._plan(raster_index, col_off, row_off)
+        bbox = self._bbox_wgs84(plan)
+        split = self._split(bbox)
+        if split is None:
+            return "split_boundary"
+        mask = self._mask_for(bbox)
+        if mask is None:
+            return "no_mask"
+        try:
+            planes, valid = self.reader.read_planes(plan)
+        except ChipReadError as exc:
+            return f"read_error:{exc.path}"
+        reason = ctx.qc.reason_planes(planes, valid)
+        if reason:
+            return reason
+        source_grid = Affine(*plan.raster.transform) @ Affine.translation(col_off, row_off)
+        values, labelled = read_mask(mask, plan.crs, source_grid, plan.side, plan.side,
+                                     self.mask_datasets)
+        if np.count_nonzero(labelled) < MIN_VALID_LABELS * labelled.size:
+            return "mostly_unlabelled"
+        body = self.describe(values, labelled, mask, plan, self._key(plan))
+        if isinstance(body, str):
+            return body
+        record = {
+            "id": self._key(plan),
+            "recipe": ctx.recipe,
+            "split": split,
+            "chip": chip_block(plan, bbox),
+            "image": image_block(ctx, plan),
+            "features": [],
+            **body,
+            "scores": {"clip": None},
+            "review": {"status": "unreviewed"},
+            "provenance": provenance_block(ctx, plan.raster.path, {mask.path}),
+        }
+        return Sample(record["id"], split, encode_image(planes, ctx.image_format,
+                                                         ctx.jpeg_quality), record)
+
+    def describe(self, values: np.ndarray, labelled: np.ndarray, mask: MaskInfo,
+                 plan: ChipPlan, key: str) -> dict | str:
+        """Recipe part of the record (texts, qa, evidence, generator) or a skip reason."""
+        raise NotImplementedError
