@@ -61,6 +61,12 @@ def build_dataset(
                                                     "all --labels or one per --labels.")] = None,
     tile_px: Annotated[int | None, Opt(help="Tile recipes: tile side in source pixels "
                                             "(default: --chip-size).")] = None,
+    qa_types: Annotated[str | None, Opt(help="rsvqa-like: question types and sampling "
+                                             "weights, e.g. presence=2,count=2,comparison=1,"
+                                             "area=1,size=1,relation=1 (0 turns a type "
+                                             "off).")] = None,
+    qa_per_chip: Annotated[int | None, Opt(help="rsvqa-like: questions per tile "
+                                                "(default 8).")] = None,
     unit_deg: Annotated[float | None, Opt(help="Work unit grid size in degrees "
                                                "(default 0.01).")] = None,
     split_block_deg: Annotated[float | None, Opt(help="Split block grid size in degrees "
@@ -104,6 +110,13 @@ def build_dataset(
         labels_attribution=labels_attribution, executor=executor, gdal_cache_mb=gdal_cache_mb,
         class_map=class_map or None, mask_kind=mask_kind or None, tile_px=tile_px,
     )
+    if qa_types is not None:
+        try:
+            flags["qa_weights"] = {k.strip(): float(v) for k, v in
+                                   (item.split("=") for item in qa_types.split(",") if item)}
+        except ValueError:
+            raise InputError("--qa-types", f"{qa_types!r} is not type=weight,...") from None
+    flags["qa_per_chip"] = qa_per_chip
     if split_fractions is not None:
         try:
             flags["split_fractions"] = tuple(float(v) for v in split_fractions.split(","))

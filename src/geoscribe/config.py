@@ -46,6 +46,8 @@ class BuildConfig(BaseModel):
     class_map: list[Path] = Field(default_factory=list)
     mask_kind: list[str] = Field(default_factory=list)
     tile_px: int | None = Field(default=None, ge=8, le=8192)
+    qa_weights: dict[str, float] = Field(default_factory=dict)
+    qa_per_chip: int = Field(default=8, ge=1, le=100)
     max_others: int = Field(default=5, ge=0)
     image_format: str = "jpg"
     jpeg_quality: int = Field(default=95, ge=50, le=100)
@@ -66,6 +68,17 @@ class BuildConfig(BaseModel):
     def _known_format(cls, value: str) -> str:
         if value not in ("jpg", "png"):
             raise ValueError("image format must be jpg or png")
+        return value
+
+    @field_validator("qa_weights")
+    @classmethod
+    def _known_qa_types(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {"presence", "count", "comparison", "area", "size", "relation"}
+        for name, weight in value.items():
+            if name not in known:
+                raise ValueError(f"unknown question type {name!r} (known: {sorted(known)})")
+            if weight < 0:
+                raise ValueError(f"weight of {name} must be >= 0")
         return value
 
     @field_validator("mask_kind")

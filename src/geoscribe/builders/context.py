@@ -46,3 +46,5 @@ class BuildContext:
     masks: list[MaskInfo] = field(default_factory=list)
     tile_px: int = 256
     min_object_px: float = 10.0  # mask objects: fewer pixels inside the chip are ignored
+    qa_weights: dict[str, float] = field(default_factory=dict)  # rsvqa-like sampling weights
+    qa_per_chip: int = 8

@@ -23,7 +23,7 @@ from geoscribe.sources.masks import MaskInfo
 class CountingQABuilder(TileBuilder):
     prefix = "cnt"
 
-    def start_unit(self) -> None:
+    def start_unit(self, unit=None) -> None:
         self.balancer = PresenceBalancer()
 
     def describe(self, values: np.ndarray, labelled: np.ndarray, mask: MaskInfo,

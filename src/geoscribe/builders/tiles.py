@@ -26,6 +26,7 @@ class TileBuilder:
     """Base of tile recipes: subclasses turn (tile, mask window) into QA/labels and text."""
 
     prefix = "tile"
+    uses_mask = True
 
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx = ctx
@@ -39,12 +40,12 @@ class TileBuilder:
             src.close()
         self.mask_datasets.clear()
 
-    def start_unit(self) -> None:
+    def start_unit(self, unit=None) -> None:
         """Hook: reset per-unit state (e.g. answer balancing)."""
 
     def unit_samples(self, unit, skip) -> Iterator[Sample]:
         self.candidates = len(unit.items)
-        self.start_unit()
+        self.start_unit(unit)
         for raster_index, col_off, row_off in unit.items:
             result = self._tile(raster_index, col_off, row_off)
             if isinstance(result, str):
@@ -104,8 +105,8 @@ class TileBuilder:
         split = self._split(bbox)
         if split is None:
             return "split_boundary"
-        mask = self._mask_for(bbox)
-        if mask is None:
+        mask = self._mask_for(bbox) if self.uses_mask else None
+        if self.uses_mask and mask is None:
             return "no_mask"
         try:
             planes, valid = self.reader.read_planes(plan)
@@ -114,25 +115,31 @@ class TileBuilder:
         reason = ctx.qc.reason_planes(planes, valid)
         if reason:
             return reason
-        source_grid = Affine(*plan.raster.transform) @ Affine.translation(col_off, row_off)
-        values, labelled = read_mask(mask, plan.crs, source_grid, plan.side, plan.side,
-                                     self.mask_datasets)
-        if np.count_nonzero(labelled) < MIN_VALID_LABELS * labelled.size:
-            return "mostly_unlabelled"
-        body = self.describe(values, labelled, mask, plan, self._key(plan))
+        key = self._key(plan)
+        if self.uses_mask:
+            source_grid = Affine(*plan.raster.transform) @ Affine.translation(col_off, row_off)
+            values, labelled = read_mask(mask, plan.crs, source_grid, plan.side, plan.side,
+                                         self.mask_datasets)
+            if np.count_nonzero(labelled) < MIN_VALID_LABELS * labelled.size:
+                return "mostly_unlabelled"
+            body = self.describe(values, labelled, mask, plan, key)
+            inputs = {mask.path}
+        else:
+            body = self.describe_features(plan, bbox, key)
+            inputs = set(body.pop("_inputs", ())) if isinstance(body, dict) else set()
         if isinstance(body, str):
             return body
         record = {
-            "id": self._key(plan),
+            "id": key,
             "recipe": ctx.recipe,
             "split": split,
             "chip": chip_block(plan, bbox),
             "image": image_block(ctx, plan),
-            "features": [],
+            "features": body.pop("features", []),
             **body,
             "scores": {"clip": None},
             "review": {"status": "unreviewed"},
-            "provenance": provenance_block(ctx, plan.raster.path, {mask.path}),
+            "provenance": provenance_block(ctx, plan.raster.path, inputs),
         }
         return Sample(record["id"], split, encode_image(planes, ctx.image_format,
                                                          ctx.jpeg_quality), record)
@@ -140,4 +147,8 @@ class TileBuilder:
     def describe(self, values: np.ndarray, labelled: np.ndarray, mask: MaskInfo,
                  plan: ChipPlan, key: str) -> dict | str:
         """Recipe part of the record (texts, qa, evidence, generator) or a skip reason."""
+        raise NotImplementedError
+
+    def describe_features(self, plan: ChipPlan, bbox_wgs84, key: str) -> dict | str:
+        """For recipes without a mask: the record part from the tile's vector features."""
         raise NotImplementedError

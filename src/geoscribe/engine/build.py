@@ -179,7 +179,7 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     spec = RECIPES[config.recipe]
     store_path = work / "features.sqlite"
     ingest: dict = {"inputs": {}, "failed_inputs": {}}
-    if spec.chips == "features":
+    if spec.needs_vectors:
         policy = load_tag_policy(config.tag_policy)
         ingest_file = work / "ingest.json"
         if store_path.exists() and ingest_file.exists():
@@ -188,6 +188,7 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
             ingest = build_store(store_path, osm_paths, label_paths, region.geometry, policy,
                                  progress=config.progress)
             atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
+    if spec.chips == "features":
         store = FeatureStore(store_path, readonly=True)
         try:
             units = plan_units(store, region.geometry, config.unit_deg, config.limit)
@@ -209,6 +210,7 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
                           min_chip_px=config.min_chip_px, max_chip_px=config.max_chip_px,
                           min_object_px=min_object_px),
         masks=masks, tile_px=config.tile_px or config.chip_size, min_object_px=min_object_px,
+        qa_weights=dict(config.qa_weights), qa_per_chip=config.qa_per_chip,
         tag_policy_path=str(config.tag_policy) if config.tag_policy else None,
         max_others=config.max_others, image_format=config.image_format,
         jpeg_quality=config.jpeg_quality, gdal_cache_bytes=gdal_cache,

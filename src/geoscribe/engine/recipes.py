@@ -16,13 +16,16 @@ class RecipeSpec:
     description: str
     chips: str  # "features" (one chip per vector feature) | "tiles" (a grid of tiles)
     needs_masks: bool = False
+    needs_vectors: bool = False
     min_object_px: float = 3.0
 
 
 RECIPES = {
     spec.name: spec for spec in (
         RecipeSpec("skyscript-like", "object-centred chips per OSM/label feature, captioned "
-                   "from tags", "features"),
+                   "from tags", "features", needs_vectors=True),
+        RecipeSpec("rsvqa-like", "tiles with presence/count/comparison/area/size/relation QA "
+                   "computed from OSM features", "tiles", needs_vectors=True),
         RecipeSpec("counting-qa", "tiles with counting QA (how many / any / more than / total) "
                    "computed from a label mask", "tiles", needs_masks=True, min_object_px=10),
         RecipeSpec("landcover-cls", "tiles labelled with the majority class of a label raster "
@@ -42,6 +45,10 @@ def make_builder(ctx: BuildContext):
         store = FeatureStore(Path(ctx.store_path), readonly=True)
         policy = load_tag_policy(Path(ctx.tag_policy_path) if ctx.tag_policy_path else None)
         return SkyscriptBuilder(ctx, store, policy, load_caption_template(ctx.caption_template))
+    if ctx.recipe == "rsvqa-like":
+        from geoscribe.builders.rsvqa_like import RsvqaBuilder
+
+        return RsvqaBuilder(ctx)
     if ctx.recipe == "counting-qa":
         from geoscribe.builders.counting_qa import CountingQABuilder
 

@@ -1,0 +1,62 @@
+"""rsvqa-like: tiles with presence/count/comparison/area/size/relation QA from OSM features."""
+
+from __future__ import annotations
+
+from geoscribe.builders.chip_window import ChipPlan
+from geoscribe.builders.tile_features import FeatureTileBuilder
+from geoscribe.qa.counting import counting_caption
+from geoscribe.qa.rsvqa import (
+    DEFAULT_WEIGHTS,
+    AnswerBalancer,
+    candidate_questions,
+    rsvqa_templates,
+    select_questions,
+)
+from geoscribe.text.phrases import describe
+
+
+class RsvqaBuilder(FeatureTileBuilder):
+    prefix = "vqa"
+
+    def start_unit(self, unit=None) -> None:
+        self.balancer = AnswerBalancer()
+        self.vocabulary: list[str] = []
+        if unit is not None:
+            names = set()
+            for feature in self.store.intersecting(unit.bounds):
+                phrase = describe(feature.tags, self.policy)
+                if phrase is not None:
+                    names.add(phrase.noun)
+            self.vocabulary = sorted(names)
+
+    def describe_features(self, plan: ChipPlan, bbox_wgs84, key: str) -> dict | str:
+        items = self.features_in_tile(plan, bbox_wgs84)
+        gsd = plan.raster.gsd_m * plan.side / plan.out_size
+        candidates = candidate_questions(items, self.vocabulary, gsd)
+        weights = self.ctx.qa_weights or DEFAULT_WEIGHTS
+        qa = select_questions(candidates, key, weights, self.ctx.qa_per_chip, self.balancer)
+        if not qa:
+            return "no_questions"
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.name] = counts.get(item.name, 0) + 1
+        template_id, sha, _ = rsvqa_templates()
+        return {
+            "features": [_entry(i) for i in items],
+            "texts": {"caption": counting_caption(dict(sorted(counts.items())))
+                      if counts else "A satellite image with no mapped objects."},
+            "qa": qa,
+            "evidence": {"counts": dict(sorted(counts.items())),
+                         "areas_m2": {n: round(sum(i.area_m2 for i in items if i.name == n), 2)
+                                      for n in sorted(counts)}},
+            "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},
+            "_inputs": sorted({i.feature.input for i in items}),
+        }
+
+
+def _entry(item) -> dict:
+    f = item.feature
+    return {"source": f.source, "osm_type": f.osm_type, "osm_id": f.osm_id,
+            "label_ref": f.label_ref, "tags": dict(sorted(f.tags.items())),
+            "bbox_px": list(item.bbox_px), "focus": False, "clipped": item.clipped,
+            "area_m2": round(item.area_m2, 2), "length_m": round(item.length_m, 2)}

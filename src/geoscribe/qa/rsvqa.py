@@ -1,0 +1,166 @@
+"""RSVQA-style questions computed from the OSM features in a tile.
+
+Types: presence, count, comparison (more / equal), area (m², binned as RSVQA did), size
+attribute (small < 100 m² <= medium < 1000 m² <= large), relations (left/right/above/below by
+boxes that do not overlap on that axis; next to: closer than 10 m). Candidates are deduplicated,
+sampled by type weight (deterministic, seeded by the chip key), and balanced per unit: an item
+is dropped when its answer already occurs at least `k` times the median answer frequency of its
+type in the unit (k = 2 by default), so no answer dominates a type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from statistics import median
+
+import yaml
+
+from geoscribe.builders.tile_features import TileFeature
+from geoscribe.resources import read_text, sha256_text
+from geoscribe.text.templates import plural
+
+AREA_BINS = ((0.0, "0 m2"), (10.0, "between 0 and 10 m2"), (100.0, "between 10 and 100 m2"),
+             (1000.0, "between 100 and 1000 m2"))
+SIZE_CLASSES = ((100.0, "small"), (1000.0, "medium"), (float("inf"), "large"))
+NEXT_TO_M = 10.0
+DEFAULT_WEIGHTS = {"presence": 2.0, "count": 2.0, "comparison": 1.0, "area": 1.0, "size": 1.0,
+                   "relation": 1.0}
+
+
+@lru_cache(maxsize=1)
+def rsvqa_templates() -> tuple[str, str, dict[str, str]]:
+    text = read_text("prompts", "qa", "rsvqa_v1.yaml")
+    return re.search(r"template_id:\s*(\S+)", text).group(1), sha256_text(text), yaml.safe_load(
+        text)
+
+
+def area_bin(m2: float) -> str:
+    """RSVQA's area answer bins."""
+    if m2 <= 0:
+        return AREA_BINS[0][1]
+    for upper, label in AREA_BINS[1:]:
+        if m2 <= upper:
+            return label
+    return "more than 1000 m2"
+
+
+def size_class(m2: float) -> str:
+    for upper, label in SIZE_CLASSES:
+        if m2 < upper:
+            return label
+    return "large"
+
+
+@dataclass
+class AnswerBalancer:
+    """Per-unit answer tallies per question type; caps answers at k x the median frequency."""
+
+    k: float = 2.0
+    tally: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def allow(self, qtype: str, answer) -> bool:
+        counts = self.tally[qtype]
+        seen = list(counts.values()) or [0]
+        return counts[str(answer)] < self.k * max(1.0, median(seen))
+
+    def record(self, qtype: str, answer) -> None:
+        self.tally[qtype][str(answer)] += 1
+
+
+def _rank(seed: str, text: str) -> int:
+    return int(hashlib.sha256(f"{seed}|{text}".encode()).hexdigest()[:12], 16)
+
+
+def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: float
+                        ) -> list[dict]:
+    """Every question the tile's features can answer (before sampling and balancing)."""
+    words = rsvqa_templates()[2]
+    by_class: dict[str, list[TileFeature]] = defaultdict(list)
+    for item in items:
+        by_class[item.name].append(item)
+    present = sorted(by_class)
+    absent = [name for name in vocabulary if name not in by_class]
+    qa: list[dict] = []
+    for name in present:
+        qa.append({"question": words["presence"].format(name=name), "answer": "yes",
+                   "type": "presence", "classes": [name]})
+        qa.append({"question": words["count"].format(plural=plural(name)),
+                   "answer": len(by_class[name]), "type": "count", "classes": [name],
+                   "cut_by_edge": sum(1 for i in by_class[name] if i.clipped)})
+    for name in absent:
+        qa.append({"question": words["presence"].format(name=name), "answer": "no",
+                   "type": "presence", "classes": [name]})
+        qa.append({"question": words["count"].format(plural=plural(name)), "answer": 0,
+                   "type": "count", "classes": [name], "cut_by_edge": 0})
+    names = present + absent[:2]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            na, nb = len(by_class.get(a, [])), len(by_class.get(b, []))
+            qa.append({"question": words["more"].format(plural_a=plural(a), plural_b=plural(b)),
+                       "answer": "yes" if na > nb else "no", "type": "comparison",
+                       "classes": [a, b], "counts": [na, nb]})
+            qa.append({"question": words["equal"].format(plural_a=plural(a), plural_b=plural(b)),
+                       "answer": "yes" if na == nb else "no", "type": "comparison",
+                       "classes": [a, b], "counts": [na, nb]})
+    for name in present:
+        areas = [i.area_m2 for i in by_class[name]]
+        if any(a > 0 for a in areas):
+            total = sum(areas)
+            qa.append({"question": words["area"].format(plural=plural(name)),
+                       "answer": area_bin(total), "type": "area", "classes": [name],
+                       "area_m2": round(total, 2)})
+            sizes = {size_class(a) for a in areas if a > 0}
+            for size in ("small", "medium", "large"):
+                qa.append({"question": words["size"].format(size=size, name=name),
+                           "answer": "yes" if size in sizes else "no", "type": "size",
+                           "classes": [name], "size": size})
+    qa.extend(_relations(items, words, gsd_m))
+    return qa
+
+
+def _relations(items: list[TileFeature], words: dict[str, str], gsd_m: float) -> list[dict]:
+    qa = []
+    names = sorted({i.name for i in items})
+    for a in names:
+        for b in names:
+            if a == b:
+                continue
+            aa = [i for i in items if i.name == a]
+            bb = [i for i in items if i.name == b]
+            checks = {
+                "left": any(x.bbox_px[2] < y.bbox_px[0] for x in aa for y in bb),
+                "right": any(x.bbox_px[0] > y.bbox_px[2] for x in aa for y in bb),
+                "above": any(x.bbox_px[3] < y.bbox_px[1] for x in aa for y in bb),
+                "below": any(x.bbox_px[1] > y.bbox_px[3] for x in aa for y in bb),
+                "next_to": any(x.pixel_geometry.distance(y.pixel_geometry) * gsd_m < NEXT_TO_M
+                               for x in aa for y in bb),
+            }
+            for relation, answer in checks.items():
+                qa.append({"question": words[relation].format(name_a=a, name_b=b),
+                           "answer": "yes" if answer else "no", "type": "relation",
+                           "classes": [a, b], "relation": relation})
+    return qa
+
+
+def select_questions(candidates: list[dict], seed: str, weights: dict[str, float],
+                     per_chip: int, balancer: AnswerBalancer) -> list[dict]:
+    """Deduplicate, order by weighted seeded rank, balance, and keep at most `per_chip`."""
+    unique = {}
+    for item in candidates:
+        unique.setdefault(item["question"], item)
+    ranked = sorted(unique.values(), key=lambda q: (
+        _rank(seed, q["question"]) / max(weights.get(q["type"], 0.0), 1e-9)
+        if weights.get(q["type"], 0.0) > 0 else float("inf"), q["question"]))
+    chosen = []
+    for item in ranked:
+        if len(chosen) >= per_chip or weights.get(item["type"], 0.0) <= 0:
+            break
+        if not balancer.allow(item["type"], item["answer"]):
+            continue
+        balancer.record(item["type"], item["answer"])
+        chosen.append(item)
+    return chosen
