@@ -101,10 +101,10 @@ class FeatureTileBuilder(TileBuilder):
                                          tuple(round(v, 2) for v in box), False, 0.0, 0.0))
                 continue
             inside = geom_px.intersection(chip)
-            if inside.is_empty:
-                continue
-            metric = pixels_to_metres(inside)
             polygonal = "Polygon" in geom_px.geom_type
+            if (inside.area if polygonal else inside.length) <= 1e-6:
+                continue  # only touches the tile's edge: not in the image
+            metric = pixels_to_metres(inside)
             found.append(TileFeature(
                 feature, phrase.noun, inside, tuple(round(v, 2) for v in inside.bounds),
                 not chip.contains(geom_px), metric.area if polygonal else 0.0,
