@@ -67,6 +67,8 @@ def build_dataset(
                                              "off).")] = None,
     qa_per_chip: Annotated[int | None, Opt(help="rsvqa-like: questions per tile "
                                                 "(default 8).")] = None,
+    box_format: Annotated[str | None, Opt(help="geochat-like: geochat ({<x1><y1><x2><y2>|<θ>},"
+                                               " 0-100) or json (pixel boxes).")] = None,
     unit_deg: Annotated[float | None, Opt(help="Work unit grid size in degrees "
                                                "(default 0.01).")] = None,
     split_block_deg: Annotated[float | None, Opt(help="Split block grid size in degrees "
@@ -117,6 +119,7 @@ def build_dataset(
         except ValueError:
             raise InputError("--qa-types", f"{qa_types!r} is not type=weight,...") from None
     flags["qa_per_chip"] = qa_per_chip
+    flags["box_format"] = box_format
     if split_fractions is not None:
         try:
             flags["split_fractions"] = tuple(float(v) for v in split_fractions.split(","))

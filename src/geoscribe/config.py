@@ -48,6 +48,7 @@ class BuildConfig(BaseModel):
     tile_px: int | None = Field(default=None, ge=8, le=8192)
     qa_weights: dict[str, float] = Field(default_factory=dict)
     qa_per_chip: int = Field(default=8, ge=1, le=100)
+    box_format: str = "geochat"
     max_others: int = Field(default=5, ge=0)
     image_format: str = "jpg"
     jpeg_quality: int = Field(default=95, ge=50, le=100)
@@ -68,6 +69,13 @@ class BuildConfig(BaseModel):
     def _known_format(cls, value: str) -> str:
         if value not in ("jpg", "png"):
             raise ValueError("image format must be jpg or png")
+        return value
+
+    @field_validator("box_format")
+    @classmethod
+    def _known_box_format(cls, value: str) -> str:
+        if value not in ("geochat", "json"):
+            raise ValueError("box format must be geochat or json")
         return value
 
     @field_validator("qa_weights")

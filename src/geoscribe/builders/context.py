@@ -48,3 +48,4 @@ class BuildContext:
     min_object_px: float = 10.0  # mask objects: fewer pixels inside the chip are ignored
     qa_weights: dict[str, float] = field(default_factory=dict)  # rsvqa-like sampling weights
     qa_per_chip: int = 8
+    box_format: str = "geochat"  # geochat-like: "geochat" | "json"

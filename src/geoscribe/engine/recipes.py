@@ -26,6 +26,8 @@ RECIPES = {
                    "from tags", "features", needs_vectors=True),
         RecipeSpec("rsvqa-like", "tiles with presence/count/comparison/area/size/relation QA "
                    "computed from OSM features", "tiles", needs_vectors=True),
+        RecipeSpec("geochat-like", "tiles with grounded instructions (GeoChat boxes) for the "
+                   "OSM features in them", "tiles", needs_vectors=True),
         RecipeSpec("counting-qa", "tiles with counting QA (how many / any / more than / total) "
                    "computed from a label mask", "tiles", needs_masks=True, min_object_px=10),
         RecipeSpec("landcover-cls", "tiles labelled with the majority class of a label raster "
@@ -49,6 +51,10 @@ def make_builder(ctx: BuildContext):
         from geoscribe.builders.rsvqa_like import RsvqaBuilder
 
         return RsvqaBuilder(ctx)
+    if ctx.recipe == "geochat-like":
+        from geoscribe.builders.geochat_like import GeochatBuilder
+
+        return GeochatBuilder(ctx)
     if ctx.recipe == "counting-qa":
         from geoscribe.builders.counting_qa import CountingQABuilder
 

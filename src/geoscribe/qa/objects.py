@@ -49,7 +49,7 @@ def semantic_objects(
     for value in sorted(class_map):
         region = mask == value
         if valid is not None:
-            region &= valid
+            region &= np.asarray(valid, dtype=bool)  # a 0/1 uint8 mask works too
         if not region.any():
             continue
         labels, count = ndimage.label(region, structure=EIGHT_CONNECTED)

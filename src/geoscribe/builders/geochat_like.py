@@ -1,0 +1,35 @@
+"""geochat-like: tiles with grounded instructions (GeoChat boxes or JSON pixel boxes)."""
+
+from __future__ import annotations
+
+from geoscribe.builders.chip_window import ChipPlan
+from geoscribe.builders.rsvqa_like import _entry
+from geoscribe.builders.tile_features import FeatureTileBuilder
+from geoscribe.qa.counting import counting_caption
+from geoscribe.qa.grounding import geochat_templates, grounded_conversations, rotation_deg
+
+
+class GeochatBuilder(FeatureTileBuilder):
+    prefix = "gnd"
+
+    def describe_features(self, plan: ChipPlan, bbox_wgs84, key: str) -> dict | str:
+        items = self.features_in_tile(plan, bbox_wgs84)
+        if not items:
+            return "no_features"
+        counts: dict[str, int] = {}
+        for item in items:
+            counts[item.name] = counts.get(item.name, 0) + 1
+        template_id, sha, _ = geochat_templates()
+        features = []
+        for item in items:
+            entry = _entry(item)
+            entry["rotation_deg"] = rotation_deg(item.pixel_geometry)
+            features.append(entry)
+        return {
+            "features": features,
+            "texts": {"caption": counting_caption(dict(sorted(counts.items())))},
+            "conversations": grounded_conversations(items, plan.out_size, self.ctx.box_format),
+            "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha,
+                          "box_format": self.ctx.box_format},
+            "_inputs": sorted({i.feature.input for i in items}),
+        }

@@ -1,0 +1,85 @@
+"""geochat-like end to end: boxes recomputed from the scene's UTM geometry."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import shapely
+from affine import Affine
+
+from conftest import run_cli
+from test_cli_e2e import read_samples
+
+BOX = re.compile(r"\{<(\d+)><(\d+)><(\d+)><(\d+)>\|<(-?\d+)>\}")
+
+
+@pytest.fixture(scope="module")
+def grounded(scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gnd") / "o"
+    run_cli("build-dataset", "geochat-like", f"--region={scene.bbox}", "--out", str(out),
+            "--imagery", str(scene.raster), "--osm", str(scene.osm), "--split-block-deg", "1",
+            "--no-progress", check=True)
+    return [json.loads(s["json"]) for s in read_samples(out)]
+
+
+def _pixel_box(feature, transform: Affine, size: int):
+    inv = ~transform
+    pts = [inv @ xy for xy in feature.utm]
+    geom = shapely.Point(pts[0]) if len(pts) == 1 else shapely.LineString(pts)
+    if pts[0] == pts[-1] and len(pts) > 3:
+        geom = shapely.Polygon(pts)
+    return list(geom.intersection(shapely.box(0, 0, size, size)).bounds)  # clipped to the chip
+
+
+def test_boxes_match_projected_geometry(grounded, scene):
+    by_id = {(f.osm_type, f.osm_id): f for f in scene.features}
+    checked = 0
+    for record in grounded:
+        size = record["chip"]["width"]
+        transform = Affine(*record["chip"]["transform"])
+        for feature in record["features"]:
+            truth = by_id[(feature["osm_type"], feature["osm_id"])]
+            if truth.osm_type == "node":
+                continue
+            expected = _pixel_box(truth, transform, size)
+            assert feature["bbox_px"] == pytest.approx(expected, abs=1.0)
+            if truth.utm[0] == truth.utm[-1]:
+                assert feature["rotation_deg"] in (0, -90)  # the scene's polygons are upright
+            else:  # a straight road: the angle of the segment in pixels (y down)
+                (ax, ay), (bx, by) = (~transform @ xy for xy in truth.utm)
+                assert feature["rotation_deg"] == round(math.degrees(math.atan2(by - ay,
+                                                                                 bx - ax)))
+            checked += 1
+    assert checked > 5
+
+
+def test_conversations_are_llava_turns_with_valid_geochat_boxes(grounded):
+    for record in grounded:
+        turns = record["conversations"]
+        assert [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2)
+        assert turns[0]["value"].startswith("<image>\n[grounding]")
+        boxes = {tuple(int(v) for v in m[:4]) for m in BOX.findall(turns[1]["value"])}
+        size = record["chip"]["width"]
+        expected = {tuple(max(0, min(100, round(v / size * 100))) for v in f["bbox_px"])
+                    for f in record["features"][:6]}
+        assert boxes == expected
+        refers = [turns[i + 1]["value"] for i in range(2, len(turns), 2)
+                  if "[refer]" in turns[i]["value"]]
+        assert len(refers) == len(set(refers))  # each expression picks a different object
+
+
+def test_json_box_format(scene, tmp_path):
+    out = tmp_path / "o"
+    run_cli("build-dataset", "geochat-like", f"--region={scene.bbox}", "--out", str(out),
+            "--imagery", str(scene.raster), "--osm", str(scene.osm), "--split-block-deg", "1",
+            "--box-format", "json", "--no-progress", check=True)
+    record = json.loads(read_samples(out)[0]["json"])
+    refer = next(record["conversations"][i + 1]["value"]
+                 for i in range(0, len(record["conversations"]), 2)
+                 if "[refer]" in record["conversations"][i]["value"])
+    box = json.loads(refer)
+    assert len(box) == 4 and any(f["bbox_px"] == pytest.approx(box, abs=0.06)
+                                 for f in record["features"])
