@@ -66,7 +66,7 @@ def instance_objects(
     mask: np.ndarray, class_map: dict[int, str], default_class: str | None, min_pixels: int,
     valid: np.ndarray | None = None,
 ) -> list[MaskObject]:
-    """Each instance id (non-zero) with at least `min_pixels` pixels; touching ids stay apart."""
+    """Each instance id (> 0) with at least `min_pixels` pixels; touching ids stay apart."""
     ids = mask.astype(np.int64, copy=False)
     if valid is not None:
         ids = np.where(valid, ids, 0)
@@ -77,7 +77,7 @@ def instance_objects(
     slices = ndimage.find_objects(dense)
     objects = []
     for index, (value, count) in enumerate(zip(uniques, counts, strict=True)):
-        if value == 0 or count < min_pixels:
+        if value <= 0 or count < min_pixels:  # 0 (and negative ids) are background
             continue
         name = class_map.get(int(value), default_class)
         if name is None:

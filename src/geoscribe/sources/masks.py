@@ -68,6 +68,8 @@ def load_class_map(path: Path) -> ClassMap:
             value = int(str(key).strip())
         except ValueError:
             raise InputError(where, f"key {key!r} is not an integer pixel value") from None
+        if value in classes:
+            raise InputError(where, f"pixel value {value} is listed twice")
         classes[value] = name.strip()
     return ClassMap(classes, default)
 
@@ -92,6 +94,9 @@ def index_mask(path: Path, class_map: ClassMap, kind: str) -> MaskInfo:
     where = f"--labels {path}"
     if kind not in MASK_KINDS:
         raise InputError(f"--mask-kind {kind}", f"must be one of {MASK_KINDS}")
+    if kind == "semantic" and not class_map.classes:
+        raise InputError(f"--labels {path}", "a semantic mask needs explicit pixel values in "
+                         "its --class-map ('*' only applies to instance masks)")
     if not path.exists():
         raise InputError(where, "file not found")
     try:
