@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from geoscribe.builders.chip_window import ChipPlan
 from geoscribe.builders.rsvqa_like import _entry
-from geoscribe.builders.tile_features import FeatureTileBuilder
+from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.grounding import geochat_templates, grounded_conversations, rotation_deg
 
@@ -16,9 +16,7 @@ class GeochatBuilder(FeatureTileBuilder):
         items = self.features_in_tile(plan, bbox_wgs84)
         if not items:
             return "no_features"
-        counts: dict[str, int] = {}
-        for item in items:
-            counts[item.name] = counts.get(item.name, 0) + 1
+        counts = counts_by_name(items)
         template_id, sha, _ = geochat_templates()
         features = []
         for item in items:
@@ -27,7 +25,7 @@ class GeochatBuilder(FeatureTileBuilder):
             features.append(entry)
         return {
             "features": features,
-            "texts": {"caption": counting_caption(dict(sorted(counts.items())))},
+            "texts": {"caption": counting_caption(counts)},
             "conversations": grounded_conversations(items, plan.out_size, self.ctx.box_format),
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha,
                           "box_format": self.ctx.box_format},

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 import numpy as np
-import yaml
 
 from geoscribe.builders.chip_window import ChipPlan
 from geoscribe.builders.tiles import TileBuilder
-from geoscribe.resources import read_text, sha256_text
 from geoscribe.sources.masks import MaskInfo
+from geoscribe.text.templates import load_wording
 
 
-@lru_cache(maxsize=1)
 def landcover_templates() -> tuple[str, str, dict[str, str]]:
-    text = read_text("prompts", "qa", "landcover_v1.yaml")
-    return re.search(r"template_id:\s*(\S+)", text).group(1), sha256_text(text), yaml.safe_load(
-        text)
+    return load_wording("prompts", "qa", "landcover_v1.yaml")
 
 
 class LandcoverBuilder(TileBuilder):

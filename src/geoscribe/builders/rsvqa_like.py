@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from geoscribe.builders.chip_window import ChipPlan
-from geoscribe.builders.tile_features import FeatureTileBuilder
+from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.rsvqa import (
     DEFAULT_WEIGHTS,
@@ -37,16 +37,14 @@ class RsvqaBuilder(FeatureTileBuilder):
         qa = select_questions(candidates, key, weights, self.ctx.qa_per_chip, self.balancer)
         if not qa:
             return "no_questions"
-        counts: dict[str, int] = {}
-        for item in items:
-            counts[item.name] = counts.get(item.name, 0) + 1
+        counts = counts_by_name(items)
         template_id, sha, _ = rsvqa_templates()
         return {
             "features": [_entry(i) for i in items],
-            "texts": {"caption": counting_caption(dict(sorted(counts.items())))
+            "texts": {"caption": counting_caption(counts)
                       if counts else "A satellite image with no mapped objects."},
             "qa": qa,
-            "evidence": {"counts": dict(sorted(counts.items())),
+            "evidence": {"counts": counts,
                          "areas_m2": {n: round(sum(i.area_m2 for i in items if i.name == n), 2)
                                       for n in sorted(counts)}},
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},

@@ -30,7 +30,7 @@ from geoscribe.builders.chip_window import (
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.records import chip_block, image_block, provenance_block
 from geoscribe.region import block_split, cell_index
-from geoscribe.sources.chip_reader import ChipReader, ChipReadError
+from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.feature import Feature
 from geoscribe.text.phrases import describe
 from geoscribe.text.tag_policy import TagPolicy
@@ -186,13 +186,10 @@ class SkyscriptBuilder:
     def _build_one(self, focus: Feature, plan: ChipPlan, bbox_wgs84, split: str,
                    context: list[Feature]) -> Sample | str:
         ctx = self.ctx
-        try:
-            planes, valid = self.reader.read_planes(plan)
-        except ChipReadError as exc:
-            return f"read_error:{exc.path}"
-        reason = ctx.qc.reason_planes(planes, valid)
-        if reason:
-            return reason
+        chip = self.reader.read_checked(plan, ctx.qc)
+        if isinstance(chip, str):
+            return chip
+        planes, _ = chip
         features, other_phrases, inputs = self._visible_features(focus, plan, context)
         phrase = describe(focus.tags, self.policy)
         others = count_others(other_phrases, ctx.max_others)

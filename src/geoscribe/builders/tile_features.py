@@ -110,3 +110,11 @@ class FeatureTileBuilder(TileBuilder):
                 not chip.contains(geom_px), metric.area if polygonal else 0.0,
                 0.0 if polygonal else metric.length))
         return found
+
+
+def counts_by_name(items: list[TileFeature]) -> dict[str, int]:
+    """Features per class phrase, sorted by phrase."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.name] = counts.get(item.name, 0) + 1
+    return dict(sorted(counts.items()))

@@ -14,8 +14,8 @@ from geoscribe.builders.chip_window import ChipPlan, transformer_to_wgs84
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.records import chip_block, image_block, provenance_block
 from geoscribe.builders.skyscript_like import Sample, encode_image
-from geoscribe.region import block_split, cell_index
-from geoscribe.sources.chip_reader import ChipReader, ChipReadError
+from geoscribe.region import block_split, cell_index, splits_touched
+from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.masks import MaskInfo, read_mask
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -73,13 +73,9 @@ class TileBuilder:
         cx, cy = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
         split = block_split(*cell_index(cx, cy, ctx.split_block_deg), ctx.seed,
                             ctx.split_fractions)
-        if ctx.split_guard:
-            ix0, iy0 = cell_index(bbox[0], bbox[1], ctx.split_block_deg)
-            ix1, iy1 = cell_index(bbox[2], bbox[3], ctx.split_block_deg)
-            for ix in range(ix0, ix1 + 1):
-                for iy in range(iy0, iy1 + 1):
-                    if block_split(ix, iy, ctx.seed, ctx.split_fractions) != split:
-                        return None
+        if ctx.split_guard and len(splits_touched(bbox, ctx.split_block_deg, ctx.seed,
+                                                  ctx.split_fractions)) > 1:
+            return None
         return split
 
     def _mask_for(self, bbox) -> MaskInfo | None:
@@ -108,13 +104,10 @@ class TileBuilder:
         mask = self._mask_for(bbox) if self.uses_mask else None
         if self.uses_mask and mask is None:
             return "no_mask"
-        try:
-            planes, valid = self.reader.read_planes(plan)
-        except ChipReadError as exc:
-            return f"read_error:{exc.path}"
-        reason = ctx.qc.reason_planes(planes, valid)
-        if reason:
-            return reason
+        chip = self.reader.read_checked(plan, ctx.qc)
+        if isinstance(chip, str):
+            return chip
+        planes, _ = chip
         key = self._key(plan)
         if self.uses_mask:
             source_grid = Affine(*plan.raster.transform) @ Affine.translation(col_off, row_off)

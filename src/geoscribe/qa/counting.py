@@ -10,24 +10,16 @@ ever asked questions whose answer was "yes").
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-import yaml
-
-from geoscribe.resources import read_text, sha256_text
-from geoscribe.text.templates import plural
+from geoscribe.text.templates import load_wording, plural
 
 TEMPLATE_FILE = ("prompts", "qa", "counting_v1.yaml")
 
 
-@lru_cache(maxsize=1)
 def counting_templates() -> tuple[str, str, dict[str, str]]:
     """(template_id, sha256, wording) of the packaged counting QA templates."""
-    text = read_text(*TEMPLATE_FILE)
-    template_id = re.search(r"template_id:\s*(\S+)", text).group(1)
-    return template_id, sha256_text(text), yaml.safe_load(text)
+    return load_wording(*TEMPLATE_FILE)
 
 
 @dataclass

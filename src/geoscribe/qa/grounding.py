@@ -13,28 +13,21 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
-from functools import lru_cache
 
 import shapely
-import yaml
 from shapely.geometry.base import BaseGeometry
 
 from geoscribe.builders.tile_features import TileFeature
 from geoscribe.qa.rsvqa import size_class
-from geoscribe.resources import read_text, sha256_text
-from geoscribe.text.templates import join_and, with_article
+from geoscribe.text.templates import join_and, load_wording, with_article
 
 GRID = (("top left", "top", "top right"), ("left", "centre", "right"),
         ("bottom left", "bottom", "bottom right"))
 
 
-@lru_cache(maxsize=1)
 def geochat_templates() -> tuple[str, str, dict[str, str]]:
-    text = read_text("prompts", "instructions", "geochat_v1.yaml")
-    return re.search(r"template_id:\s*(\S+)", text).group(1), sha256_text(text), yaml.safe_load(
-        text)
+    return load_wording("prompts", "instructions", "geochat_v1.yaml")
 
 
 def rotation_deg(geom_px: BaseGeometry) -> int:

@@ -11,17 +11,12 @@ type in the unit (k = 2 by default), so no answer dominates a type.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from statistics import median
 
-import yaml
-
 from geoscribe.builders.tile_features import TileFeature
-from geoscribe.resources import read_text, sha256_text
-from geoscribe.text.templates import plural
+from geoscribe.text.templates import load_wording, plural
 
 AREA_BINS = ((0.0, "0 m2"), (10.0, "between 0 and 10 m2"), (100.0, "between 10 and 100 m2"),
              (1000.0, "between 100 and 1000 m2"))
@@ -31,11 +26,8 @@ DEFAULT_WEIGHTS = {"presence": 2.0, "count": 2.0, "comparison": 1.0, "area": 1.0
                    "relation": 1.0}
 
 
-@lru_cache(maxsize=1)
 def rsvqa_templates() -> tuple[str, str, dict[str, str]]:
-    text = read_text("prompts", "qa", "rsvqa_v1.yaml")
-    return re.search(r"template_id:\s*(\S+)", text).group(1), sha256_text(text), yaml.safe_load(
-        text)
+    return load_wording("prompts", "qa", "rsvqa_v1.yaml")
 
 
 def area_bin(m2: float) -> str:

@@ -55,6 +55,14 @@ class ChipReader:
             valid = np.ones(planes.shape[1:], dtype=bool)
         return np.ascontiguousarray(np.moveaxis(planes, 0, -1)), valid
 
+    def read_checked(self, plan: ChipPlan, qc) -> tuple[np.ndarray, np.ndarray | None] | str:
+        """Planes and valid mask of a chip, or the reason it is dropped (read error, QC)."""
+        try:
+            planes, valid = self.read_planes(plan)
+        except ChipReadError as exc:
+            return f"read_error:{exc.path}"
+        return qc.reason_planes(planes, valid) or (planes, valid)
+
     def read_planes(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray | None]:
         """Return (rgb uint8 planes (3, h, w), valid mask (h, w) or None if all valid)."""
         if not plan.mosaic:

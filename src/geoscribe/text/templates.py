@@ -60,6 +60,18 @@ class CaptionTemplate:
         return text[:1].upper() + text[1:]
 
 
+@lru_cache(maxsize=16)
+def load_wording(*parts: str) -> tuple[str, str, dict[str, str]]:
+    """(template_id, sha256, phrases) of a versioned YAML wording file in the package data."""
+    import yaml
+
+    text = read_text(*parts)
+    match = _ID_RE.search(text)
+    if not match:
+        raise ValueError(f"{'/'.join(parts)} declares no template_id")
+    return match.group(1), sha256_text(text), yaml.safe_load(text)
+
+
 @lru_cache(maxsize=8)
 def load_caption_template(name: str = "skyscript_caption_v1.j2") -> CaptionTemplate:
     """Load a caption template from the packaged prompts/captions folder."""
