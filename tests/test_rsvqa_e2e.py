@@ -49,7 +49,7 @@ def vqa(scene, tmp_path_factory):
     out = tmp_path_factory.mktemp("vqa") / "o"
     run_cli("build-dataset", "rsvqa-like", f"--region={scene.bbox}", "--out", str(out),
             "--imagery", str(scene.raster), "--osm", str(scene.osm), "--split-block-deg", "1",
-            "--qa-per-chip", "40", "--no-progress", check=True)
+            "--qa-per-chip", "60", "--no-progress", check=True)
     return out, [json.loads(s["json"]) for s in read_samples(out)]
 
 
@@ -103,7 +103,7 @@ def test_qa_types_weights_turn_types_off(scene, tmp_path):
     out = tmp_path / "o"
     run_cli("build-dataset", "rsvqa-like", f"--region={scene.bbox}", "--out", str(out),
             "--imagery", str(scene.raster), "--osm", str(scene.osm), "--split-block-deg", "1",
-            "--qa-types", "count=1,area=0,presence=0,comparison=0,size=0,relation=0",
+            "--qa-types", "count=1,area=0,presence=0,comparison=0,size=0,shape=0,relation=0",
             "--no-progress", check=True)
     types = {q["type"] for s in read_samples(out) for q in json.loads(s["json"])["qa"]}
     assert types == {"count"}
@@ -111,3 +111,27 @@ def test_qa_types_weights_turn_types_off(scene, tmp_path):
                   str(tmp_path / "bad"), "--imagery", str(scene.raster), "--osm",
                   str(scene.osm), "--qa-types", "colour=1", "--no-progress")
     assert bad.returncode == 2 and "colour" in bad.stderr
+
+
+def test_shape_answers(vqa, scene):
+    """Ways are upright squares; the courtyard relation (a square ring, 84 % of its rectangle,
+    4πA/P² = 0.34) is irregular."""
+    _, records = vqa
+    checked = 0
+    for record in records:
+        t = Affine(*record["chip"]["transform"])
+        size = record["chip"]["width"]
+        corners = [t @ (0, 0), t @ (size, size)]
+        tile = shapely.box(min(c[0] for c in corners), min(c[1] for c in corners),
+                           max(c[0] for c in corners), max(c[1] for c in corners))
+        shapes: dict[str, set] = {}
+        for feature in scene.features:
+            geom = _geometry(feature)
+            if geom.geom_type == "Polygon" and tile.contains(geom):
+                kind = "irregular" if feature.osm_type == "relation" else "square"
+                shapes.setdefault(_name(feature.tags), set()).add(kind)
+        for q in record["qa"]:
+            if q["type"] == "shape":
+                assert q["answer"] == ("yes" if q["shape"] in shapes[q["classes"][0]] else "no")
+                checked += 1
+    assert checked

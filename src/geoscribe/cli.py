@@ -63,7 +63,7 @@ def build_dataset(
                                             "(default: --chip-size).")] = None,
     qa_types: Annotated[str | None, Opt(help="rsvqa-like: question types and sampling "
                                              "weights, e.g. presence=2,count=2,comparison=1,"
-                                             "area=1,size=1,relation=1 (0 turns a type "
+                                             "area=1,size=1,shape=1,relation=1 (0 turns a type "
                                              "off).")] = None,
     qa_per_chip: Annotated[int | None, Opt(help="rsvqa-like: questions per tile "
                                                 "(default 8).")] = None,

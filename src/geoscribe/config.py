@@ -81,7 +81,7 @@ class BuildConfig(BaseModel):
     @field_validator("qa_weights")
     @classmethod
     def _known_qa_types(cls, value: dict[str, float]) -> dict[str, float]:
-        known = {"presence", "count", "comparison", "area", "size", "relation"}
+        known = {"presence", "count", "comparison", "area", "size", "shape", "relation"}
         for name, weight in value.items():
             if name not in known:
                 raise ValueError(f"unknown question type {name!r} (known: {sorted(known)})")

@@ -1,11 +1,13 @@
 """RSVQA-style questions computed from the OSM features in a tile.
 
 Types: presence, count, comparison (more / equal), area (m², binned as RSVQA did), size
-attribute (small < 100 m² <= medium < 1000 m² <= large), relations (left/right/above/below by
-boxes that do not overlap on that axis; next to: closer than 10 m). Candidates are deduplicated,
-sampled by type weight (deterministic, seeded by the chip key), and balanced per unit: an item
-is dropped when its answer already occurs at least `k` times the median answer frequency of its
-type in the unit (k = 2 by default), so no answer dominates a type.
+attribute (small < 100 m² <= medium < 1000 m² <= large), shape attribute (see shape_class;
+asked only when no object of the class is cut by the tile edge), relations (left/right/
+above/below by boxes that do not overlap on that axis; next to: closer than 10 m).
+Candidates are deduplicated, sampled by type weight (deterministic, seeded by the chip key),
+and balanced per unit: an item is dropped when its answer already occurs at least `k` times
+the median answer frequency of its type in the unit (k = 2 by default), so no answer
+dominates a type.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from statistics import median
 
+import shapely
+
 from geoscribe.builders.tile_features import TileFeature
 from geoscribe.text.templates import load_wording, plural
 
@@ -23,7 +27,30 @@ AREA_BINS = ((0.0, "0 m2"), (10.0, "between 0 and 10 m2"), (100.0, "between 10 a
 SIZE_CLASSES = ((100.0, "small"), (1000.0, "medium"), (float("inf"), "large"))
 NEXT_TO_M = 10.0
 DEFAULT_WEIGHTS = {"presence": 2.0, "count": 2.0, "comparison": 1.0, "area": 1.0, "size": 1.0,
-                   "relation": 1.0}
+                   "shape": 1.0, "relation": 1.0}
+SHAPES = ("square", "rectangular", "elongated", "round", "irregular")
+
+
+def shape_class(geom) -> str:
+    """Shape of a polygon: rectangular ones by side ratio, else round or irregular.
+
+    Rectangularity = area / area of the minimum rotated rectangle; > 0.9 is a rectangle, which
+    is "square" below a 1.3 side ratio, "elongated" above 3, else "rectangular". Otherwise the
+    isoperimetric quotient 4πA/P² > 0.85 is "round"; anything else is "irregular".
+    """
+    import math
+
+    rect = shapely.minimum_rotated_rectangle(geom)
+    if rect.area > 0 and geom.area / rect.area > 0.9:
+        coords = list(rect.exterior.coords)
+        sides = sorted(math.dist(coords[i], coords[i + 1]) for i in range(2))
+        ratio = sides[1] / sides[0] if sides[0] > 0 else float("inf")
+        if ratio < 1.3:
+            return "square"
+        return "elongated" if ratio > 3 else "rectangular"
+    if geom.length > 0 and 4 * math.pi * geom.area / geom.length ** 2 > 0.85:
+        return "round"
+    return "irregular"
 
 
 def rsvqa_templates() -> tuple[str, str, dict[str, str]]:
@@ -110,6 +137,13 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: 
                 qa.append({"question": words["size"].format(size=size, name=name),
                            "answer": "yes" if size in sizes else "no", "type": "size",
                            "classes": [name], "size": size})
+            whole = [i for i in by_class[name] if not i.clipped and i.area_m2 > 0]
+            if len(whole) == len(by_class[name]):  # shapes of cut objects are unknown
+                shapes = {shape_class(i.pixel_geometry) for i in whole}
+                for shape in SHAPES:
+                    qa.append({"question": words["shape"].format(shape=shape, name=name),
+                               "answer": "yes" if shape in shapes else "no", "type": "shape",
+                               "classes": [name], "shape": shape})
     qa.extend(_relations(items, words, gsd_m))
     return qa
 
