@@ -67,6 +67,22 @@ def build_dataset(
                                              "off).")] = None,
     qa_per_chip: Annotated[int | None, Opt(help="rsvqa-like: questions per tile "
                                                 "(default 8).")] = None,
+    clip: Annotated[str | None, Opt(help="Score image-text alignment with open_clip "
+                                         "MODEL[:PRETRAINED] (PRETRAINED: checkpoint path, "
+                                         "open_clip tag, or 'random').")] = None,
+    clip_min_score: Annotated[float | None, Opt(help="Keep pairs with a CLIP score >= S.")
+                              ] = None,
+    clip_keep_fraction: Annotated[float | None, Opt(help="Keep the top fraction F of pairs by "
+                                                         "CLIP score over the whole run.")
+                                  ] = None,
+    clip_device: Annotated[str | None, Opt(help="auto (default), cpu, cuda or cuda:N.")] = None,
+    clip_batch_size: Annotated[int | None, Opt(help="CLIP batch size (default 64).")] = None,
+    clip_workers: Annotated[int | None, Opt(help="Image decoding workers feeding CLIP "
+                                                 "(default 2).")] = None,
+    dedup: Annotated[bool | None, Opt("--dedup/--no-dedup",
+                                      help="Drop exact and near-duplicate chips across the "
+                                           "run, keeping the best-scored (default off).")
+                     ] = None,
     box_format: Annotated[str | None, Opt(help="geochat-like: geochat ({<x1><y1><x2><y2>|<θ>},"
                                                " 0-100) or json (pixel boxes).")] = None,
     unit_deg: Annotated[float | None, Opt(help="Work unit grid size in degrees "
@@ -120,6 +136,9 @@ def build_dataset(
             raise InputError("--qa-types", f"{qa_types!r} is not type=weight,...") from None
     flags["qa_per_chip"] = qa_per_chip
     flags["box_format"] = box_format
+    flags.update(clip=clip, clip_min_score=clip_min_score, clip_keep_fraction=clip_keep_fraction,
+                 clip_device=clip_device, clip_batch_size=clip_batch_size,
+                 clip_workers=clip_workers, dedup=dedup)
     if split_fractions is not None:
         try:
             flags["split_fractions"] = tuple(float(v) for v in split_fractions.split(","))
@@ -161,6 +180,37 @@ def validate(out: Annotated[Path, typer.Argument(help="A build-dataset output fo
     typer.echo(f"{report.samples} samples in {report.shards} shards; "
                f"{len(report.problems)} problems")
     raise typer.Exit(1 if report.problems else 0)
+
+
+@tools_app.command("score")
+def score(
+    out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")],
+    clip: Annotated[str | None, Opt(help="open_clip MODEL[:PRETRAINED] (checkpoint path, "
+                                         "open_clip tag, or 'random').")] = None,
+    clip_min_score: Annotated[float | None, Opt(help="Keep pairs with a score >= S.")] = None,
+    clip_keep_fraction: Annotated[float | None, Opt(help="Keep the top fraction F.")] = None,
+    clip_device: Annotated[str, Opt(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    clip_batch_size: Annotated[int, Opt(help="Batch size.")] = 64,
+    clip_workers: Annotated[int, Opt(help="Image decoding workers.")] = 2,
+    dedup: Annotated[bool, Opt("--dedup/--no-dedup", help="Drop duplicates.")] = False,
+    progress: Annotated[bool, Opt("--progress/--no-progress")] = True,
+) -> None:
+    """(Re)score OUT in place with another CLIP model: new shards with the same keys."""
+    from geoscribe.engine.filtering import FilterOptions
+    from geoscribe.engine.rescore import rescore
+    from geoscribe.errors import InputError
+    from geoscribe.report import preview_html, summary_lines, write_dataset_card
+
+    if not clip and not dedup:
+        raise InputError("geoscribe score", "give --clip MODEL[:PRETRAINED] and/or --dedup")
+    if clip_keep_fraction is not None and not 0 < clip_keep_fraction <= 1:
+        raise InputError("--clip-keep-fraction", "must be in (0, 1]")
+    stats = rescore(out, FilterOptions(clip, clip_min_score, clip_keep_fraction, clip_device,
+                                       clip_batch_size, clip_workers, dedup), progress)
+    preview_html(out)
+    write_dataset_card(out, stats)
+    for line in summary_lines(out, stats):
+        typer.echo(line)
 
 
 @tools_app.command("report")

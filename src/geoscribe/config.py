@@ -49,6 +49,14 @@ class BuildConfig(BaseModel):
     qa_weights: dict[str, float] = Field(default_factory=dict)
     qa_per_chip: int = Field(default=8, ge=1, le=100)
     box_format: str = "geochat"
+    clip: str | None = None
+    clip_min_score: float | None = None
+    clip_keep_fraction: float | None = Field(default=None, gt=0, le=1)
+    clip_device: str = "auto"
+    clip_batch_size: int = Field(default=64, ge=1,
+                                 json_schema_extra={"affects_output": False})
+    clip_workers: int = Field(default=2, ge=0, json_schema_extra={"affects_output": False})
+    dedup: bool = False
     max_others: int = Field(default=5, ge=0)
     image_format: str = "jpg"
     jpeg_quality: int = Field(default=95, ge=50, le=100)
@@ -69,6 +77,13 @@ class BuildConfig(BaseModel):
     def _known_format(cls, value: str) -> str:
         if value not in ("jpg", "png"):
             raise ValueError("image format must be jpg or png")
+        return value
+
+    @field_validator("clip_device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value not in ("auto", "cpu", "cuda") and not value.startswith("cuda:"):
+            raise ValueError("clip device must be auto, cpu, cuda or cuda:N")
         return value
 
     @field_validator("box_format")

@@ -18,11 +18,12 @@ from geoscribe.builders.context import BuildContext, SourceLicense
 from geoscribe.config import BuildConfig
 from geoscribe.engine.executors import make_executor
 from geoscribe.engine.feature_store import FeatureStore
+from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
 from geoscribe.engine.ingest import build_store
 from geoscribe.engine.merge import ShardMerger, merge_rejected, remove_parts
 from geoscribe.engine.recipes import RECIPES
 from geoscribe.engine.tiles import plan_tile_units
-from geoscribe.engine.units import load_done, plan_units
+from geoscribe.engine.units import load_done, plan_units, unit_dir
 from geoscribe.engine.worker import close_worker, run_units, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.region import SPLITS, Region, parse_region
@@ -228,9 +229,12 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     bar = tqdm(total=len(units), initial=resumed_units, unit=" unit",
                desc=f"building {config.recipe}", disable=not config.progress)
     samples = sum(s["samples"] for s in unit_stats.values())
-    merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes)
-    for stats in unit_stats.values():
-        merger.unit_done(stats)
+    filters = filter_options(config)
+    merger = None  # with run-wide filters, shards are written after every unit is scored
+    if not filters.active:
+        merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes)
+        for stats in unit_stats.values():
+            merger.unit_done(stats)
     # units run in grid order, in runs of neighbours per task: they share raster tiles, which
     # the worker's GDAL cache then reuses; finished units are merged while others run
     run = 1 if config.workers <= 1 else max(1, math.ceil(len(pending) / (config.workers * 4)))
@@ -239,7 +243,8 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
         for results in executor.map_unordered(run_units, tasks):
             for stats in results:
                 unit_stats[stats["unit"]] = stats
-                merger.unit_done(stats)
+                if merger is not None:
+                    merger.unit_done(stats)
                 samples += stats["samples"]
                 bar.update(1)
             bar.set_postfix(samples=samples)
@@ -249,17 +254,50 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     finally:
         bar.close()
 
+    filtered = None
+    if filters.active:
+        tars = [unit_dir(work, unit) / f"{split}.tar" for unit in units for split in SPLITS
+                if unit_stats[unit.name].get("ranges", {}).get(split)]
+        filtered = run_filters(filters, tars, samples, config.progress)
+        write_dropped(out, filtered)
+        merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes,
+                             rewrite=rewriter(filtered))
+        for unit in units:
+            merger.unit_done(unit_stats[unit.name])
     merge_started = time.perf_counter()
     shards = merger.close()
     rejected = merge_rejected(out, work, units)
     stats = _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stats,
                        shards, rejected, resumed_units, ctx)
+    if filtered is not None:
+        add_filter_stats(stats, filtered)
     stats["seconds"] = {"total": round(time.perf_counter() - started, 3),
                         "merge": round(time.perf_counter() - merge_started, 3),
                         "units": round(sum(s["seconds"] for s in unit_stats.values()), 3)}
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     remove_parts(work, units)
     return stats
+
+
+def filter_options(config: BuildConfig) -> FilterOptions:
+    """The run-wide filter settings of a config."""
+    return FilterOptions(config.clip, config.clip_min_score, config.clip_keep_fraction,
+                         config.clip_device, config.clip_batch_size, config.clip_workers,
+                         config.dedup)
+
+
+def add_filter_stats(stats: dict, filtered) -> None:
+    """Count filter drops with the other skip reasons and summarise the scores."""
+    for reason, n in filtered.reasons().items():
+        stats["skipped"][reason] = stats["skipped"].get(reason, 0) + n
+    stats["skipped"] = dict(sorted(stats["skipped"].items()))
+    scores = list(filtered.scores.values())
+    stats["filters"] = {
+        "clip_model": filtered.model_id, "scored": len(scores),
+        "dropped": filtered.reasons(), "dropped_list": "dropped.jsonl",
+        "clip_score": ({"min": min(scores), "mean": sum(scores) / len(scores),
+                        "max": max(scores)} if scores else None),
+    }
 
 
 def _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stats, shards,
@@ -274,7 +312,7 @@ def _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stat
         skipped[f"imagery_unreadable:{path}"] += 1
     for path in ingest["failed_inputs"]:
         skipped[f"vector_input_unreadable:{path}"] += 1
-    by_split = {split: sum(s["samples_by_split"].get(split, 0) for s in unit_stats.values())
+    by_split = {split: sum(s["samples"] for s in shards if s["split"] == split)
                 for split in SPLITS}
     return {
         "recipe": config.recipe,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from geoscribe.engine.units import Unit, unit_dir
 from geoscribe.region import SPLITS
-from geoscribe.shards import ShardSink, atomic_write_text, copy_ranges
+from geoscribe.shards import ShardSink, atomic_write_text, copy_ranges, iter_samples
 
 
 class ShardMerger:
@@ -22,7 +22,7 @@ class ShardMerger:
     """
 
     def __init__(self, out: Path, work_dir: Path, units: list[Unit], max_samples: int,
-                 max_bytes: int) -> None:
+                 max_bytes: int, rewrite=None) -> None:
         self.data_dir = out / "data"
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)  # an interrupted earlier merge; rebuilt from parts
@@ -33,6 +33,7 @@ class ShardMerger:
         self.sinks = {split: ShardSink(self.data_dir, split, max_samples, max_bytes)
                       for split in SPLITS}
         self._next = 0
+        self.rewrite = rewrite  # sample dict -> sample dict or None (dropped); None: copy bytes
 
     def unit_done(self, stats: dict) -> None:
         """Record a finished unit and merge every unit now ready, in order."""
@@ -40,8 +41,14 @@ class ShardMerger:
         while self._next < len(self.units) and self.units[self._next].name in self.unit_stats:
             unit = self.units[self._next]
             for split, ranges in self.unit_stats[unit.name].get("ranges", {}).items():
-                copy_ranges(unit_dir(self.work_dir, unit) / f"{split}.tar", ranges,
-                            self.sinks[split], unit.name)
+                part = unit_dir(self.work_dir, unit) / f"{split}.tar"
+                if self.rewrite is None:
+                    copy_ranges(part, ranges, self.sinks[split], unit.name)
+                    continue
+                for sample in iter_samples(part):
+                    kept = self.rewrite(sample)
+                    if kept is not None:
+                        self.sinks[split].write(kept, unit.name)
             self._next += 1
 
     def close(self) -> list[dict]:

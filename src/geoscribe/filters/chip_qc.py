@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,18 +10,43 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ChipQC:
-    """Thresholds: drop chips mostly nodata, or mostly black/white (blank)."""
+    """Thresholds for dropping unusable chips; each check below names its drop reason.
+
+    Checks run in this order and the first that fires gives the reason:
+
+    1. ``mostly_nodata``: the invalid fraction exceeds ``max_nodata_fraction``.
+    2. ``blank_chip``: more than ``max_blank_fraction`` of all pixels are black (every band
+       ``<= dark_level``) or white (every band ``>= bright_level``).
+    3. ``too_dark`` / ``too_bright``: the mean grey level over valid pixels (grey = mean of the
+       three bands) is below ``min_brightness`` / above ``max_brightness`` (as RSVQA did).
+    4. ``low_contrast``: the (population) standard deviation of the grey level over valid
+       pixels is below ``min_contrast`` (featureless water, desert, haze).
+    5. ``cloudy``: more than ``max_cloud_fraction`` of the valid pixels look like cloud: every
+       band ``>= cloud_level`` and a band spread (max - min) ``<= cloud_max_spread``. With the
+       default ``cloud_level=235`` the spread of such pixels is at most 20, so the spread test
+       only matters for lower ``cloud_level`` values.
+
+    Checks 3-5 are new and each is off when its threshold (``min_brightness``,
+    ``max_brightness``, ``min_contrast``, ``max_cloud_fraction`` or ``cloud_level``) is None.
+    They are exact (no subsampling) and skipped when no pixel is valid.
+    """
 
     max_nodata_fraction: float = 0.5
     max_blank_fraction: float = 0.9
     dark_level: int = 5
     bright_level: int = 250
+    min_brightness: float | None = 30.0
+    max_brightness: float | None = 225.0
+    min_contrast: float | None = 4.0
+    cloud_level: int | None = 235
+    cloud_max_spread: int = 20
+    max_cloud_fraction: float | None = 0.5
 
-    def reason(self, rgb: np.ndarray, valid: np.ndarray) -> str | None:
+    def reason(self, rgb: np.ndarray, valid: np.ndarray | None) -> str | None:
         """Return a drop reason, or None if the chip is usable (rgb: (h, w, 3))."""
         return self.reason_planes(np.moveaxis(rgb, -1, 0), valid)
 
-    def reason_planes(self, planes: np.ndarray, valid: np.ndarray) -> str | None:
+    def reason_planes(self, planes: np.ndarray, valid: np.ndarray | None) -> str | None:
         """The same check on band planes (3, h, w), as the chip reader returns them."""
         if valid is not None and valid.size and (
             1.0 - np.count_nonzero(valid) / valid.size > self.max_nodata_fraction
@@ -37,4 +63,47 @@ class ChipQC:
                  + np.count_nonzero(low >= self.bright_level))
         if top.size and blank / top.size > self.max_blank_fraction:
             return "blank_chip"
+        return self._grey_reason(planes, valid) or self._cloud_reason(top, low, valid)
+
+    def _grey_reason(self, planes: np.ndarray, valid: np.ndarray | None) -> str | None:
+        """Brightness and contrast of the grey level, exact in integer arithmetic."""
+        checks = (self.min_brightness, self.max_brightness, self.min_contrast)
+        if all(c is None for c in checks):
+            return None
+        total = planes[0].astype(np.int32)  # 3 * grey, an integer in [0, 765]
+        for band in planes[1:]:
+            total += band
+        if valid is not None:
+            total = total[valid]
+        n = total.size
+        if n == 0:
+            return None
+        s1 = int(total.sum(dtype=np.int64))
+        mean = s1 / (3 * n)
+        if self.min_brightness is not None and mean < self.min_brightness:
+            return "too_dark"
+        if self.max_brightness is not None and mean > self.max_brightness:
+            return "too_bright"
+        if self.min_contrast is not None:
+            s2 = int(np.dot(total.ravel().astype(np.int64), total.ravel().astype(np.int64)))
+            # var(grey) = (n * sum(t^2) - sum(t)^2) / (9 n^2), with exact Python integers
+            std = math.sqrt((n * s2 - s1 * s1) / (9 * n * n))
+            if std < self.min_contrast:
+                return "low_contrast"
+        return None
+
+    def _cloud_reason(
+        self, top: np.ndarray, low: np.ndarray, valid: np.ndarray | None
+    ) -> str | None:
+        """Cloud-like pixels: bright in every band and nearly grey (low saturation)."""
+        if self.cloud_level is None or self.max_cloud_fraction is None:
+            return None
+        cloud = (low >= self.cloud_level) & (
+            top.astype(np.int16) - low <= self.cloud_max_spread
+        )
+        if valid is not None:
+            cloud &= valid
+        n = top.size if valid is None else np.count_nonzero(valid)
+        if n and np.count_nonzero(cloud) / n > self.max_cloud_fraction:
+            return "cloudy"
         return None
