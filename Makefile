@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install install-clip lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +12,17 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install -q ".[test]"
 
+# the CLIP filter's extra; torch/torchvision pinned to the builds this machine kind ships
+install-clip: install
+	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1" ".[clip]"
+
 demo: install
 	$(BIN)/build-dataset skyscript-like --region demo --out out/demo
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
-test: install lint
+test: install-clip lint
 	$(BIN)/python -m pytest -q
 
 bench: install
