@@ -83,6 +83,15 @@ def build_dataset(
                                       help="Drop exact and near-duplicate chips across the "
                                            "run, keeping the best-scored (default off).")
                      ] = None,
+    qc_brightness: Annotated[bool | None, Opt("--qc-brightness/--no-qc-brightness",
+                                              help="Drop chips whose mean grey level is outside "
+                                                   "30-225 (default on).")] = None,
+    qc_contrast: Annotated[bool | None, Opt("--qc-contrast/--no-qc-contrast",
+                                            help="Drop featureless chips (grey std < 4; "
+                                                 "default on).")] = None,
+    qc_clouds: Annotated[bool | None, Opt("--qc-clouds/--no-qc-clouds",
+                                          help="Drop chips > 50 % bright, unsaturated "
+                                               "(cloud-like) pixels (default on).")] = None,
     box_format: Annotated[str | None, Opt(help="geochat-like: geochat ({<x1><y1><x2><y2>|<θ>},"
                                                " 0-100) or json (pixel boxes).")] = None,
     unit_deg: Annotated[float | None, Opt(help="Work unit grid size in degrees "
@@ -138,7 +147,8 @@ def build_dataset(
     flags["box_format"] = box_format
     flags.update(clip=clip, clip_min_score=clip_min_score, clip_keep_fraction=clip_keep_fraction,
                  clip_device=clip_device, clip_batch_size=clip_batch_size,
-                 clip_workers=clip_workers, dedup=dedup)
+                 clip_workers=clip_workers, dedup=dedup, qc_brightness=qc_brightness,
+                 qc_contrast=qc_contrast, qc_clouds=qc_clouds)
     if split_fractions is not None:
         try:
             flags["split_fractions"] = tuple(float(v) for v in split_fractions.split(","))

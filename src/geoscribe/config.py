@@ -57,6 +57,9 @@ class BuildConfig(BaseModel):
                                  json_schema_extra={"affects_output": False})
     clip_workers: int = Field(default=2, ge=0, json_schema_extra={"affects_output": False})
     dedup: bool = False
+    qc_brightness: bool = True
+    qc_contrast: bool = True
+    qc_clouds: bool = True
     max_others: int = Field(default=5, ge=0)
     image_format: str = "jpg"
     jpeg_quality: int = Field(default=95, ge=50, le=100)

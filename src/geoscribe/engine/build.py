@@ -26,6 +26,7 @@ from geoscribe.engine.tiles import plan_tile_units
 from geoscribe.engine.units import load_done, plan_units, unit_dir
 from geoscribe.engine.worker import close_worker, run_units, warm_up
 from geoscribe.errors import GeoscribeError, InputError
+from geoscribe.filters.chip_qc import ChipQC
 from geoscribe.region import SPLITS, Region, parse_region
 from geoscribe.shards import atomic_write_text
 from geoscribe.sources.imagery import RasterInfo, expand_imagery, index_raster
@@ -211,6 +212,11 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
                           min_chip_px=config.min_chip_px, max_chip_px=config.max_chip_px,
                           min_object_px=min_object_px),
         masks=masks, tile_px=config.tile_px or config.chip_size, min_object_px=min_object_px,
+        qc=ChipQC(
+            min_brightness=ChipQC.min_brightness if config.qc_brightness else None,
+            max_brightness=ChipQC.max_brightness if config.qc_brightness else None,
+            min_contrast=ChipQC.min_contrast if config.qc_contrast else None,
+            max_cloud_fraction=ChipQC.max_cloud_fraction if config.qc_clouds else None),
         qa_weights=dict(config.qa_weights), qa_per_chip=config.qa_per_chip,
         box_format=config.box_format,
         tag_policy_path=str(config.tag_policy) if config.tag_policy else None,

@@ -66,26 +66,30 @@ class ChipQC:
         return self._grey_reason(planes, valid) or self._cloud_reason(top, low, valid)
 
     def _grey_reason(self, planes: np.ndarray, valid: np.ndarray | None) -> str | None:
-        """Brightness and contrast of the grey level, exact in integer arithmetic."""
+        """Brightness and contrast of the grey level over valid pixels, computed exactly."""
         checks = (self.min_brightness, self.max_brightness, self.min_contrast)
         if all(c is None for c in checks):
             return None
-        total = planes[0].astype(np.int32)  # 3 * grey, an integer in [0, 765]
+        # 3 * grey as float64: every value and partial sum is an integer below 2**53, so the
+        # sums (and the BLAS dot product) are exact whatever the summation order
+        total = planes[0].astype(np.float64)
         for band in planes[1:]:
             total += band
-        if valid is not None:
-            total = total[valid]
         n = total.size
+        if valid is not None:
+            total *= valid  # invalid pixels add nothing (cheaper than boolean indexing)
+            n = np.count_nonzero(valid)
         if n == 0:
             return None
-        s1 = int(total.sum(dtype=np.int64))
+        flat = total.ravel()
+        s1 = int(flat.sum())
         mean = s1 / (3 * n)
         if self.min_brightness is not None and mean < self.min_brightness:
             return "too_dark"
         if self.max_brightness is not None and mean > self.max_brightness:
             return "too_bright"
         if self.min_contrast is not None:
-            s2 = int(np.dot(total.ravel().astype(np.int64), total.ravel().astype(np.int64)))
+            s2 = int(np.dot(flat, flat))
             # var(grey) = (n * sum(t^2) - sum(t)^2) / (9 n^2), with exact Python integers
             std = math.sqrt((n * s2 - s1 * s1) / (9 * n * n))
             if std < self.min_contrast:
@@ -98,12 +102,14 @@ class ChipQC:
         """Cloud-like pixels: bright in every band and nearly grey (low saturation)."""
         if self.cloud_level is None or self.max_cloud_fraction is None:
             return None
-        cloud = (low >= self.cloud_level) & (
-            top.astype(np.int16) - low <= self.cloud_max_spread
-        )
+        n = top.size if valid is None else np.count_nonzero(valid)
+        cloud = low >= self.cloud_level
         if valid is not None:
             cloud &= valid
-        n = top.size if valid is None else np.count_nonzero(valid)
-        if n and np.count_nonzero(cloud) / n > self.max_cloud_fraction:
+        # the spread test only removes pixels: skip it when the bright ones are already few
+        if not n or np.count_nonzero(cloud) / n <= self.max_cloud_fraction:
+            return None
+        cloud &= top - low <= self.cloud_max_spread  # top >= low: no uint8 wrap-around
+        if np.count_nonzero(cloud) / n > self.max_cloud_fraction:
             return "cloudy"
         return None

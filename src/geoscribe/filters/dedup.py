@@ -32,10 +32,11 @@ def perceptual_hash(image: Image.Image) -> int:
     (area average; exact block means when the size is a multiple of 32), orthonormal 2-D DCT-II
     (``scipy.fft.dctn(norm="ortho")``), the top-left 8 x 8 coefficients (DC included). A bit is
     1 when its coefficient is strictly greater than the median of all 64 (the imagehash
-    convention). Bits are packed row-major, the first coefficient (DC) being the most
-    significant bit.
+    convention; while the DC is the largest coefficient, as for any ordinary image, the bits
+    equal those from the median of the 63 AC coefficients). Bits are packed row-major, the
+    first coefficient (DC) being the most significant bit.
     """
-    grey = Image.fromarray(np.asarray(image.convert("L"), dtype=np.float32), mode="F")
+    grey = Image.fromarray(np.asarray(image.convert("L"), dtype=np.float32))  # mode "F"
     small = np.asarray(grey.resize((_HASH_SIDE, _HASH_SIDE), Image.Resampling.BOX), np.float64)
     low = dctn(small, type=2, norm="ortho")[:_LOW, :_LOW].ravel()
     bits = low > np.median(low)
