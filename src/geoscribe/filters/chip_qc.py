@@ -70,11 +70,12 @@ class ChipQC:
         checks = (self.min_brightness, self.max_brightness, self.min_contrast)
         if all(c is None for c in checks):
             return None
-        # 3 * grey as float64: every value and partial sum is an integer below 2**53, so the
-        # sums (and the BLAS dot product) are exact whatever the summation order
-        total = planes[0].astype(np.float64)
-        for band in planes[1:]:
-            total += band
+        # 3 * grey summed as uint16 (at most 765), then float64 for the squares: every value
+        # and partial sum is an integer below 2**53, so the sums (and the BLAS dot product)
+        # are exact whatever the summation order
+        total = np.add(planes[0], planes[1], dtype=np.uint16)
+        for band in planes[2:]:
+            np.add(total, band, out=total)
         n = total.size
         if valid is not None:
             total *= valid  # invalid pixels add nothing (cheaper than boolean indexing)
@@ -82,14 +83,15 @@ class ChipQC:
         if n == 0:
             return None
         flat = total.ravel()
-        s1 = int(flat.sum())
+        s1 = int(flat.sum(dtype=np.uint64))
         mean = s1 / (3 * n)
         if self.min_brightness is not None and mean < self.min_brightness:
             return "too_dark"
         if self.max_brightness is not None and mean > self.max_brightness:
             return "too_bright"
         if self.min_contrast is not None:
-            s2 = int(np.dot(flat, flat))
+            wide = flat.astype(np.float64)
+            s2 = int(np.dot(wide, wide))
             # var(grey) = (n * sum(t^2) - sum(t)^2) / (9 n^2), with exact Python integers
             std = math.sqrt((n * s2 - s1 * s1) / (9 * n * n))
             if std < self.min_contrast:
