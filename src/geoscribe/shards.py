@@ -1,11 +1,11 @@
 """WebDataset writing: per-unit part tars, then deterministic shards with per-shard stats.
 
-Samples are written once, by `webdataset.TarWriter` (fixed mtime, owner and mode) into a unit's
-part tar; the writer records each sample's byte range. Shards are then assembled by copying
-those ranges (whole tar members, headers included) in unit order and closing the archive as
-tarfile does, so the same inputs give byte-identical shards and no sample is re-encoded.
-A shard is written under a temporary name and renamed when complete; its stats json is
-written after the tar exists.
+Samples are written once, in webdataset's tar layout (fixed mtime, owner and mode; the bytes
+webdataset.TarWriter writes) into a unit's part tar; the writer records each sample's byte
+range. Shards are then assembled by copying those ranges (whole tar members, headers included)
+in unit order and closing the archive as tarfile does, so the same inputs give byte-identical
+shards and no sample is re-encoded. A shard is written under a temporary name and renamed when
+complete; its stats json is written after the tar exists.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import webdataset as wds
 
 from geoscribe.region import SPLITS
 
@@ -39,13 +37,37 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     os.replace(tmp, path)
 
 
-def _tar_writer(fileobj) -> wds.TarWriter:
-    writer = wds.TarWriter(fileobj, user=OWNER, group=OWNER, mode=0o644, mtime=FIXED_MTIME,
-                           encoder=False)
-    # webdataset 1.0 accepts `format=` but does not pass it on; plain ustar headers are the
-    # bytes pax would write for our short ASCII names, without pax's per-member overhead.
-    writer.tarstream.format = tarfile.USTAR_FORMAT
-    return writer
+class SampleTarWriter:
+    """Writes samples in webdataset's layout: members KEY.EXT in sorted EXT order, fixed
+    mtime/owner/mode, ustar headers, streamed. These are the bytes webdataset.TarWriter writes
+    (tests/test_shards.py compares them); webdataset itself is not imported here because it
+    imports torch when torch is installed, which would cost every worker process seconds."""
+
+    def __init__(self, fileobj) -> None:
+        self.tarstream = tarfile.open(  # noqa: SIM115 -- closed by close()
+            fileobj=fileobj, mode="w|", format=tarfile.USTAR_FORMAT)
+
+    def write(self, sample: dict) -> int:
+        """Append one sample ({"__key__": ..., ext: bytes}); return its payload bytes."""
+        key = sample["__key__"]
+        total = 0
+        for ext in sorted(k for k in sample if not k.startswith("__")):
+            data = sample[ext]
+            info = tarfile.TarInfo(f"{key}.{ext}")
+            info.size = len(data)
+            info.mtime = FIXED_MTIME
+            info.mode = 0o644
+            info.uname = info.gname = OWNER
+            self.tarstream.addfile(info, io.BytesIO(data))
+            total += info.size
+        return total
+
+    def close(self) -> None:
+        self.tarstream.close()
+
+
+def _tar_writer(fileobj) -> SampleTarWriter:
+    return SampleTarWriter(fileobj)
 
 
 def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict:
@@ -66,7 +88,7 @@ class UnitPartWriter:
         self.unit_dir = unit_dir
         unit_dir.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, object] = {}
-        self._writers: dict[str, wds.TarWriter] = {}
+        self._writers: dict[str, SampleTarWriter] = {}
         self.counts = {split: 0 for split in SPLITS}
         self.bytes = {split: 0 for split in SPLITS}
         self.ranges: dict[str, list[list]] = {split: [] for split in SPLITS}
