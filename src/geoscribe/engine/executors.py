@@ -8,8 +8,11 @@ inherit open files from the parent (they are spawned, not forked).
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class InProcessExecutor:
@@ -31,6 +34,8 @@ class LocalPoolExecutor:
 
     def __init__(self, workers: int, warmup: Callable[[], None]) -> None:
         self.workers = workers
+        for name in THREAD_VARIABLES:  # one thread per worker process: the pool is the parallelism
+            os.environ.setdefault(name, "1")
         self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         self._warm = [self.pool.submit(warmup) for _ in range(workers)]
 
