@@ -37,15 +37,38 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     os.replace(tmp, path)
 
 
+def _ustar_template() -> bytearray:
+    """A ustar header of a regular file with geoscribe's fixed fields; name, size and checksum
+    are filled per member (the layout tarfile writes for USTAR_FORMAT)."""
+    info = tarfile.TarInfo("x")
+    info.mtime, info.mode, info.uname, info.gname = int(FIXED_MTIME), 0o644, OWNER, OWNER
+    return bytearray(info.tobuf(tarfile.USTAR_FORMAT))
+
+
+_TEMPLATE = _ustar_template()
+
+
+def ustar_header(name: str, size: int) -> bytes:
+    """The 512-byte header tarfile would write for this member (names of <= 100 ASCII bytes)."""
+    raw = name.encode("ascii")
+    header = bytearray(_TEMPLATE)
+    header[0:100] = raw + bytes(100 - len(raw))
+    header[124:136] = b"%011o\0" % size
+    header[148:156] = b"        "
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
 class SampleTarWriter:
     """Writes samples in webdataset's layout: members KEY.EXT in sorted EXT order, fixed
-    mtime/owner/mode, ustar headers, streamed. These are the bytes webdataset.TarWriter writes
-    (tests/test_shards.py compares them); webdataset itself is not imported here because it
-    imports torch when torch is installed, which would cost every worker process seconds."""
+    mtime/owner/mode, ustar headers, the archive closed as tarfile closes it. These are the
+    bytes webdataset.TarWriter writes (tests/test_shards.py compares them); webdataset itself is
+    not imported because it imports torch when torch is installed (seconds per worker), and the
+    headers are made from a template because tarfile's per-member overhead was measurable."""
 
     def __init__(self, fileobj) -> None:
-        self.tarstream = tarfile.open(  # noqa: SIM115 -- closed by close()
-            fileobj=fileobj, mode="w|", format=tarfile.USTAR_FORMAT)
+        self.fh = fileobj
+        self.offset = 0
 
     def write(self, sample: dict) -> int:
         """Append one sample ({"__key__": ..., ext: bytes}); return its payload bytes."""
@@ -53,17 +76,23 @@ class SampleTarWriter:
         total = 0
         for ext in sorted(k for k in sample if not k.startswith("__")):
             data = sample[ext]
-            info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size = len(data)
-            info.mtime = FIXED_MTIME
-            info.mode = 0o644
-            info.uname = info.gname = OWNER
-            self.tarstream.addfile(info, io.BytesIO(data))
-            total += info.size
+            name = f"{key}.{ext}"
+            if len(name) > 100 or not name.isascii():
+                raise ValueError(f"tar member name too long or not ASCII: {name!r}")
+            padding = -len(data) % tarfile.BLOCKSIZE
+            self.fh.write(ustar_header(name, len(data)))
+            self.fh.write(data)
+            if padding:
+                self.fh.write(bytes(padding))
+            self.offset += tarfile.BLOCKSIZE + len(data) + padding
+            total += len(data)
         return total
 
     def close(self) -> None:
-        self.tarstream.close()
+        """End the archive: two zero blocks, then zeros up to a whole 10240-byte record."""
+        end = self.offset + END_OF_ARCHIVE
+        self.fh.write(bytes(END_OF_ARCHIVE + (-end % tarfile.RECORDSIZE)))
+        self.offset = end + (-end % tarfile.RECORDSIZE)
 
 
 def _tar_writer(fileobj) -> SampleTarWriter:
@@ -100,9 +129,9 @@ class UnitPartWriter:
             self._files[split] = fh
             self._writers[split] = _tar_writer(fh)
         writer = self._writers[split]
-        start = writer.tarstream.offset
+        start = writer.offset
         self.bytes[split] += writer.write(members)
-        self.ranges[split].append([members["__key__"], start, writer.tarstream.offset])
+        self.ranges[split].append([members["__key__"], start, writer.offset])
         self.counts[split] += 1
 
     def commit(self) -> None:
@@ -225,9 +254,7 @@ def encode_sample(sample: dict) -> bytes:
     buffer = io.BytesIO()
     writer = _tar_writer(buffer)
     writer.write(sample)
-    end = writer.tarstream.offset
-    writer.close()  # flushes the stream; then drop the end-of-archive blocks
-    return buffer.getvalue()[:end]
+    return buffer.getvalue()
 
 
 def copy_ranges(part: Path, ranges: list[list], sink: ShardSink, unit: str) -> None:
