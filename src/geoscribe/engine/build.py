@@ -243,7 +243,7 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
             merger.unit_done(stats)
     # units run in grid order, in runs of neighbours per task: they share raster tiles, which
     # the worker's GDAL cache then reuses; finished units are merged while others run
-    run = 1 if config.workers <= 1 else max(1, math.ceil(len(pending) / (config.workers * 4)))
+    run = 1 if config.workers <= 1 else max(1, math.ceil(len(pending) / (config.workers * 8)))
     tasks = [(ctx, pending[i:i + run]) for i in range(0, len(pending), run)]
     try:
         for results in executor.map_unordered(run_units, tasks):
