@@ -34,6 +34,15 @@ def _geometry(feature):
     return shapely.LineString(feature.utm)
 
 
+def _tile(record: dict):
+    """The tile's footprint in the scene's UTM metres, from the record's transform."""
+    t = Affine(*record["chip"]["transform"])
+    size = record["chip"]["width"]
+    corners = [t @ (0, 0), t @ (size, size)]
+    return shapely.box(min(c[0] for c in corners), min(c[1] for c in corners),
+                       max(c[0] for c in corners), max(c[1] for c in corners))
+
+
 def _area_bin(m2: float) -> str:
     if m2 <= 0:
         return "0 m2"
@@ -58,11 +67,7 @@ def test_answers_match_shapely_truth(vqa, scene):
     assert records
     checked = Counter()
     for record in records:
-        t = Affine(*record["chip"]["transform"])
-        size = record["chip"]["width"]
-        corners = [t @ (0, 0), t @ (size, size)]
-        tile = shapely.box(min(c[0] for c in corners), min(c[1] for c in corners),
-                           max(c[0] for c in corners), max(c[1] for c in corners))
+        tile = _tile(record)
         inside: dict[str, list] = {}
         for feature in scene.features:
             geom = _geometry(feature)
@@ -119,11 +124,7 @@ def test_shape_answers(vqa, scene):
     _, records = vqa
     checked = 0
     for record in records:
-        t = Affine(*record["chip"]["transform"])
-        size = record["chip"]["width"]
-        corners = [t @ (0, 0), t @ (size, size)]
-        tile = shapely.box(min(c[0] for c in corners), min(c[1] for c in corners),
-                           max(c[0] for c in corners), max(c[1] for c in corners))
+        tile = _tile(record)
         shapes: dict[str, set] = {}
         for feature in scene.features:
             geom = _geometry(feature)
