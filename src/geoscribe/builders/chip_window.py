@@ -106,11 +106,6 @@ def bounds_in_pixels(geom_crs: BaseGeometry, transform: Affine) -> tuple[float, 
     return tuple(to_pixels(geom_crs, transform).bounds)
 
 
-def pixel_bounds(geom_wgs84: BaseGeometry, crs: str, transform: Affine) -> tuple[float, ...]:
-    """Bounds (x0, y0, x1, y1) of a WGS84 geometry in the pixels of a grid."""
-    return bounds_in_pixels(project(geom_wgs84, crs), transform)
-
-
 def _place(offset: float, side: int, lo_obj: float, hi_obj: float, size: int) -> int:
     """Choose a window offset containing [lo_obj, hi_obj], inside [0, size] when possible."""
     start = round(offset)
