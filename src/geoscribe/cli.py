@@ -83,6 +83,41 @@ def build_dataset(
                                       help="Drop exact and near-duplicate chips across the "
                                            "run, keeping the best-scored (default off).")
                      ] = None,
+    llm: Annotated[str | None, Opt(help="Write texts with an LLM: MODEL (the OpenAI API; key from "
+                                        "OPENAI_API_KEY) or MODEL@BASE_URL (any OpenAI-"
+                                        "compatible server: vLLM, llama.cpp, Ollama), e.g. "
+                                        "qwen2.5@http://127.0.0.1:8080/v1.")] = None,
+    llm_rewrites: Annotated[int | None, Opt(help="LLM: rewrites per caption (default 2).")
+                            ] = None,
+    llm_max_words: Annotated[int | None, Opt(help="LLM: longest caption/rewrite in words "
+                                                  "(default 80).")] = None,
+    llm_temperature: Annotated[float | None, Opt(help="LLM: sampling temperature "
+                                                      "(default 0.2).")] = None,
+    llm_max_tokens: Annotated[int | None, Opt(help="LLM: max reply tokens (default 400).")
+                              ] = None,
+    llm_json_mode: Annotated[str | None, Opt(help="LLM structured output: auto (default: JSON "
+                                                  "schema, falling back to JSON object, then "
+                                                  "prompt only), json_schema, json_object, "
+                                                  "prompt.")] = None,
+    llm_repairs: Annotated[int | None, Opt(help="LLM: follow-up requests naming the problem "
+                                                "when a reply is invalid or unfaithful "
+                                                "(default 2).")] = None,
+    llm_concurrency: Annotated[int | None, Opt(help="LLM: requests in flight (default 4).")
+                               ] = None,
+    llm_rpm: Annotated[int | None, Opt(help="LLM: requests per minute limit.")] = None,
+    llm_tpm: Annotated[int | None, Opt(help="LLM: tokens per minute limit (estimated before "
+                                            "each request).")] = None,
+    llm_max_retries: Annotated[int | None, Opt(help="LLM: retries on 429/5xx/timeouts "
+                                                    "(default 5).")] = None,
+    llm_timeout: Annotated[float | None, Opt(help="LLM: seconds per request (default 60).")
+                           ] = None,
+    llm_cache: Annotated[Path | None, Opt(help="LLM response cache (SQLite; default "
+                                               "~/.cache/geoscribe/llm/responses.sqlite).")
+                         ] = None,
+    llm_price_in: Annotated[float | None, Opt(help="LLM: USD per 1M prompt tokens, for the "
+                                                   "cost estimate in stats.json.")] = None,
+    llm_price_out: Annotated[float | None, Opt(help="LLM: USD per 1M completion tokens.")
+                             ] = None,
     qc_brightness: Annotated[bool | None, Opt("--qc-brightness/--no-qc-brightness",
                                               help="Drop chips whose mean grey level is outside "
                                                    "30-225 (default on).")] = None,
@@ -149,6 +184,12 @@ def build_dataset(
                  clip_device=clip_device, clip_batch_size=clip_batch_size,
                  clip_workers=clip_workers, dedup=dedup, qc_brightness=qc_brightness,
                  qc_contrast=qc_contrast, qc_clouds=qc_clouds)
+    flags.update(llm=llm, llm_rewrites=llm_rewrites, llm_max_words=llm_max_words,
+                 llm_temperature=llm_temperature, llm_max_tokens=llm_max_tokens,
+                 llm_json_mode=llm_json_mode, llm_repairs=llm_repairs,
+                 llm_concurrency=llm_concurrency, llm_rpm=llm_rpm, llm_tpm=llm_tpm,
+                 llm_max_retries=llm_max_retries, llm_timeout=llm_timeout, llm_cache=llm_cache,
+                 llm_price_in=llm_price_in, llm_price_out=llm_price_out)
     if split_fractions is not None:
         try:
             flags["split_fractions"] = tuple(float(v) for v in split_fractions.split(","))

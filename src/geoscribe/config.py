@@ -57,6 +57,24 @@ class BuildConfig(BaseModel):
                                  json_schema_extra={"affects_output": False})
     clip_workers: int = Field(default=2, ge=0, json_schema_extra={"affects_output": False})
     dedup: bool = False
+    llm: str | None = None
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_top_p: float = Field(default=1.0, gt=0, le=1)
+    llm_max_tokens: int = Field(default=400, ge=16)
+    llm_rewrites: int = Field(default=2, ge=0, le=10)
+    llm_max_words: int = Field(default=80, ge=5)
+    llm_json_mode: str = "auto"
+    llm_repairs: int = Field(default=2, ge=0, le=10)
+    llm_concurrency: int = Field(default=4, ge=1, json_schema_extra={"affects_output": False})
+    llm_rpm: int | None = Field(default=None, ge=1, json_schema_extra={"affects_output": False})
+    llm_tpm: int | None = Field(default=None, ge=1, json_schema_extra={"affects_output": False})
+    llm_max_retries: int = Field(default=5, ge=0, json_schema_extra={"affects_output": False})
+    llm_timeout: float = Field(default=60.0, gt=0, json_schema_extra={"affects_output": False})
+    llm_cache: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
+    llm_price_in: float | None = Field(default=None, ge=0,
+                                       json_schema_extra={"affects_output": False})
+    llm_price_out: float | None = Field(default=None, ge=0,
+                                        json_schema_extra={"affects_output": False})
     qc_brightness: bool = True
     qc_contrast: bool = True
     qc_clouds: bool = True
@@ -87,6 +105,13 @@ class BuildConfig(BaseModel):
     def _known_device(cls, value: str) -> str:
         if value not in ("auto", "cpu", "cuda") and not value.startswith("cuda:"):
             raise ValueError("clip device must be auto, cpu, cuda or cuda:N")
+        return value
+
+    @field_validator("llm_json_mode")
+    @classmethod
+    def _known_json_mode(cls, value: str) -> str:
+        if value not in ("auto", "json_schema", "json_object", "prompt"):
+            raise ValueError("LLM JSON mode must be auto, json_schema, json_object or prompt")
         return value
 
     @field_validator("box_format")

@@ -113,8 +113,9 @@ def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict
 class UnitPartWriter:
     """Writes one unit's samples into a temporary tar per split; `commit` renames them."""
 
-    def __init__(self, unit_dir: Path) -> None:
+    def __init__(self, unit_dir: Path, prefix: str = "") -> None:
         self.unit_dir = unit_dir
+        self.prefix = prefix  # "llm-" for the LLM stage's parts
         unit_dir.mkdir(parents=True, exist_ok=True)
         self._files: dict[str, object] = {}
         self._writers: dict[str, SampleTarWriter] = {}
@@ -125,7 +126,7 @@ class UnitPartWriter:
     def write(self, split: str, members: dict) -> None:
         """Append a sample; remember its [key, start, end] byte range in the part tar."""
         if split not in self._writers:
-            fh = open(self.unit_dir / f"{split}.tar.tmp", "wb")  # noqa: SIM115
+            fh = open(self.unit_dir / f"{self.prefix}{split}.tar.tmp", "wb")  # noqa: SIM115
             self._files[split] = fh
             self._writers[split] = _tar_writer(fh)
         writer = self._writers[split]
@@ -140,14 +141,15 @@ class UnitPartWriter:
             fh = self._files[split]
             if not fh.closed:  # no fsync: a unit is cheap to redo; its marker comes last
                 fh.close()
-            os.replace(self.unit_dir / f"{split}.tar.tmp", self.unit_dir / f"{split}.tar")
+            os.replace(self.unit_dir / f"{self.prefix}{split}.tar.tmp",
+                       self.unit_dir / f"{self.prefix}{split}.tar")
 
     def abort(self) -> None:
         for split, writer in self._writers.items():
             try:
                 writer.close()
             finally:
-                (self.unit_dir / f"{split}.tar.tmp").unlink(missing_ok=True)
+                (self.unit_dir / f"{self.prefix}{split}.tar.tmp").unlink(missing_ok=True)
 
 
 def iter_samples(tar_path: Path) -> Iterator[dict]:

@@ -20,10 +20,10 @@ from geoscribe.engine.executors import make_executor
 from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
 from geoscribe.engine.ingest import build_store
-from geoscribe.engine.merge import ShardMerger, merge_rejected, remove_parts
+from geoscribe.engine.merge import ShardMerger, merge_rejected, part_path, remove_parts
 from geoscribe.engine.recipes import RECIPES
 from geoscribe.engine.tiles import plan_tile_units
-from geoscribe.engine.units import load_done, plan_units, unit_dir
+from geoscribe.engine.units import load_done, plan_units
 from geoscribe.engine.worker import close_worker, run_units, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.filters.chip_qc import ChipQC
@@ -146,13 +146,47 @@ def build(config: BuildConfig) -> dict:
         {"fingerprint": fingerprint, "config": config.model_dump(mode="json")},
         indent=2, sort_keys=True))
 
+    llm = open_llm(config) if config.llm else None
     # start (and warm up) the worker pool now: it imports while the inputs are read
     executor = make_executor(config.workers, warm_up, close_worker)
     try:
         return _build_units(config, out, work, rasters, failed_rasters, region, osm_paths,
-                            label_paths, masks, executor, started, gdal_cache)
+                            label_paths, masks, executor, started, gdal_cache, llm)
     finally:
         executor.close()
+        if llm is not None:
+            llm.close()
+
+
+def llm_settings(config: BuildConfig):
+    """The LLM settings of a config (the API key stays in the environment)."""
+    from geoscribe.sources.registry_data import cache_dir
+    from geoscribe.text.llm_spec import LLMSettings, parse_llm_spec
+
+    cache = config.llm_cache or cache_dir() / "llm" / "responses.sqlite"
+    return LLMSettings(
+        spec=parse_llm_spec(config.llm), temperature=config.llm_temperature,
+        top_p=config.llm_top_p, max_tokens=config.llm_max_tokens, seed=config.seed,
+        rewrites=config.llm_rewrites, max_words=config.llm_max_words,
+        json_mode=config.llm_json_mode, repairs=config.llm_repairs,
+        concurrency=config.llm_concurrency, rpm=config.llm_rpm, tpm=config.llm_tpm,
+        max_retries=config.llm_max_retries, timeout_s=config.llm_timeout,
+        price_in_per_m=config.llm_price_in, price_out_per_m=config.llm_price_out,
+        cache_path=str(cache))
+
+
+def open_llm(config: BuildConfig):
+    """The LLM client of a run; fails fast (one line) when the endpoint cannot be reached."""
+    from geoscribe.text.llm_client import LLMClient, probe_endpoint
+
+    settings = llm_settings(config)
+    client = LLMClient(settings, Path(settings.cache_path))
+    try:
+        probe_endpoint(client)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def _index_masks(config: BuildConfig, label_paths: list[Path]):
@@ -176,7 +210,7 @@ def _index_masks(config: BuildConfig, label_paths: list[Path]):
 
 
 def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, label_paths,
-                 masks, executor, started, gdal_cache) -> dict:
+                 masks, executor, started, gdal_cache, llm=None) -> dict:
     """Ingest the vector inputs, run the units, merge: the part of a build that needs workers."""
     spec = RECIPES[config.recipe]
     store_path = work / "features.sqlite"
@@ -236,8 +270,8 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
                desc=f"building {config.recipe}", disable=not config.progress)
     samples = sum(s["samples"] for s in unit_stats.values())
     filters = filter_options(config)
-    merger = None  # with run-wide filters, shards are written after every unit is scored
-    if not filters.active:
+    merger = None  # with the LLM or run-wide filters, shards are written after every unit
+    if not filters.active and llm is None:
         merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes)
         for stats in unit_stats.values():
             merger.unit_done(stats)
@@ -260,10 +294,19 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     finally:
         bar.close()
 
+    llm_summary = None
+    if llm is not None:
+        unit_stats, llm_summary = _run_llm(config, llm, work, units, unit_stats, ctx)
+        if not filters.active:
+            merger = ShardMerger(out, work, units, config.shard_max_samples,
+                                 config.shard_max_bytes)
+            for unit in units:
+                merger.unit_done(unit_stats[unit.name])
     filtered = None
     if filters.active:
-        tars = [unit_dir(work, unit) / f"{split}.tar" for unit in units for split in SPLITS
-                if unit_stats[unit.name].get("ranges", {}).get(split)]
+        tars = [part_path(work, unit, split, unit_stats[unit.name]) for unit in units
+                for split in SPLITS if unit_stats[unit.name].get("ranges", {}).get(split)]
+        samples = sum(unit_stats[unit.name]["samples"] for unit in units)
         filtered = run_filters(filters, tars, samples, config.progress)
         write_dropped(out, filtered)
         merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes,
@@ -277,12 +320,28 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
                        shards, rejected, resumed_units, ctx)
     if filtered is not None:
         add_filter_stats(stats, filtered)
+    if llm_summary is not None:
+        stats["llm"] = llm_summary
     stats["seconds"] = {"total": round(time.perf_counter() - started, 3),
                         "merge": round(time.perf_counter() - merge_started, 3),
                         "units": round(sum(s["seconds"] for s in unit_stats.values()), 3)}
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     remove_parts(work, units)
     return stats
+
+
+def _run_llm(config, llm, work, units, unit_stats, ctx) -> tuple[dict, dict]:
+    """Give every unit's records their LLM texts; return the units' new stats and a summary."""
+    from geoscribe.engine.llm_stage import LLMStage
+    from geoscribe.text.llm_tasks import tag_vocabulary
+
+    started = time.perf_counter()
+    vocabulary = set(tag_vocabulary())
+    for mask in ctx.masks:
+        vocabulary.update(mask.class_map.classes.values())
+    stage = LLMStage(llm.settings, llm, vocabulary, work, config.progress)
+    new_stats = stage.run(units, unit_stats)
+    return new_stats, stage.summary(started)
 
 
 def filter_options(config: BuildConfig) -> FilterOptions:

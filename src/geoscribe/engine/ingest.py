@@ -22,7 +22,10 @@ def _groundable(
     features: Iterator[Feature], policy: TagPolicy, region, stats: SourceStats, name: str
 ) -> Iterator[Feature]:
     for feature in features:
-        kept = policy.keep(feature.tags)
+        free_text: list[str] = []
+        kept = policy.keep(feature.tags, free_text)
+        for _key in free_text:  # untrusted free text in a groundable key: dropped, counted
+            stats.skip(f"free_text_tag_value:{name}")
         if policy.primary_key(kept) is None:
             stats.skip(f"no_groundable_tags:{name}")
             continue

@@ -13,6 +13,11 @@ from geoscribe.region import SPLITS
 from geoscribe.shards import ShardSink, atomic_write_text, copy_ranges, iter_samples
 
 
+def part_path(work_dir: Path, unit: Unit, split: str, stats: dict) -> Path:
+    """A unit's part tar of a split: the builder's, or the LLM stage's when it ran."""
+    return unit_dir(work_dir, unit) / f"{stats.get('part_prefix', '')}{split}.tar"
+
+
 class ShardMerger:
     """Copies finished units into data/{split}-NNNNNN.tar, in unit order, as they complete.
 
@@ -41,7 +46,7 @@ class ShardMerger:
         while self._next < len(self.units) and self.units[self._next].name in self.unit_stats:
             unit = self.units[self._next]
             for split, ranges in self.unit_stats[unit.name].get("ranges", {}).items():
-                part = unit_dir(self.work_dir, unit) / f"{split}.tar"
+                part = part_path(self.work_dir, unit, split, self.unit_stats[unit.name])
                 if self.rewrite is None:
                     copy_ranges(part, ranges, self.sinks[split], unit.name)
                     continue
@@ -76,9 +81,11 @@ def merge_rejected(out: Path, work_dir: Path, units: list[Unit]) -> int:
     """Concatenate the units' rejected records into OUT/rejected.jsonl; return the count."""
     lines = []
     for unit in units:
-        path = unit_dir(work_dir, unit) / "rejected.jsonl"
-        if path.exists():
-            lines.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line)
+        for name in ("rejected.jsonl", "llm_rejected.jsonl"):
+            path = unit_dir(work_dir, unit) / name
+            if path.exists():
+                lines.extend(line for line in path.read_text(encoding="utf-8").splitlines()
+                             if line)
     atomic_write_text(out / "rejected.jsonl", "".join(line + "\n" for line in lines))
     return len(lines)
 
@@ -87,4 +94,5 @@ def remove_parts(work_dir: Path, units: list[Unit]) -> None:
     """Drop part tars once the shards and stats are final (markers stay, for the record)."""
     for unit in units:
         for split in SPLITS:
-            (unit_dir(work_dir, unit) / f"{split}.tar").unlink(missing_ok=True)
+            for prefix in ("", "llm-"):
+                (unit_dir(work_dir, unit) / f"{prefix}{split}.tar").unlink(missing_ok=True)

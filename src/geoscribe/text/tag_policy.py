@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import yaml
 
 from geoscribe.errors import InputError
 from geoscribe.resources import read_text, sha256_text
+
+_VALUE_CHARS = re.compile(r"[\w .,;:/+'()#-]+")
 
 
 @dataclass(frozen=True)
@@ -20,13 +23,29 @@ class TagPolicy:
     primary_keys: tuple[str, ...]
     attribute_keys: frozenset[str]
     sha256: str
+    max_value_chars: int = 40
+    max_value_words: int = 4
 
-    def keep(self, tags: dict[str, str]) -> dict[str, str]:
-        """Return only the kept tags (non-empty values, not denied, primary or attribute)."""
+    def is_free_text(self, value: str) -> bool:
+        """A value that reads like a sentence, not a tag value: long, wordy or with characters
+        tag values don't use. Such text is untrusted (anyone can write it) and says nothing
+        visible, so it is never kept — it never reaches a template or an LLM prompt."""
+        return (len(value) > self.max_value_chars
+                or len(re.split(r"[\s_]+", value)) > self.max_value_words
+                or _VALUE_CHARS.fullmatch(value) is None)
+
+    def keep(self, tags: dict[str, str], dropped: list[str] | None = None) -> dict[str, str]:
+        """Return only the kept tags (non-empty values, not denied, primary or attribute, not
+        free text); keys dropped as free text are appended to `dropped`."""
         kept = {}
         for key, value in tags.items():
             value = str(value).strip()
             if not value or key in self.deny_keys or key.startswith(self.deny_prefixes):
+                continue
+            if self.is_free_text(value):
+                if dropped is not None and (key in self.attribute_keys
+                                            or key in self._primary_set):
+                    dropped.append(key)
                 continue
             if key in self.attribute_keys or key in self._primary_set:
                 kept[key] = value
@@ -62,6 +81,8 @@ def load_tag_policy(path: Path | None = None) -> TagPolicy:
             primary_keys=tuple(data["primary_keys"]),
             attribute_keys=frozenset(data.get("attribute_keys", [])),
             sha256=sha256_text(text),
+            max_value_chars=int(data.get("max_value_chars", 40)),
+            max_value_words=int(data.get("max_value_words", 4)),
         )
     except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"tag policy {path or 'package'}", f"invalid ({exc})") from None

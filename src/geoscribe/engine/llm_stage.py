@@ -1,0 +1,216 @@
+"""The LLM text stage, between the units and the run-wide filters.
+
+Every finished unit's samples get their texts from the LLM (requests run concurrently across
+units, within the rate limits); each unit's new part tars (`llm-{split}.tar`) and its
+`llm.json` marker are written once all its samples are answered, marker last. Re-running skips
+units with a marker; an interrupted unit is redone, and its replies come from the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from geoscribe.checks.schema import key_errors, record_errors
+from geoscribe.engine.units import Unit, unit_dir
+from geoscribe.region import SPLITS
+from geoscribe.shards import UnitPartWriter, atomic_write_text, iter_samples
+from geoscribe.text.llm_client import LLMClient
+from geoscribe.text.llm_generate import Generated, generate
+from geoscribe.text.llm_spec import LLMSettings
+from geoscribe.text.llm_tasks import CaptionTask, caption_task
+
+LLM_MARKER = "llm.json"
+LLM_PREFIX = "llm-"
+
+
+@dataclass
+class LLMStageStats:
+    records: int = 0
+    captioned: int = 0
+    rejected_records: Counter = field(default_factory=Counter)
+    rejected_texts: Counter = field(default_factory=Counter)
+    rewrites: int = 0
+
+
+def load_llm_done(work: Path, unit: Unit) -> dict | None:
+    """The unit's LLM marker if its LLM part tars are all present."""
+    marker = unit_dir(work, unit) / LLM_MARKER
+    if not marker.exists():
+        return None
+    stats = json.loads(marker.read_text(encoding="utf-8"))
+    for split, count in stats.get("samples_by_split", {}).items():
+        if count and not (unit_dir(work, unit) / f"{LLM_PREFIX}{split}.tar").exists():
+            return None
+    return stats
+
+
+def apply_texts(record: dict, task: CaptionTask, outcome: Generated,
+                settings: LLMSettings) -> dict:
+    """The record with the LLM's texts and the generator that made them."""
+    texts = dict(record["texts"])
+    texts["template_caption"] = texts["caption"]
+    texts["caption"] = outcome.caption
+    texts["rewrites"] = outcome.rewrites
+    spec = settings.spec
+    generator = {
+        "kind": "llm", "model": spec.model, "endpoint": spec.base_url,
+        "prompt_id": task.prompt_id, "prompt_sha256": task.prompt_sha256,
+        "params": {**settings.sampling(), "json_mode": settings.json_mode,
+                   "rewrites": settings.rewrites, "max_words": settings.max_words},
+        "seed": settings.seed, "rounds": outcome.rounds,
+        "based_on": record["generator"],
+    }
+    return {**record, "texts": texts, "generator": generator,
+            "evidence": {**record.get("evidence", {}), "llm_facts": task.data}}
+
+
+class LLMStage:
+    """Runs the LLM over the part tars of finished units."""
+
+    def __init__(self, settings: LLMSettings, client: LLMClient, vocabulary: set[str],
+                 work: Path, progress: bool = True) -> None:
+        self.settings, self.client, self.vocabulary = settings, client, vocabulary
+        self.work, self.progress = work, progress
+        self.stats = LLMStageStats()
+
+    def _ask(self, record: dict) -> tuple[CaptionTask, Generated]:
+        task = caption_task(record, self.vocabulary, self.settings.rewrites,
+                            self.settings.max_words)
+        return task, generate(self.client, task, self.settings.max_words, self.settings.repairs)
+
+    def run(self, units: list[Unit], unit_stats: dict[str, dict]) -> dict[str, dict]:
+        """Give every unit its LLM texts; return each unit's stats after the stage."""
+        results: dict[str, dict] = {}
+        todo = []
+        for unit in units:
+            done = load_llm_done(self.work, unit)
+            if done is not None:
+                results[unit.name] = done
+                self._count_done(done)
+            else:
+                todo.append(unit)
+        total = sum(unit_stats[u.name]["samples"] for u in todo)
+        bar = tqdm(total=total, unit=" record", desc=f"LLM texts ({self.settings.spec.model})",
+                   disable=not self.progress)
+        window = max(4 * self.settings.concurrency, 16)
+        with ThreadPoolExecutor(self.settings.concurrency) as pool:
+            queue: list[tuple[Unit, list[tuple[str, dict, dict, Future]]]] = []
+            in_flight = 0
+            for unit in todo:
+                jobs = []
+                for split in SPLITS:
+                    if not unit_stats[unit.name].get("ranges", {}).get(split):
+                        continue
+                    for sample in iter_samples(unit_dir(self.work, unit) / f"{split}.tar"):
+                        record = json.loads(sample["json"])
+                        jobs.append((split, sample, record, pool.submit(self._ask, record)))
+                queue.append((unit, jobs))
+                in_flight += len(jobs)
+                while queue and in_flight >= window:  # bounded memory: finish the oldest
+                    done_unit, done_jobs = queue.pop(0)
+                    in_flight -= len(done_jobs)
+                    results[done_unit.name] = self._finish(done_unit, done_jobs,
+                                                           unit_stats[done_unit.name], bar)
+            for done_unit, done_jobs in queue:
+                results[done_unit.name] = self._finish(done_unit, done_jobs,
+                                                       unit_stats[done_unit.name], bar)
+        bar.close()
+        return results
+
+    def _finish(self, unit: Unit, jobs, stats: dict, bar) -> dict:
+        """Wait for a unit's answers, write its LLM part tars, then its marker."""
+        started = time.perf_counter()
+        directory = unit_dir(self.work, unit)
+        writer = UnitPartWriter(directory, prefix=LLM_PREFIX)
+        rejected = []
+        try:
+            for split, sample, record, future in jobs:
+                task, outcome = future.result()
+                bar.update(1)
+                self.stats.records += 1
+                for text in outcome.rejected_texts:
+                    reason = text["reasons"][0].split(":", 1)[0]
+                    self.stats.rejected_texts[reason] += 1
+                    rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
+                                     "kind": "text", "role": text["role"],
+                                     "reasons": text["reasons"], "text": text["text"]})
+                if outcome.caption is None:
+                    self.stats.rejected_records[outcome.reason] += 1
+                    rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
+                                     "kind": "record", "reasons": [outcome.reason],
+                                     "record": record})
+                    continue
+                new = apply_texts(record, task, outcome, self.settings)
+                errors = record_errors(new) + key_errors(new)
+                if errors:
+                    self.stats.rejected_records["schema"] += 1
+                    rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
+                                     "kind": "record", "reasons": errors, "record": new})
+                    continue
+                self.stats.captioned += 1
+                self.stats.rewrites += len(outcome.rewrites)
+                members = {k: v for k, v in sample.items() if k not in ("txt", "json")}
+                members["txt"] = new["texts"]["caption"].encode("utf-8")
+                members["json"] = json.dumps(new, ensure_ascii=False,
+                                             separators=(",", ":")).encode("utf-8")
+                writer.write(split, members)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+        atomic_write_text(directory / "llm_rejected.jsonl",
+                          "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejected),
+                          durable=False)
+        record_rejections = sum(1 for r in rejected if r["kind"] == "record")
+        new_stats = {
+            **stats,
+            "samples": sum(writer.counts.values()),
+            "samples_by_split": writer.counts,
+            "payload_bytes_by_split": writer.bytes,
+            "ranges": {split: r for split, r in writer.ranges.items() if r},
+            "part_prefix": LLM_PREFIX,
+            "llm_rejected_records": record_rejections,
+            "llm_rejected_texts": len(rejected) - record_rejections,
+            "llm_seconds": round(time.perf_counter() - started, 4),
+        }
+        atomic_write_text(directory / LLM_MARKER, json.dumps(new_stats, sort_keys=True))
+        return new_stats
+
+    def _count_done(self, done: dict) -> None:
+        self.stats.records += done["samples"] + done.get("llm_rejected_records", 0)
+        self.stats.captioned += done["samples"]
+
+    def summary(self, started: float) -> dict:
+        """The `llm` block of stats.json: requests, cache, tokens, cost, rejections."""
+        counters = dict(self.client.counters)
+        settings = self.settings
+        prompt = counters.get("prompt_tokens", 0)
+        completion = counters.get("completion_tokens", 0)
+        cost = None
+        if settings.price_in_per_m is not None or settings.price_out_per_m is not None:
+            cost = round(prompt * (settings.price_in_per_m or 0) / 1e6
+                         + completion * (settings.price_out_per_m or 0) / 1e6, 6)
+        return {
+            "model": settings.spec.model, "endpoint": settings.spec.base_url,
+            "json_mode": settings.json_mode, "json_mode_used": self.client.mode,
+            "records": self.stats.records, "captioned": self.stats.captioned,
+            "rewrites": self.stats.rewrites,
+            "rejected_records": dict(sorted(self.stats.rejected_records.items())),
+            "rejected_texts": dict(sorted(self.stats.rejected_texts.items())),
+            "requests": counters.get("requests", 0),
+            "cache_hits": counters.get("cache_hits", 0),
+            "retries": counters.get("retries", 0),
+            "failed_requests": counters.get("failed_requests", 0),
+            "rate_limited_waits": counters.get("rate_limited_waits", 0),
+            "prompt_tokens": prompt, "completion_tokens": completion,
+            "estimated_cost_usd": cost,
+            "counters": dict(sorted(counters.items())),
+            "seconds": round(time.perf_counter() - started, 3),
+        }

@@ -1,0 +1,117 @@
+"""Checks that a generated text does not contradict the facts it was written from.
+
+A text fails when it: is chatter ("As an AI", "Sure, here is"), echoes instructions, is too
+short or too long, states a number that is not one of the facts' numbers (digits or number
+words; percentages within 1 point, other numbers within 2 %), or names a known class that is
+not among the facts' classes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+CHATTER = [re.compile(p, re.IGNORECASE) for p in (
+    r"\bas an ai\b", r"\blanguage model\b", r"^\W*(sure|certainly|of course|okay|ok|absolutely)\b",
+    r"\bhere(?:'s| is| are) (?:a|an|the|your|some|my)\b", r"\bi (?:cannot|can't|am unable|"
+    r"apologi[sz]e)\b", r"\b(?:caption|rewrite)\s*\d*\s*:", r"\bi hope\b", r"\blet me know\b",
+)]
+INSTRUCTION_ECHO = [re.compile(p, re.IGNORECASE) for p in (
+    r"\bignore (?:all |the |any )?(?:previous|prior|above)\b", r"\binstructions?\b",
+    r"\bsystem prompt\b",
+)]
+NUMBER_WORDS = {
+    "zero": 0, "no": None, "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "hundred": 100, "dozen": 12, "couple of": 2, "pair of": 2,
+}
+_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(%|percent\b|per cent\b)?",
+                     re.IGNORECASE)
+_WORD = re.compile(r"\b(" + "|".join(sorted((w for w, v in NUMBER_WORDS.items()
+                                             if v is not None), key=len, reverse=True))
+                   + r")\b(\s*(?:%|percent|per cent))?", re.IGNORECASE)
+
+
+@dataclass
+class Facts:
+    """What a text may say: its numbers, percentages and the classes present.
+
+    `vocabulary` holds every class name the checker knows; a known name that is not a
+    present class (nor a word-suffix of one: "road" of "residential road") is a contradiction.
+    """
+
+    numbers: set[float] = field(default_factory=set)
+    percentages: set[float] = field(default_factory=set)
+    classes: set[str] = field(default_factory=set)
+    vocabulary: set[str] = field(default_factory=set)
+
+    def allows_number(self, value: float, percent: bool) -> bool:
+        if percent:
+            return any(abs(value - p) <= 1.0 for p in self.percentages)
+        return any(abs(value - n) <= max(0.02 * abs(n), 0.5) for n in self.numbers)
+
+
+def _plural_forms(phrase: str) -> list[str]:
+    forms = [phrase, phrase + "s", phrase + "es"]
+    if phrase.endswith("y"):
+        forms.append(phrase[:-1] + "ies")
+    return forms
+
+
+def _is_present(name: str, classes: set[str]) -> bool:
+    return any(c == name or c.endswith(" " + name) or c.startswith(name + " ")
+               for c in classes)
+
+
+def numbers_in(text: str) -> list[tuple[float, bool, str]]:
+    """(value, is_percentage, as written) of every number in `text`, digits and words."""
+    found = []
+    for match in _NUMBER.finditer(text):
+        value = float(match.group(1).replace(",", ""))
+        found.append((value, bool(match.group(2)), match.group(0).strip()))
+    for match in _WORD.finditer(text):
+        word = match.group(1).lower()
+        found.append((float(NUMBER_WORDS[word]), bool(match.group(2)), match.group(0).strip()))
+    return found
+
+
+def classes_in(text: str, vocabulary: set[str]) -> list[str]:
+    """Known class names mentioned in `text` (longest match first, no overlaps)."""
+    lowered = text.lower()
+    taken = [False] * len(lowered)
+    found = []
+    for name in sorted(vocabulary, key=len, reverse=True):
+        for form in _plural_forms(name.lower()):
+            for match in re.finditer(r"\b" + re.escape(form) + r"\b", lowered):
+                if any(taken[match.start():match.end()]):
+                    continue
+                taken[match.start():match.end()] = [True] * (match.end() - match.start())
+                found.append(name)
+    return found
+
+
+def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> list[str]:
+    """Problems of one generated text (empty: the text is faithful and well-formed)."""
+    problems = []
+    words = len(text.split())
+    if words < min_words:
+        problems.append(f"too_short: {words} words")
+    if words > max_words:
+        problems.append(f"too_long: {words} words > {max_words}")
+    for pattern in CHATTER:
+        if pattern.search(text):
+            problems.append(f"chatter: {pattern.search(text).group(0)!r}")
+            break
+    for pattern in INSTRUCTION_ECHO:
+        if pattern.search(text):
+            problems.append(f"instruction_echo: {pattern.search(text).group(0)!r}")
+            break
+    for value, percent, written in numbers_in(text):
+        if not facts.allows_number(value, percent):
+            problems.append(f"number_not_in_facts: {written!r}")
+    for name in classes_in(text, facts.vocabulary):
+        if not _is_present(name, facts.classes):
+            problems.append(f"class_not_present: {name!r}")
+    return problems

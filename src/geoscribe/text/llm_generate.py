@@ -1,0 +1,102 @@
+"""Turn one CaptionTask into checked texts: parse and validate the JSON reply, check every
+text against the facts, and ask again (a bounded number of times) with the problem named."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import jsonschema
+
+from geoscribe.text.faithfulness import check_text
+from geoscribe.text.llm_client import LLMClient, LLMError
+from geoscribe.text.llm_tasks import CaptionTask
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
+
+
+@dataclass
+class Generated:
+    """The outcome for one record: texts, or the reason it is rejected."""
+
+    caption: str | None = None
+    rewrites: list[str] = field(default_factory=list)
+    rejected_texts: list[dict] = field(default_factory=list)
+    reason: str | None = None
+    rounds: int = 0
+
+
+def parse_reply(content: str, schema: dict) -> tuple[dict | None, str | None]:
+    """The reply as a dict valid against `schema`, or (None, problem).
+
+    Repairs what is safe to repair: code fences and text around one JSON object.
+    """
+    text = _FENCE.sub("", content.strip())
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        start, end = text.find("{"), text.rfind("}")
+        try:
+            data = json.loads(text[start:end + 1]) if 0 <= start < end else None
+        except json.JSONDecodeError:
+            data = None
+        if data is None:
+            return None, "invalid_json"
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(data), key=str)
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "reply"
+        return None, f"wrong_schema: {where}: {errors[0].message[:120]}"
+    return data, None
+
+
+def _feedback(problem: list[str] | str) -> str:
+    if isinstance(problem, str):
+        return (f"Your reply could not be used ({problem}). Reply again with JSON only, "
+                "exactly in the requested form.")
+    return ("Your caption contradicts the data or breaks the rules: " + "; ".join(problem)
+            + ". Write the JSON reply again, using only the objects and numbers in the DATA.")
+
+
+def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int) -> Generated:
+    """Ask for a caption and rewrites; keep the faithful ones; reject the record if no
+    faithful caption comes back within `repairs` follow-up rounds."""
+    outcome = Generated()
+    conversation = list(task.messages)
+    last = "no_reply"
+    for round_no in range(repairs + 1):
+        outcome.rounds = round_no + 1
+        try:
+            reply = client.chat(conversation, task.schema, name="caption")
+        except LLMError as exc:
+            outcome.reason = f"llm_request_failed:{exc.reason}"
+            return outcome
+        data, problem = parse_reply(reply.content, task.schema)
+        if problem is not None:
+            last = "llm_" + problem.split(":", 1)[0]
+            outcome.rejected_texts.append({"role": "reply", "text": reply.content[:2000],
+                                           "reasons": [problem]})
+            feedback = _feedback(problem)
+        else:
+            problems = check_text(data["caption"].strip(), task.facts, max_words)
+            if not problems:
+                outcome.caption = data["caption"].strip()
+                for text in data["rewrites"]:
+                    text = text.strip()
+                    bad = check_text(text, task.facts, max_words)
+                    if text == outcome.caption or text in outcome.rewrites:
+                        bad = bad + ["duplicate_text"]
+                    if bad:
+                        outcome.rejected_texts.append({"role": "rewrite", "text": text,
+                                                       "reasons": bad})
+                    else:
+                        outcome.rewrites.append(text)
+                return outcome
+            last = "llm_unfaithful:" + problems[0].split(":", 1)[0]
+            outcome.rejected_texts.append({"role": "caption", "text": data["caption"],
+                                           "reasons": problems})
+            feedback = _feedback(problems)
+        conversation = conversation + [{"role": "assistant", "content": reply.content},
+                                       {"role": "user", "content": feedback}]
+    outcome.reason = last
+    return outcome

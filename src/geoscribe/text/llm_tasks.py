@@ -1,0 +1,166 @@
+"""What the LLM is asked for each record: the prompt (versioned, hashed), the facts given as
+quoted JSON data, the reply schema, and the facts a reply is checked against."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import jinja2
+
+from geoscribe.text.faithfulness import Facts, classes_in, numbers_in
+from geoscribe.text.templates import load_wording
+
+PROMPTS = {"rsteller-like": "rsteller_caption_v1.yaml",
+           "chatearthnet-like": "chatearthnet_caption_v1.yaml"}
+REWRITE_PROMPT = "rewrite_caption_v1.yaml"
+MAX_VALUE_CHARS = 60  # every string given to the LLM is capped (and JSON-quoted)
+
+
+@dataclass(frozen=True)
+class CaptionTask:
+    """One request: messages, reply schema, and the facts to check the reply against."""
+
+    prompt_id: str
+    prompt_sha256: str
+    messages: list[dict]
+    schema: dict
+    facts: Facts
+    data: dict
+
+
+def reply_schema(rewrites: int, max_chars: int) -> dict:
+    """JSON Schema of a reply: a caption and exactly `rewrites` rewrites."""
+    text = {"type": "string", "minLength": 1, "maxLength": max_chars}
+    return {"type": "object", "additionalProperties": False,
+            "required": ["caption", "rewrites"],
+            "properties": {"caption": text,
+                           "rewrites": {"type": "array", "items": text,
+                                        "minItems": rewrites, "maxItems": rewrites}}}
+
+
+def quoted(value, cap: int = MAX_VALUE_CHARS):
+    """Data for a prompt: strings capped and stripped of control characters (JSON quotes them)."""
+    if isinstance(value, str):
+        return re.sub(r"[\x00-\x1f\x7f]", " ", value)[:cap]
+    if isinstance(value, dict):
+        return {quoted(k, cap): quoted(v, cap) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [quoted(v, cap) for v in value]
+    return value
+
+
+@lru_cache(maxsize=8)
+def _prompt(name: str) -> tuple[str, str, jinja2.Template, jinja2.Template]:
+    template_id, sha, data = load_wording("prompts", "llm", name)
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return template_id, sha, env.from_string(data["system"]), env.from_string(data["user"])
+
+
+def render_task(prompt: str, data: dict, facts: Facts, rewrites: int,
+                max_words: int) -> CaptionTask:
+    """Fill a prompt file with the facts (as JSON) and the output limits."""
+    template_id, sha, system, user = _prompt(prompt)
+    data = quoted(data)
+    slots = ", ".join(['"..."'] * rewrites)
+    variables = {"max_words": max_words, "rewrites": rewrites, "rewrite_slots": slots,
+                 "facts_json": json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)}
+    messages = [{"role": "system", "content": system.render(**variables).strip()},
+                {"role": "user", "content": user.render(**variables).strip()}]
+    schema = reply_schema(rewrites, max_chars=max_words * 12)
+    return CaptionTask(template_id, sha, messages, schema, facts, data)
+
+
+def _round(value) -> int | None:
+    return None if value is None else int(round(float(value)))
+
+
+def _rsteller(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
+    elements = record.get("evidence", {}).get("elements", [])
+    described = []
+    numbers: set[float] = set()
+    for element in elements:
+        item = {"kind": element.get("name"), "details": list(element.get("attributes") or []),
+                "geometry": element.get("geometry"), "position": element.get("position"),
+                "cut_by_image_edge": bool(element.get("clipped"))}
+        for key, unit in (("area_m2", "area_m2"), ("length_m", "length_m")):
+            value = _round(element.get(key))
+            if value is not None:
+                item[unit] = value
+                numbers.add(float(value))
+        for key in ("shape", "orientation"):
+            if element.get(key):
+                item[key] = element[key]
+        described.append(item)
+    for detail in (d for item in described for d in item["details"]):
+        numbers.update(v for v, _, _ in numbers_in(detail))
+    counts = record.get("evidence", {}).get("counts", {})
+    numbers.update(float(v) for v in counts.values())
+    numbers.add(float(len(described)))
+    classes = {e.get("name") for e in elements if e.get("name")} | set(counts)
+    data = {"objects": described}
+    return PROMPTS["rsteller-like"], data, Facts(numbers, set(), classes,
+                                                  vocabulary | classes)
+
+
+def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
+    evidence = record.get("evidence", {})
+    shares = record.get("label", {}).get("shares", {})
+    percentages = {k: int(v) for k, v in evidence.get("percentages", {}).items()}
+    words = evidence.get("share_words", {})
+    overall = {name: {"percent": percentages.get(name, _round(share * 100)),
+                      **({"amount": words[name]} if name in words else {})}
+               for name, share in shares.items()}
+    regions = {region: {name: _round(share * 100) for name, share in values.items()
+                        if share >= 0.01}
+               for region, values in evidence.get("regions", {}).items()}
+    allowed = {float(p["percent"]) for p in overall.values()}
+    allowed |= {float(p) for values in regions.values() for p in values.values()}
+    classes = set(shares)
+    data = {"overall": overall, "regions": regions}
+    return PROMPTS["chatearthnet-like"], data, Facts(allowed, allowed, classes,
+                                                      vocabulary | classes)
+
+
+def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
+    caption = record["texts"]["caption"]
+    evidence = record.get("evidence", {})
+    counts = evidence.get("counts") or {}
+    numbers = {v for v, _, _ in numbers_in(caption)} | {float(v) for v in counts.values()}
+    percentages = {v for v, pct, _ in numbers_in(caption) if pct}
+    classes = set(classes_in(caption, vocabulary)) | set(counts)
+    classes |= set(record.get("label", {}).get("shares", {}))
+    data = {"caption": caption}
+    if counts:
+        data["object_counts"] = counts
+    return REWRITE_PROMPT, data, Facts(numbers, percentages, classes, vocabulary | classes)
+
+
+def caption_task(record: dict, vocabulary: set[str], rewrites: int,
+                 max_words: int) -> CaptionTask:
+    """The request for one record: the recipe's own caption prompt where it has one (facts
+    from `evidence`/`label`), else a rewrite of the record's template caption."""
+    maker = {"rsteller-like": _rsteller, "chatearthnet-like": _chatearthnet}.get(
+        record["recipe"], _rewrite)
+    prompt, data, facts = maker(record, vocabulary)
+    return render_task(prompt, data, facts, rewrites, max_words)
+
+
+@lru_cache(maxsize=1)
+def tag_vocabulary() -> frozenset[str]:
+    """Every class phrase of prompts/tag_phrases.yaml (the names a caption can use)."""
+    import yaml
+
+    from geoscribe.resources import read_text
+
+    table = yaml.safe_load(read_text("prompts", "tag_phrases.yaml"))["primary"]
+    names = set()
+    for key, values in table.items():
+        for value, phrase in values.items():
+            if value == "default" or not isinstance(phrase, str):
+                continue
+            names.add(phrase)
+        names.add(key.replace("_", " "))
+    return frozenset(n for n in names if "{" not in n)
