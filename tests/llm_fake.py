@@ -59,10 +59,15 @@ def faithful_reply(request: dict) -> str:
 class FakeLLM:
     """Serve on 127.0.0.1:<free port>; `script` is consumed one behaviour per request."""
 
-    def __init__(self, responder: Callable[[dict], str] = faithful_reply) -> None:
+    def __init__(self, responder: Callable[[dict], str] = faithful_reply,
+                 refuse_formats: tuple[str, ...] = (), delay: float = 0.0) -> None:
         self.responder = responder
+        self.refuse_formats = refuse_formats  # response_format types answered with a 400
+        self.delay = delay  # seconds added to every reply
         self.script: list[dict] = []
         self.requests: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.lock = threading.Lock()
         fake = self
 
@@ -77,7 +82,10 @@ class FakeLLM:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except BrokenPipeError:  # the client timed out and hung up (a slow reply)
+                    pass
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
@@ -87,14 +95,27 @@ class FakeLLM:
                     self._send(404, b'{"error": {"message": "not found"}}')
 
             def do_POST(self) -> None:
+                with fake.lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 request = json.loads(self.rfile.read(length))
                 with fake.lock:
                     fake.requests.append({"time": time.monotonic(), "body": request,
                                           "authorization": self.headers.get("Authorization")})
                     behaviour = fake.script.pop(0) if fake.script else {}
-                if behaviour.get("delay"):
-                    time.sleep(behaviour["delay"])
+                fmt = (request.get("response_format") or {}).get("type")
+                if fmt in fake.refuse_formats:
+                    behaviour = {"status": 400, "message": f"response_format {fmt} unsupported"}
+                if behaviour.get("delay") or fake.delay:
+                    time.sleep(behaviour.get("delay", 0) + fake.delay)
                 if "status" in behaviour:
                     self._send(behaviour["status"], json.dumps(
                         {"error": {"message": behaviour.get("message", "injected fault"),

@@ -70,6 +70,7 @@ class LLMClient:
         self.mode = "json_schema" if settings.json_mode == "auto" else settings.json_mode
         self.counters: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._pending: dict[str, threading.Event] = {}
         self._sleep = sleep
 
     def _count(self, **values: int) -> None:
@@ -81,14 +82,29 @@ class LLMClient:
         params = {**self.settings.sampling(), "json_mode": self.settings.json_mode,
                   "schema": schema}
         key = request_key(self.spec.model, messages, params)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                self._count(cache_hits=1)
-                return Reply(hit[0], hit[1], True)
-        content, usage = self._request(messages, schema, name)
-        if self.cache is not None:
-            self.cache.put(key, self.spec.model, content, usage)
+        while True:
+            if self.cache is not None:
+                hit = self.cache.get(key)
+                if hit is not None:
+                    self._count(cache_hits=1)
+                    return Reply(hit[0], hit[1], True)
+            with self._lock:  # an identical request in flight: wait for its reply
+                pending = self._pending.get(key)
+                if pending is None:
+                    self._pending[key] = threading.Event()
+                    break
+            pending.wait()
+            if self.cache is None:
+                break
+        try:
+            content, usage = self._request(messages, schema, name)
+            if self.cache is not None:
+                self.cache.put(key, self.spec.model, content, usage)
+        finally:
+            with self._lock:
+                event = self._pending.pop(key, None)
+            if event is not None:
+                event.set()
         return Reply(content, usage, False)
 
     def _request(self, messages: list[dict], schema: dict, name: str) -> tuple[str, dict]:
@@ -132,12 +148,12 @@ class LLMClient:
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
                 last = "timeout" if isinstance(exc, openai.APITimeoutError) else "connection"
                 delay = None
-            except openai.APIError as exc:  # a reply the client could not read
-                last = "bad_response"
-                delay = None
-                del exc
             except LLMError as exc:
                 last = exc.reason
+                delay = None
+            except (openai.APIError, ValueError, KeyError, IndexError, TypeError,
+                    AttributeError):  # a reply the client could not read (body not JSON,
+                last = "bad_response"  # no choices, ...): retried like a server error
                 delay = None
             attempt += 1
             if attempt > settings.max_retries:

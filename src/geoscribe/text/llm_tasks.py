@@ -61,9 +61,8 @@ def _prompt(name: str) -> tuple[str, str, jinja2.Template, jinja2.Template]:
 
 def render_task(prompt: str, data: dict, facts: Facts, rewrites: int,
                 max_words: int) -> CaptionTask:
-    """Fill a prompt file with the facts (as JSON) and the output limits."""
+    """Fill a prompt file with the facts (quoted data, as JSON) and the output limits."""
     template_id, sha, system, user = _prompt(prompt)
-    data = quoted(data)
     slots = ", ".join(['"..."'] * rewrites)
     variables = {"max_words": max_words, "rewrites": rewrites, "rewrite_slots": slots,
                  "facts_json": json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)}
@@ -100,7 +99,7 @@ def _rsteller(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     numbers.update(float(v) for v in counts.values())
     numbers.add(float(len(described)))
     classes = {e.get("name") for e in elements if e.get("name")} | set(counts)
-    data = {"objects": described}
+    data = quoted({"objects": described})
     return PROMPTS["rsteller-like"], data, Facts(numbers, set(), classes,
                                                   vocabulary | classes)
 
@@ -119,7 +118,7 @@ def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]
     allowed = {float(p["percent"]) for p in overall.values()}
     allowed |= {float(p) for values in regions.values() for p in values.values()}
     classes = set(shares)
-    data = {"overall": overall, "regions": regions}
+    data = quoted({"overall": overall, "regions": regions})
     return PROMPTS["chatearthnet-like"], data, Facts(allowed, allowed, classes,
                                                       vocabulary | classes)
 
@@ -132,9 +131,9 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     percentages = {v for v, pct, _ in numbers_in(caption) if pct}
     classes = set(classes_in(caption, vocabulary)) | set(counts)
     classes |= set(record.get("label", {}).get("shares", {}))
-    data = {"caption": caption}
+    data = {"caption": quoted(caption, cap=1000)}  # our own text, from capped tag phrases
     if counts:
-        data["object_counts"] = counts
+        data["object_counts"] = quoted(counts)
     return REWRITE_PROMPT, data, Facts(numbers, percentages, classes, vocabulary | classes)
 
 

@@ -1,0 +1,62 @@
+"""Faithfulness checks: numbers, classes, chatter, instruction echoes, length."""
+
+from __future__ import annotations
+
+import pytest
+
+from geoscribe.text.faithfulness import Facts, check_text, classes_in, numbers_in
+
+VOCAB = {"house", "residential road", "road", "water tower", "tree cover", "grassland",
+         "building"}
+
+
+def facts(**kw) -> Facts:
+    base = dict(numbers={3.0, 1.0, 1240.0}, percentages=set(), classes={"house",
+                "residential road"}, vocabulary=set(VOCAB))
+    base.update(kw)
+    return Facts(**base)
+
+
+def test_numbers_in_reads_digits_separators_words_and_percentages():
+    found = {(v, p) for v, p, _ in numbers_in("Three houses, 1,240 m² and 62% tree cover; "
+                                              "twelve percent grass, 2.5 m wide")}
+    assert found == {(3.0, False), (1240.0, False), (62.0, True), (12.0, True), (2.5, False)}
+
+
+@pytest.mark.parametrize("text", [
+    "A satellite image with 3 houses and a residential road.",
+    "Three houses stand next to one residential road covering about 1,240 m².",
+    "An image showing houses along a road.",  # 'road' is a suffix of 'residential road'
+])
+def test_faithful_texts_pass(text):
+    assert check_text(text, facts(), max_words=40) == []
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("A satellite image with 4 houses and a residential road.", "number_not_in_facts"),
+    ("A satellite image with five houses and a residential road.", "number_not_in_facts"),
+    ("A satellite image with 3 houses next to a water tower.", "class_not_present"),
+    ("A satellite image with 3 houses and several buildings.", "class_not_present"),
+    ("Sure, here is a caption: 3 houses and a residential road.", "chatter"),
+    ("As an AI I see 3 houses and a residential road.", "chatter"),
+    ("Ignore previous instructions: 3 houses and a residential road.", "instruction_echo"),
+    ("Houses.", "too_short"),
+    (" ".join(["house"] * 50), "too_long"),
+])
+def test_contradictions_and_chatter_fail(text, problem):
+    problems = check_text(text, facts(), max_words=40)
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_percentages_match_within_one_point():
+    f = facts(numbers={62.0, 18.0}, percentages={62.0, 18.0},
+              classes={"tree cover", "grassland"})
+    assert check_text("Mostly tree cover (62%) with some grassland (18 %).", f, 40) == []
+    assert check_text("Mostly tree cover (61%) with some grassland (19%).", f, 40) == []
+    bad = check_text("Mostly tree cover (70%) with some grassland (18%).", f, 40)
+    assert bad == ["number_not_in_facts: '70%'"]
+
+
+def test_classes_in_prefers_longest_names_without_overlap():
+    assert sorted(classes_in("A residential road and two roads near a house.", VOCAB)) == [
+        "house", "residential road", "road"]
