@@ -8,6 +8,7 @@ reply that is faithful to the DATA block of the prompt. Every request is recorde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -82,10 +83,8 @@ class FakeLLM:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError):  # a client that timed out hung up
                     self.wfile.write(body)
-                except BrokenPipeError:  # the client timed out and hung up (a slow reply)
-                    pass
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):

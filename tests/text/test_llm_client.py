@@ -6,12 +6,12 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from llm_fake import FakeLLM
 
 from geoscribe.errors import InputError
 from geoscribe.text.llm_client import LLMClient, LLMError, probe_endpoint
 from geoscribe.text.llm_spec import LLMSettings, parse_llm_spec
 from geoscribe.text.llm_tasks import reply_schema
+from llm_fake import FakeLLM
 
 SCHEMA = reply_schema(1, 500)
 MESSAGES = [{"role": "system", "content": "You caption images."},

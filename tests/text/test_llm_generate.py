@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_fake import FakeLLM, prompt_data
 
 from geoscribe.text.llm_client import LLMClient
 from geoscribe.text.llm_generate import generate, parse_reply
 from geoscribe.text.llm_spec import LLMSettings, parse_llm_spec
 from geoscribe.text.llm_tasks import caption_task, reply_schema, tag_vocabulary
 from geoscribe.text.tag_policy import load_tag_policy
+from llm_fake import FakeLLM, prompt_data
 
 RECORD = {"recipe": "rsvqa-like",
           "texts": {"caption": "A satellite image with 3 houses and 1 residential road."},
