@@ -214,7 +214,7 @@ def recipes() -> None:
     from geoscribe.engine.recipes import RECIPES
 
     for name, spec in RECIPES.items():
-        typer.echo(f"{name:16s} {spec.description}")
+        typer.echo(f"{name:18s} {spec.description}")
 
 
 @tools_app.command("validate")

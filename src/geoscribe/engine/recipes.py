@@ -32,6 +32,12 @@ RECIPES = {
                    "computed from a label mask", "tiles", needs_masks=True, min_object_px=10),
         RecipeSpec("landcover-cls", "tiles labelled with the majority class of a label raster "
                    "(with its share)", "tiles", needs_masks=True, min_object_px=0),
+        RecipeSpec("rsteller-like", "tiles with facts about their largest OSM areas and "
+                   "longest lines (RSTeller style), captioned by template or LLM", "tiles",
+                   needs_vectors=True),
+        RecipeSpec("chatearthnet-like", "tiles with land-cover shares overall and per region "
+                   "(ChatEarthNet style), captioned by template or LLM", "tiles",
+                   needs_masks=True, min_object_px=0),
     )
 }
 
@@ -63,4 +69,12 @@ def make_builder(ctx: BuildContext):
         from geoscribe.builders.landcover_cls import LandcoverBuilder
 
         return LandcoverBuilder(ctx)
+    if ctx.recipe == "rsteller-like":
+        from geoscribe.builders.rsteller_like import RstellerBuilder
+
+        return RstellerBuilder(ctx)
+    if ctx.recipe == "chatearthnet-like":
+        from geoscribe.builders.chatearthnet_like import ChatEarthNetBuilder
+
+        return ChatEarthNetBuilder(ctx)
     raise ValueError(f"no builder for recipe {ctx.recipe!r}")
