@@ -4,6 +4,7 @@ quoted JSON data, the reply schema, and the facts a reply is checked against."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,7 +74,8 @@ def render_task(prompt: str, data: dict, facts: Facts, rewrites: int,
 
 
 def _round(value) -> int | None:
-    return None if value is None else int(round(float(value)))
+    """Half-up rounding (as the recipes round their captions' numbers)."""
+    return None if value is None else math.floor(float(value) + 0.5)
 
 
 def _rsteller(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
