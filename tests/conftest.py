@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from llm_server import llama_server  # noqa: F401  (session fixture: real local LLM server)
 from scene import Scene, make_scene
 
 BIN = Path(sys.executable).parent
