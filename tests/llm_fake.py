@@ -54,7 +54,23 @@ def faithful_reply(request: dict) -> str:
     body = caption[0].lower() + caption[1:]
     rewrites = [f"Seen from above, {body}", f"In this overhead view, {body}",
                 f"From orbit, {body}", f"Looking down, {body}"][:wanted]
-    return json.dumps({"caption": caption, "rewrites": rewrites})
+    reply = {"caption": caption, "rewrites": rewrites}
+    data = prompt_data(request["messages"])
+    if "qa" in data:
+        reply["qa"] = [faithful_pair(item["question"], item["answer"]) for item in data["qa"]]
+    return json.dumps(reply)
+
+
+def faithful_pair(question: str, answer: str) -> dict:
+    """A reworded question and a sentence stating the given answer."""
+    asked = "In this image, " + question[0].lower() + question[1:]
+    if answer in ("yes", "no"):
+        said = f"{answer.capitalize()}, that is right."
+    elif answer.replace(".", "", 1).isdigit():
+        said = f"The answer is {answer}."
+    else:
+        said = f"It is {answer}."
+    return {"question": asked, "answer": said}
 
 
 class FakeLLM:

@@ -64,7 +64,7 @@ def test_llm_records_carry_texts_and_provenance(llm_build, baseline):
     out = base / "o"
     got = records(out)
     assert sorted(r["id"] for r in got) == sorted(r["id"] for r in baseline)
-    prompt_sha = hashlib.sha256(read_text("prompts", "llm", "rewrite_caption_v1.yaml")
+    prompt_sha = hashlib.sha256(read_text("prompts", "llm", "rewrite_qa_v1.yaml")
                                 .encode()).hexdigest()
     plain = {r["id"]: r for r in baseline}
     for sample in read_samples(out):
@@ -73,12 +73,19 @@ def test_llm_records_carry_texts_and_provenance(llm_build, baseline):
         gen = record["generator"]
         assert gen["kind"] == "llm" and gen["model"] == "fake-model"
         assert gen["endpoint"] == fake.base_url
-        assert gen["prompt_id"] == "rewrite-caption@v1" and gen["prompt_sha256"] == prompt_sha
+        assert gen["prompt_id"] == "rewrite-qa@v1" and gen["prompt_sha256"] == prompt_sha
         assert gen["params"]["temperature"] == 0.2 and gen["seed"] == 0
         assert gen["based_on"] == plain[record["id"]]["generator"]
         assert record["texts"]["template_caption"] == plain[record["id"]]["texts"]["caption"]
         assert len(record["texts"]["rewrites"]) == 2
         assert record["evidence"]["llm_facts"]["caption"] == record["texts"]["template_caption"]
+        # every QA pair reworded (the fake is faithful); the computed answers are unchanged
+        template_qa = plain[record["id"]]["qa"]
+        assert gen["qa_reworded"] == len(template_qa) == len(record["qa"])
+        for before, after in zip(template_qa, record["qa"], strict=True):
+            assert after["answer"] == before["answer"] and after["type"] == before["type"]
+            assert after["template_question"] == before["question"]
+            assert after["question"] != before["question"] and after["answer_text"]
     assert run_cli("geoscribe", "validate", str(out)).returncode == 0
     stats = json.loads((out / "stats.json").read_text())
     llm = stats["llm"]

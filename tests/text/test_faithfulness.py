@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from geoscribe.text.faithfulness import Facts, check_text, classes_in, numbers_in
+from geoscribe.text.faithfulness import Facts, check_qa_item, check_text, classes_in, numbers_in
 
 VOCAB = {"house", "residential road", "road", "water tower", "tree cover", "grassland",
          "building"}
@@ -60,3 +60,39 @@ def test_percentages_match_within_one_point():
 def test_classes_in_prefers_longest_names_without_overlap():
     assert sorted(classes_in("A residential road and two roads near a house.", VOCAB)) == [
         "house", "residential road", "road"]
+
+
+COUNT = {"question": "How many houses are there in the image?", "answer": 3, "type": "count",
+         "classes": ["house"]}
+PRESENCE = {"question": "Is there any water tower in the image?", "answer": "no",
+            "type": "presence", "classes": ["water tower"]}
+AREA = {"question": "What is the area covered by houses?", "answer": "between 10 and 100 m2",
+        "type": "area", "classes": ["house"]}
+
+
+@pytest.mark.parametrize("item, question, answer", [
+    (COUNT, "How many houses can be seen?", "There are 3 houses."),
+    (COUNT, "What is the number of houses here?", "I count three houses."),
+    ({**COUNT, "answer": 0}, "How many houses can be seen?", "There are no houses."),
+    (PRESENCE, "Can you see a water tower?", "No, there is no water tower."),
+    (AREA, "How much area do the houses cover?", "They cover between 10 and 100 m2."),
+])
+def test_faithful_qa_rewordings_pass(item, question, answer):
+    assert check_qa_item(item, question, answer, VOCAB, 40) == []
+
+
+@pytest.mark.parametrize("item, question, answer, problem", [
+    (COUNT, "How many houses can be seen?", "There are 4 houses.", "answer_not_the_count"),
+    (COUNT, "How many houses can be seen?", "There are 3 houses and 2 roads.",
+     "answer_not_the_count"),
+    (COUNT, "How many houses can be seen?", "Several houses.", "answer_not_the_count"),
+    (COUNT, "How many roads can be seen?", "There are 3 roads.", "class_not_present"),
+    (COUNT, "How many houses can be seen", "There are 3 houses.",
+     "question_without_question_mark"),
+    (PRESENCE, "Can you see a water tower?", "Yes, there is one.", "answer_not_no"),
+    (AREA, "How much area do the houses cover?", "About 50 m2.", "answer_missing"),
+    (COUNT, "Sure! How many houses are there?", "There are 3 houses.", "chatter"),
+])
+def test_unfaithful_qa_rewordings_fail(item, question, answer, problem):
+    problems = check_qa_item(item, question, answer, VOCAB, 40)
+    assert any(p.startswith(problem) for p in problems), problems

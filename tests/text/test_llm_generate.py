@@ -121,3 +121,31 @@ def test_injection_in_facts_is_quoted_capped_and_obeying_it_is_rejected(fake, tm
     kind = prompt_data(sent)["objects"][0]["kind"]
     assert kind == injection[:60]  # passed as a capped JSON string, inside the data block
     assert out.caption is None and out.reason == "llm_unfaithful:instruction_echo"
+
+
+def test_reworded_counts_are_rechecked_and_wrong_ones_keep_the_template(fake, tmp_path):
+    from geoscribe.engine.llm_stage import apply_texts
+    from geoscribe.text.llm_spec import LLMSettings
+
+    qa = [{"question": "How many houses are there in the image?", "answer": 3, "type": "count",
+           "classes": ["house"]},
+          {"question": "Is there any residential road in the image?", "answer": "yes",
+           "type": "presence", "classes": ["residential road"]}]
+    record = {**RECORD, "qa": qa, "generator": {"kind": "template", "template_id": "t@v1",
+                                                 "prompt_sha256": "0" * 64}}
+    fake.script = [{"content": json.dumps({
+        "caption": RECORD["texts"]["caption"], "rewrites": ["Three houses and one residential "
+                                                            "road from above.", "x y z w"],
+        "qa": [{"question": "How many houses can you count?", "answer": "There are 4 houses."},
+               {"question": "Does the image show a residential road?",
+                "answer": "Yes, one residential road."}]})}]
+    task, out = run(fake, tmp_path, record=record)
+    assert task.prompt_id == "rewrite-qa@v1"
+    assert list(out.qa) == [1]
+    assert any(t["role"] == "qa" and t["reasons"][0].startswith("answer_not_the_count")
+               for t in out.rejected_texts)
+    new = apply_texts(record, task, out, LLMSettings(spec=parse_llm_spec("m@http://x/v1")))
+    assert new["qa"][0] == qa[0]  # unfaithful rewording dropped: the template item stays
+    assert new["qa"][1]["question"] == "Does the image show a residential road?"
+    assert new["qa"][1]["answer"] == "yes" and new["qa"][1]["template_question"] == \
+        qa[1]["question"]

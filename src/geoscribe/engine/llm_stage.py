@@ -67,8 +67,16 @@ def apply_texts(record: dict, task: CaptionTask, outcome: Generated,
         "seed": settings.seed, "rounds": outcome.rounds,
         "based_on": record["generator"],
     }
-    return {**record, "texts": texts, "generator": generator,
-            "evidence": {**record.get("evidence", {}), "llm_facts": task.data}}
+    new = {**record, "texts": texts, "generator": generator,
+           "evidence": {**record.get("evidence", {}), "llm_facts": task.data}}
+    if task.qa:
+        qa = [dict(item) for item in record["qa"]]
+        for index, (question, answer) in outcome.qa.items():
+            qa[index].update(template_question=qa[index]["question"], question=question,
+                             answer_text=answer)
+        new["qa"] = qa
+        generator["qa_reworded"] = len(outcome.qa)
+    return new
 
 
 class LLMStage:

@@ -115,3 +115,60 @@ def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> l
         if not _is_present(name, facts.classes):
             problems.append(f"class_not_present: {name!r}")
     return problems
+
+
+def _rule_problems(text: str) -> list[str]:
+    for pattern in CHATTER + INSTRUCTION_ECHO:
+        found = pattern.search(text)
+        if found:
+            kind = "chatter" if pattern in CHATTER else "instruction_echo"
+            return [f"{kind}: {found.group(0)!r}"]
+    return []
+
+
+def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
+                  max_words: int) -> list[str]:
+    """Problems of a reworded question-answer pair against the computed item.
+
+    The question may name only the item's classes and the original question's numbers; the
+    answer must state the computed answer: yes/no first for yes/no answers, exactly the count
+    (every number in it equal to the count) for numeric answers, the answer's words otherwise.
+    """
+    problems = _rule_problems(question) + _rule_problems(answer)
+    if not question.rstrip().endswith("?"):
+        problems.append("question_without_question_mark")
+    for text in (question, answer):
+        if len(text.split()) > max_words:
+            problems.append(f"too_long: {len(text.split())} words > {max_words}")
+    original = str(item["question"])
+    classes = set(item.get("classes") or classes_in(original, vocabulary))
+    for text in (question, answer):
+        for name in classes_in(text, vocabulary):
+            if not _is_present(name, classes):
+                problems.append(f"class_not_present: {name!r}")
+    allowed = {value for value, _, _ in numbers_in(original)}
+    for value, _, written in numbers_in(question):
+        if value not in allowed:
+            problems.append(f"number_not_in_question: {written!r}")
+    expected = item["answer"]
+    if isinstance(expected, bool):
+        expected = "yes" if expected else "no"
+    first = re.sub(r"[^a-z]", "", (answer.split() or [""])[0].lower())
+    if isinstance(expected, int | float):
+        stated = {value for value, _, _ in numbers_in(answer)}
+        if float(expected) == 0 and not stated and re.search(r"\b(no|none|zero)\b", answer,
+                                                             re.IGNORECASE):
+            return problems  # "There are no ..." states a count of 0
+        if stated != {float(expected)}:
+            problems.append(f"answer_not_the_count: {sorted(stated)} != {expected}")
+    elif str(expected).lower() in ("yes", "no"):
+        if first != str(expected).lower():
+            problems.append(f"answer_not_{expected}")
+    else:
+        if str(expected).lower() not in answer.lower():
+            problems.append(f"answer_missing: {expected!r}")
+        wanted = {value for value, _, _ in numbers_in(str(expected))}
+        for value, _, written in numbers_in(answer):
+            if value not in wanted:
+                problems.append(f"number_not_in_answer: {written!r}")
+    return problems

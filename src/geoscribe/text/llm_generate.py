@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import jsonschema
 
-from geoscribe.text.faithfulness import check_text
+from geoscribe.text.faithfulness import check_qa_item, check_text
 from geoscribe.text.llm_client import LLMClient, LLMError
 from geoscribe.text.llm_tasks import CaptionTask
 
@@ -25,6 +25,7 @@ class Generated:
     rejected_texts: list[dict] = field(default_factory=list)
     reason: str | None = None
     rounds: int = 0
+    qa: dict[int, tuple[str, str]] = field(default_factory=dict)  # item index -> (q, a)
 
 
 def parse_reply(content: str, schema: dict) -> tuple[dict | None, str | None]:
@@ -56,6 +57,18 @@ def _feedback(problem: list[str] | str) -> str:
                 "exactly in the requested form.")
     return ("Your caption contradicts the data or breaks the rules: " + "; ".join(problem)
             + ". Write the JSON reply again, using only the objects and numbers in the DATA.")
+
+
+def _keep_qa(outcome: Generated, task: CaptionTask, pairs: list[dict], max_words: int) -> None:
+    """Keep each reworded QA pair that states the computed answer; report the others."""
+    for index, (item, pair) in enumerate(zip(task.qa, pairs, strict=False)):
+        question, answer = pair["question"].strip(), pair["answer"].strip()
+        bad = check_qa_item(item, question, answer, task.facts.vocabulary, max_words)
+        if bad:
+            outcome.rejected_texts.append({"role": "qa", "text": f"{question} | {answer}",
+                                           "reasons": bad})
+        else:
+            outcome.qa[index] = (question, answer)
 
 
 def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int) -> Generated:
@@ -91,6 +104,7 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
                                                        "reasons": bad})
                     else:
                         outcome.rewrites.append(text)
+                _keep_qa(outcome, task, data.get("qa") or [], max_words)
                 return outcome
             last = "llm_unfaithful:" + problems[0].split(":", 1)[0]
             outcome.rejected_texts.append({"role": "caption", "text": data["caption"],

@@ -17,6 +17,8 @@ from geoscribe.text.templates import load_wording
 PROMPTS = {"rsteller-like": "rsteller_caption_v1.yaml",
            "chatearthnet-like": "chatearthnet_caption_v1.yaml"}
 REWRITE_PROMPT = "rewrite_caption_v1.yaml"
+REWRITE_QA_PROMPT = "rewrite_qa_v1.yaml"
+MAX_QA = 12  # question-answer pairs rewritten per record (the rest keep their template text)
 MAX_VALUE_CHARS = 60  # every string given to the LLM is capped (and JSON-quoted)
 
 
@@ -30,16 +32,26 @@ class CaptionTask:
     schema: dict
     facts: Facts
     data: dict
+    qa: tuple = ()  # the record's QA items given for rewording (in order)
 
 
-def reply_schema(rewrites: int, max_chars: int) -> dict:
-    """JSON Schema of a reply: a caption and exactly `rewrites` rewrites."""
+def reply_schema(rewrites: int, max_chars: int, n_qa: int = 0) -> dict:
+    """JSON Schema of a reply: a caption, exactly `rewrites` rewrites and, when the record has
+    QA, exactly `n_qa` reworded question-answer pairs."""
     text = {"type": "string", "minLength": 1, "maxLength": max_chars}
-    return {"type": "object", "additionalProperties": False,
-            "required": ["caption", "rewrites"],
-            "properties": {"caption": text,
-                           "rewrites": {"type": "array", "items": text,
-                                        "minItems": rewrites, "maxItems": rewrites}}}
+    schema = {"type": "object", "additionalProperties": False,
+              "required": ["caption", "rewrites"],
+              "properties": {"caption": text,
+                             "rewrites": {"type": "array", "items": text,
+                                          "minItems": rewrites, "maxItems": rewrites}}}
+    if n_qa:
+        pair = {"type": "object", "additionalProperties": False,
+                "required": ["question", "answer"],
+                "properties": {"question": text, "answer": text}}
+        schema["required"].append("qa")
+        schema["properties"]["qa"] = {"type": "array", "items": pair, "minItems": n_qa,
+                                      "maxItems": n_qa}
+    return schema
 
 
 def quoted(value, cap: int = MAX_VALUE_CHARS):
@@ -61,16 +73,18 @@ def _prompt(name: str) -> tuple[str, str, jinja2.Template, jinja2.Template]:
 
 
 def render_task(prompt: str, data: dict, facts: Facts, rewrites: int,
-                max_words: int) -> CaptionTask:
+                max_words: int, qa: tuple = ()) -> CaptionTask:
     """Fill a prompt file with the facts (quoted data, as JSON) and the output limits."""
     template_id, sha, system, user = _prompt(prompt)
     slots = ", ".join(['"..."'] * rewrites)
+    qa_slots = ", ".join(['{"question": "...", "answer": "..."}'] * len(qa))
     variables = {"max_words": max_words, "rewrites": rewrites, "rewrite_slots": slots,
+                 "qa_slots": qa_slots,
                  "facts_json": json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)}
     messages = [{"role": "system", "content": system.render(**variables).strip()},
                 {"role": "user", "content": user.render(**variables).strip()}]
-    schema = reply_schema(rewrites, max_chars=max_words * 12)
-    return CaptionTask(template_id, sha, messages, schema, facts, data)
+    schema = reply_schema(rewrites, max_chars=max_words * 12, n_qa=len(qa))
+    return CaptionTask(template_id, sha, messages, schema, facts, data, tuple(qa))
 
 
 def _round(value) -> int | None:
@@ -125,6 +139,12 @@ def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]
                                                       vocabulary | classes)
 
 
+def _answer_text(answer) -> str:
+    if isinstance(answer, bool):
+        return "yes" if answer else "no"
+    return str(answer)
+
+
 def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     caption = record["texts"]["caption"]
     evidence = record.get("evidence", {})
@@ -136,7 +156,13 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     data = {"caption": quoted(caption, cap=1000)}  # our own text, from capped tag phrases
     if counts:
         data["object_counts"] = quoted(counts)
-    return REWRITE_PROMPT, data, Facts(numbers, percentages, classes, vocabulary | classes)
+    qa = record.get("qa") or []
+    if qa:
+        data["qa"] = [{"question": quoted(item["question"], cap=300),
+                       "answer": quoted(_answer_text(item["answer"]), cap=300)}
+                      for item in qa[:MAX_QA]]
+    prompt = REWRITE_QA_PROMPT if qa else REWRITE_PROMPT
+    return prompt, data, Facts(numbers, percentages, classes, vocabulary | classes)
 
 
 def caption_task(record: dict, vocabulary: set[str], rewrites: int,
@@ -146,7 +172,8 @@ def caption_task(record: dict, vocabulary: set[str], rewrites: int,
     maker = {"rsteller-like": _rsteller, "chatearthnet-like": _chatearthnet}.get(
         record["recipe"], _rewrite)
     prompt, data, facts = maker(record, vocabulary)
-    return render_task(prompt, data, facts, rewrites, max_words)
+    qa = tuple(record.get("qa") or [])[:MAX_QA] if prompt == REWRITE_QA_PROMPT else ()
+    return render_task(prompt, data, facts, rewrites, max_words, qa)
 
 
 @lru_cache(maxsize=1)
