@@ -102,3 +102,30 @@ def test_missing_checkpoint_is_a_one_line_error(scene, tmp_path):
                      str(scene.osm), "--clip", f"{MODEL}:/nowhere/weights.pt", "--no-progress")
     assert result.returncode == 2 and "/nowhere/weights.pt" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_random_init_clip_scores_the_llm_caption(scene, tmp_path, reference_model):
+    from llm_fake import FakeLLM, faithful_reply
+
+    def reworded(request: dict) -> str:  # an LLM caption that differs from the template's
+        reply = json.loads(faithful_reply(request))
+        reply["caption"] = "Seen from high above: " + reply["caption"][0].lower() + \
+            reply["caption"][1:]
+        return json.dumps(reply)
+
+    fake = FakeLLM(responder=reworded)
+    try:
+        samples = _build(scene, tmp_path / "o", "--llm", f"m@{fake.base_url}", "--llm-cache",
+                         str(tmp_path / "c.sqlite"), "--clip-keep-fraction", "0.5")
+    finally:
+        fake.close()
+    assert samples and fake.requests
+    for sample in samples.values():
+        record = json.loads(sample["json"])
+        assert record["generator"]["kind"] == "llm"
+        assert sample["txt"].decode() == record["texts"]["caption"]
+        assert record["texts"]["caption"].startswith("Seen from high above: ")
+        assert record["scores"]["clip"] == pytest.approx(
+            _reference_score(reference_model, sample), abs=1e-4)
+    dropped = (tmp_path / "o" / "dropped.jsonl").read_text().splitlines()
+    assert len(dropped) == len(samples) or len(dropped) == len(samples) - 1
