@@ -93,6 +93,8 @@ def test_llm_records_carry_texts_and_provenance(llm_build, baseline):
     assert llm["requests"] == len(fake.requests) > 0
     assert llm["prompt_tokens"] > 0 and llm["completion_tokens"] > 0
     assert llm["json_mode_used"] == "json_schema"
+    card = (out / "README.md").read_text()
+    assert f"Texts were written by the LLM `fake-model` (endpoint `{fake.base_url}`" in card
 
 
 def test_rerun_makes_zero_requests_and_identical_shards(llm_build, scene):

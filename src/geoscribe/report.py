@@ -82,6 +82,12 @@ def summary_lines(out: Path, stats: dict) -> list[str]:
         f"preview: {out / 'preview.html'}",
         f"card:    {out / 'README.md'}",
     ]
+    llm = stats.get("llm")
+    if llm:
+        lines.append(f"llm:     {llm['captioned']}/{llm['records']} records captioned by "
+                     f"{llm['model']}; {sum(llm['rejected_records'].values())} rejected; "
+                     f"{llm['requests']} requests ({llm['cache_hits']} cache hits), "
+                     f"{llm['prompt_tokens'] + llm['completion_tokens']} tokens")
     skipped = stats.get("skipped", {})
     if skipped:
         top = sorted(skipped.items(), key=lambda kv: -kv[1])[:6]
@@ -117,7 +123,7 @@ def write_dataset_card(out: Path, stats: dict) -> Path:
         title=f"{stats.get('recipe', 'geoscribe')} dataset", version=stats.get("geoscribe_version"),
         samples=stats.get("samples", 0), samples_by_split=by_split,
         region=stats.get("region", {}).get("description", "?"), licenses=licenses,
-        skipped=stats.get("skipped", {}),
+        skipped=stats.get("skipped", {}), llm=stats.get("llm"),
     )
     path = out / "README.md"
     path.write_text(text.lstrip(), encoding="utf-8")
