@@ -157,3 +157,29 @@ def test_identical_requests_in_flight_are_sent_once(tmp_path):
         assert client.counters["cache_hits"] == 7
     finally:
         server.close()
+
+
+def test_every_request_and_retry_goes_through_the_rate_limiter(fake, tmp_path):
+    import time
+
+    from geoscribe.text.rate_limit import RateLimiter
+
+    class Recording(RateLimiter):
+        granted: list[float] = []
+
+        def acquire(self, tokens: int = 0) -> float:
+            waited = super().acquire(tokens)
+            self.granted.append(time.monotonic())
+            return waited
+
+    fake.script = [{"status": 500}]  # the retry counts against the limit too
+    settings = LLMSettings(spec=parse_llm_spec(f"m@{fake.base_url}"), backoff_s=0.0)
+    limiter = Recording(rpm=2, tpm=None, window_s=0.5)
+    client = LLMClient(settings, tmp_path / "c.sqlite", limiter=limiter)
+    for i in range(5):
+        client.chat([MESSAGES[0], {"role": "user", "content": f"{MESSAGES[1]['content']} {i}"}],
+                    SCHEMA)
+    times = limiter.granted
+    assert len(times) == len(fake.requests) == 6
+    assert all(sum(1 for u in times if t <= u < t + 0.499) <= 2 for t in times)
+    assert times[-1] - times[0] >= 1.0  # 6 requests at 2 per 0.5 s span at least 2 windows
