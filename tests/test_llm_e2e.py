@@ -233,3 +233,23 @@ def test_unreachable_server_is_one_line_error(scene, tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_openai_api_path_with_key_from_environment(scene, tmp_path):
+    """`--llm gpt-4o-mini` (the OpenAI API) against the loopback fake through OPENAI_BASE_URL,
+    the openai client's own variable: the key comes from OPENAI_API_KEY, JSON-schema output."""
+    fake = FakeLLM()
+    env = {**os.environ, "OPENAI_API_KEY": "sk-openai-path-test",
+           "OPENAI_BASE_URL": fake.base_url}
+    cmd = [str(BIN / "build-dataset"), *tile_args(scene, tmp_path / "o")[1:], "--llm",
+           "gpt-4o-mini", "--llm-cache", str(tmp_path / "c.sqlite")]
+    try:
+        result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        fake.close()
+    assert result.returncode == 0, result.stderr
+    assert fake.requests and all(r["body"]["model"] == "gpt-4o-mini" for r in fake.requests)
+    assert {r["authorization"] for r in fake.requests} == {"Bearer sk-openai-path-test"}
+    assert all(r["body"]["response_format"]["type"] == "json_schema" for r in fake.requests)
+    gen = records(tmp_path / "o")[0]["generator"]
+    assert (gen["model"], gen["endpoint"]) == ("gpt-4o-mini", fake.base_url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +54,26 @@ def plan_units(
         if remaining is not None:
             remaining -= n if cap is None else cap
     return units
+
+
+def build_order(units: list[Unit], band: int = 2) -> list[Unit]:
+    """The order to build units in: bands of `band` grid columns, the bands walked up and down
+    in turn and each band row by row, left-right then right-left (a serpentine).
+
+    Each unit then neighbours the one built before it, so the raster tiles they share are
+    still in GDAL's block cache (grid order jumps back to the bottom at every new column and
+    decodes the tiles of column edges twice). Shards keep grid order: the merger waits.
+    """
+    bands: dict[int, dict[int, list[Unit]]] = defaultdict(lambda: defaultdict(list))
+    first = min((u.ix for u in units), default=0)
+    for unit in units:
+        bands[(unit.ix - first) // band][unit.iy].append(unit)
+    order: list[Unit] = []
+    for index in sorted(bands):
+        rows = bands[index]
+        for turn, iy in enumerate(sorted(rows, reverse=index % 2 == 1)):
+            order.extend(sorted(rows[iy], key=lambda u: u.ix, reverse=turn % 2 == 1))
+    return order
 
 
 def unit_dir(work_dir: Path, unit: Unit) -> Path:

@@ -18,10 +18,11 @@ class LLMSpec:
 
     model: str
     base_url: str = OPENAI_BASE_URL
+    openai_api: bool = True  # MODEL without @BASE_URL: the OpenAI API (or OPENAI_BASE_URL)
 
     @property
     def is_openai(self) -> bool:
-        return self.base_url == OPENAI_BASE_URL
+        return self.openai_api
 
     @property
     def model_id(self) -> str:
@@ -51,13 +52,13 @@ def parse_llm_spec(text: str) -> LLMSpec:
     model = model.removeprefix("openai:").strip()
     if not model:
         raise InputError(f"--llm {text}", "no model name before '@'")
-    if not sep:
-        return LLMSpec(model)
+    if not sep:  # the OpenAI API; OPENAI_BASE_URL (the openai client's variable) may redirect it
+        return LLMSpec(model, (os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/"))
     parsed = urlparse(url.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise InputError(f"--llm {text}", f"{url!r} is not an http(s) base URL, e.g. "
                          "http://127.0.0.1:8080/v1")
-    return LLMSpec(model, url.strip().rstrip("/"))
+    return LLMSpec(model, url.strip().rstrip("/"), openai_api=False)
 
 
 @dataclass(frozen=True)
