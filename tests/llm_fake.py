@@ -58,7 +58,16 @@ def faithful_reply(request: dict) -> str:
     data = prompt_data(request["messages"])
     if "qa" in data:
         reply["qa"] = [faithful_pair(item["question"], item["answer"]) for item in data["qa"]]
+    if "turns" in data:
+        reply["turns"] = [faithful_turn(turn["text"]) for turn in data["turns"]]
     return json.dumps(reply)
+
+
+def faithful_turn(text: str) -> str:
+    """The same turn in other words (boxes, objects and positions untouched)."""
+    if text.rstrip().endswith("?"):
+        return "Tell me: " + text[0].lower() + text[1:]
+    return "In short, " + text[0].lower() + text[1:]
 
 
 def faithful_pair(question: str, answer: str) -> dict:

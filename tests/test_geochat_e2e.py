@@ -83,3 +83,68 @@ def test_json_box_format(scene, tmp_path):
     box = json.loads(refer)
     assert len(box) == 4 and any(f["bbox_px"] == pytest.approx(box, abs=0.06)
                                  for f in record["features"])
+
+
+def _llm_build(scene, out, fake, cache):
+    run_cli("build-dataset", "geochat-like", f"--region={scene.bbox}", "--out", str(out),
+            "--imagery", str(scene.raster), "--osm", str(scene.osm), "--split-block-deg", "1",
+            "--no-progress", "--llm", f"m@{fake.base_url}", "--llm-cache", str(cache),
+            check=True)
+    assert run_cli("geoscribe", "validate", str(out)).returncode == 0
+    return [json.loads(s["json"]) for s in read_samples(out)]
+
+
+def test_llm_rewords_turns_keeping_every_box(grounded, scene, tmp_path):
+    from llm_fake import FakeLLM
+
+    fake = FakeLLM()
+    try:
+        records = _llm_build(scene, tmp_path / "o", fake, tmp_path / "c.sqlite")
+    finally:
+        fake.close()
+    template = {r["id"]: r for r in grounded}
+    reworded = 0
+    for record in records:
+        assert record["generator"]["prompt_id"] == "rewrite-conversation@v1"
+        before = template[record["id"]]["conversations"]
+        assert len(record["conversations"]) == len(before)
+        for old, new in zip(before, record["conversations"], strict=True):
+            assert new["from"] == old["from"]
+            assert BOX.findall(new["value"]) == BOX.findall(old["value"])  # boxes untouched
+            if "template_value" in new:
+                reworded += 1
+                assert new["template_value"] == old["value"] != new["value"]
+                tag = re.compile(r"^(<image>\s*)?(\[[a-z]+\])?")
+                assert tag.match(new["value"]).group(0) == tag.match(old["value"]).group(0)
+            else:
+                assert new["value"] == old["value"]
+        assert record["generator"]["turns_reworded"] == sum(
+            "template_value" in t for t in record["conversations"])
+    assert reworded > 0
+
+
+def test_llm_turn_that_moves_a_box_keeps_the_template(scene, tmp_path):
+    from llm_fake import FakeLLM, faithful_reply
+
+    def move_boxes(request: dict) -> str:  # an LLM that shifts every box by one
+        reply = json.loads(faithful_reply(request))
+        def shifted(m: re.Match) -> str:
+            x0, y0, x1, y1, theta = m.groups()
+            return f"{{<{int(x0) + 1}><{y0}><{x1}><{y1}>|<{theta}>}}"
+
+        reply["turns"] = [BOX.sub(shifted, t) for t in reply["turns"]]
+        return json.dumps(reply)
+
+    fake = FakeLLM(responder=move_boxes)
+    try:
+        records = _llm_build(scene, tmp_path / "o", fake, tmp_path / "c.sqlite")
+    finally:
+        fake.close()
+    rejected = [json.loads(line) for line in
+                (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
+    boxed = [r for r in rejected if r["role"] == "turn"]
+    assert boxed and all(r["reasons"] == ["boxes_changed"] for r in boxed)
+    for record in records:  # turns with boxes kept their template text
+        for turn in record["conversations"]:
+            if BOX.search(turn.get("template_value", "")):
+                raise AssertionError(f"a turn with a moved box was kept: {turn}")

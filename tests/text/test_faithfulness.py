@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from geoscribe.text.faithfulness import Facts, check_qa_item, check_text, classes_in, numbers_in
+from geoscribe.text.faithfulness import (
+    Facts,
+    check_qa_item,
+    check_text,
+    check_turn,
+    classes_in,
+    numbers_in,
+)
 
 VOCAB = {"house", "residential road", "road", "water tower", "tree cover", "grassland",
          "building"}
@@ -96,3 +103,28 @@ def test_faithful_qa_rewordings_pass(item, question, answer):
 def test_unfaithful_qa_rewordings_fail(item, question, answer, problem):
     problems = check_qa_item(item, question, answer, VOCAB, 40)
     assert any(p.startswith(problem) for p in problems), problems
+
+
+@pytest.mark.parametrize("original, text, problem", [
+    ("The image shows a house {<1><2><30><40>|<0>} and a water tower {<50><50><52><52>|<0>}.",
+     "Visible are a house {<1><2><30><40>|<0>} and a water tower {<50><50><52><52>|<0>}.", None),
+    ("The image shows a house {<1><2><30><40>|<0>}.", "A house {<1><2><31><40>|<0>} is shown.",
+     "boxes_changed"),
+    ("The image shows a house {<1><2><30><40>|<0>} and a water tower {<50><50><52><52>|<0>}.",
+     "A house {<1><2><30><40>|<0>} and {<50><50><52><52>|<0>}.", "class_missing"),
+    ("The image shows a house [1.0, 2.0, 30.0, 40.0].", "A road [1.0, 2.0, 30.0, 40.0] is seen.",
+     "class_not_present"),
+    ("the large house at the top left", "the large house at the bottom left",
+     "position_or_size_changed"),
+    ("the large house at the top left", "the small house at the top left",
+     "position_or_size_changed"),
+    ("What is the object at {<1><2><30><40>|<0>}?", "Name the object at {<1><2><30><40>|<0>}.",
+     "question_without_question_mark"),
+    ("It is a house.", "It is one of 2 houses.", "number_not_in_turn"),
+])
+def test_reworded_turns(original, text, problem):
+    problems = check_turn(original, text, VOCAB, 40)
+    if problem is None:
+        assert problems == []
+    else:
+        assert any(p.startswith(problem) for p in problems), problems

@@ -76,6 +76,12 @@ def apply_texts(record: dict, task: CaptionTask, outcome: Generated,
                              answer_text=answer)
         new["qa"] = qa
         generator["qa_reworded"] = len(outcome.qa)
+    if task.turns:
+        turns = [dict(turn) for turn in record["conversations"]]
+        for index, value in outcome.turns.items():
+            turns[index].update(template_value=turns[index]["value"], value=value)
+        new["conversations"] = turns
+        generator["turns_reworded"] = len(outcome.turns)
     return new
 
 

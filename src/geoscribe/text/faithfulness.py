@@ -172,3 +172,46 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
             if value not in wanted:
                 problems.append(f"number_not_in_answer: {written!r}")
     return problems
+
+
+BOX = re.compile(r"\{<[^}]*\}|\[[-\d., ]+\]")
+PLACE_WORDS = ("top left", "top right", "bottom left", "bottom right", "top", "bottom", "left",
+               "right", "centre", "small", "medium", "large")
+
+
+def _place_words(text: str) -> set[str]:
+    lowered, found = text.lower(), set()
+    for word in PLACE_WORDS:  # longest first: "top left" before "top"
+        if re.search(rf"\b{word}\b", lowered):
+            found.add(word)
+            lowered = re.sub(rf"\b{word}\b", " ", lowered)
+    return found
+
+
+def check_turn(original: str, text: str, vocabulary: set[str], max_words: int) -> list[str]:
+    """Problems of a reworded conversation turn: the same boxes, copied exactly and in order;
+    the same classes (all of them, no other); the same position and size words; no new
+    numbers; a question stays a question."""
+    problems = _rule_problems(text)
+    if BOX.findall(text) != BOX.findall(original):
+        problems.append("boxes_changed")
+    plain, plain_original = BOX.sub(" ", text), BOX.sub(" ", original)
+    if len(plain.split()) > max_words:
+        problems.append(f"too_long: {len(plain.split())} words > {max_words}")
+    wanted = set(classes_in(plain_original, vocabulary))
+    named = set(classes_in(plain, vocabulary))
+    for name in sorted(named):
+        if not _is_present(name, wanted):
+            problems.append(f"class_not_present: {name!r}")
+    for name in sorted(wanted):
+        if not any(_is_present(n, {name}) for n in named):
+            problems.append(f"class_missing: {name!r}")
+    if _place_words(plain) != _place_words(plain_original):
+        problems.append("position_or_size_changed")
+    allowed = {value for value, _, _ in numbers_in(plain_original)}
+    for value, _, written in numbers_in(plain):
+        if value not in allowed:
+            problems.append(f"number_not_in_turn: {written!r}")
+    if original.rstrip().endswith("?") and not text.rstrip().endswith("?"):
+        problems.append("question_without_question_mark")
+    return problems

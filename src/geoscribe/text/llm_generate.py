@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import jsonschema
 
-from geoscribe.text.faithfulness import check_qa_item, check_text
+from geoscribe.text.faithfulness import check_qa_item, check_text, check_turn
 from geoscribe.text.llm_client import LLMClient, LLMError
 from geoscribe.text.llm_tasks import CaptionTask
 
@@ -26,6 +26,7 @@ class Generated:
     reason: str | None = None
     rounds: int = 0
     qa: dict[int, tuple[str, str]] = field(default_factory=dict)  # item index -> (q, a)
+    turns: dict[int, str] = field(default_factory=dict)  # conversation index -> new value
 
 
 def parse_reply(content: str, schema: dict) -> tuple[dict | None, str | None]:
@@ -71,6 +72,17 @@ def _keep_qa(outcome: Generated, task: CaptionTask, pairs: list[dict], max_words
             outcome.qa[index] = (question, answer)
 
 
+def _keep_turns(outcome: Generated, task: CaptionTask, texts: list[str], max_words: int) -> None:
+    """Keep each reworded conversation turn that passes check_turn; report the others."""
+    for (index, prefix, original), text in zip(task.turns, texts, strict=False):
+        text = text.strip()
+        bad = check_turn(original, text, task.facts.vocabulary, max_words)
+        if bad:
+            outcome.rejected_texts.append({"role": "turn", "text": text, "reasons": bad})
+        else:
+            outcome.turns[index] = prefix + text
+
+
 def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int) -> Generated:
     """Ask for a caption and rewrites; keep the faithful ones; reject the record if no
     faithful caption comes back within `repairs` follow-up rounds."""
@@ -105,6 +117,7 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
                     else:
                         outcome.rewrites.append(text)
                 _keep_qa(outcome, task, data.get("qa") or [], max_words)
+                _keep_turns(outcome, task, data.get("turns") or [], max_words)
                 return outcome
             last = "llm_unfaithful:" + problems[0].split(":", 1)[0]
             outcome.rejected_texts.append({"role": "caption", "text": data["caption"],

@@ -18,6 +18,9 @@ PROMPTS = {"rsteller-like": "rsteller_caption_v1.yaml",
            "chatearthnet-like": "chatearthnet_caption_v1.yaml"}
 REWRITE_PROMPT = "rewrite_caption_v1.yaml"
 REWRITE_QA_PROMPT = "rewrite_qa_v1.yaml"
+REWRITE_CONVERSATION_PROMPT = "rewrite_conversation_v1.yaml"
+_TURN_PREFIX = re.compile(r"^(<image>\s*)?(\[[a-z]+\]\s*)?")
+_ONLY_BOX = re.compile(r"^\s*(\{<[^}]*\}|\[[-\d., ]+\])\s*$")
 MAX_QA = 12  # question-answer pairs rewritten per record (the rest keep their template text)
 MAX_VALUE_CHARS = 60  # every string given to the LLM is capped (and JSON-quoted)
 
@@ -33,9 +36,10 @@ class CaptionTask:
     facts: Facts
     data: dict
     qa: tuple = ()  # the record's QA items given for rewording (in order)
+    turns: tuple = ()  # (index, prefix, text) of the conversation turns given for rewording
 
 
-def reply_schema(rewrites: int, max_chars: int, n_qa: int = 0) -> dict:
+def reply_schema(rewrites: int, max_chars: int, n_qa: int = 0, n_turns: int = 0) -> dict:
     """JSON Schema of a reply: a caption, exactly `rewrites` rewrites and, when the record has
     QA, exactly `n_qa` reworded question-answer pairs."""
     text = {"type": "string", "minLength": 1, "maxLength": max_chars}
@@ -51,6 +55,10 @@ def reply_schema(rewrites: int, max_chars: int, n_qa: int = 0) -> dict:
         schema["required"].append("qa")
         schema["properties"]["qa"] = {"type": "array", "items": pair, "minItems": n_qa,
                                       "maxItems": n_qa}
+    if n_turns:
+        schema["required"].append("turns")
+        schema["properties"]["turns"] = {"type": "array", "items": text, "minItems": n_turns,
+                                         "maxItems": n_turns}
     return schema
 
 
@@ -73,18 +81,18 @@ def _prompt(name: str) -> tuple[str, str, jinja2.Template, jinja2.Template]:
 
 
 def render_task(prompt: str, data: dict, facts: Facts, rewrites: int,
-                max_words: int, qa: tuple = ()) -> CaptionTask:
+                max_words: int, qa: tuple = (), turns: tuple = ()) -> CaptionTask:
     """Fill a prompt file with the facts (quoted data, as JSON) and the output limits."""
     template_id, sha, system, user = _prompt(prompt)
     slots = ", ".join(['"..."'] * rewrites)
     qa_slots = ", ".join(['{"question": "...", "answer": "..."}'] * len(qa))
     variables = {"max_words": max_words, "rewrites": rewrites, "rewrite_slots": slots,
-                 "qa_slots": qa_slots,
+                 "qa_slots": qa_slots, "turn_slots": ", ".join(['"..."'] * len(turns)),
                  "facts_json": json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)}
     messages = [{"role": "system", "content": system.render(**variables).strip()},
                 {"role": "user", "content": user.render(**variables).strip()}]
-    schema = reply_schema(rewrites, max_chars=max_words * 12, n_qa=len(qa))
-    return CaptionTask(template_id, sha, messages, schema, facts, data, tuple(qa))
+    schema = reply_schema(rewrites, max_chars=max_words * 12, n_qa=len(qa), n_turns=len(turns))
+    return CaptionTask(template_id, sha, messages, schema, facts, data, tuple(qa), tuple(turns))
 
 
 def _round(value) -> int | None:
@@ -161,8 +169,26 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
         data["qa"] = [{"question": quoted(item["question"], cap=300),
                        "answer": quoted(_answer_text(item["answer"]), cap=300)}
                       for item in qa[:MAX_QA]]
-    prompt = REWRITE_QA_PROMPT if qa else REWRITE_PROMPT
+    turns = conversation_turns(record)
+    if turns:
+        data["turns"] = [{"from": record["conversations"][i]["from"],
+                          "text": quoted(text, cap=1000)} for i, _, text in turns]
+    prompt = (REWRITE_CONVERSATION_PROMPT if turns else REWRITE_QA_PROMPT if qa
+              else REWRITE_PROMPT)
     return prompt, data, Facts(numbers, percentages, classes, vocabulary | classes)
+
+
+def conversation_turns(record: dict) -> tuple:
+    """(index, prefix, text) of the turns worth rewording: not a bare box; the `<image>` and
+    `[task]` prefix is kept aside (it is re-added, never reworded)."""
+    turns = []
+    for index, turn in enumerate(record.get("conversations") or []):
+        value = turn["value"]
+        if _ONLY_BOX.match(value):
+            continue
+        prefix = _TURN_PREFIX.match(value).group(0)
+        turns.append((index, prefix, value[len(prefix):]))
+    return tuple(turns[:MAX_QA])
 
 
 def caption_task(record: dict, vocabulary: set[str], rewrites: int,
@@ -173,7 +199,8 @@ def caption_task(record: dict, vocabulary: set[str], rewrites: int,
         record["recipe"], _rewrite)
     prompt, data, facts = maker(record, vocabulary)
     qa = tuple(record.get("qa") or [])[:MAX_QA] if prompt == REWRITE_QA_PROMPT else ()
-    return render_task(prompt, data, facts, rewrites, max_words, qa)
+    turns = conversation_turns(record) if prompt == REWRITE_CONVERSATION_PROMPT else ()
+    return render_task(prompt, data, facts, rewrites, max_words, qa, turns)
 
 
 @lru_cache(maxsize=1)
