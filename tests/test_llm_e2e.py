@@ -251,5 +251,7 @@ def test_openai_api_path_with_key_from_environment(scene, tmp_path):
     assert fake.requests and all(r["body"]["model"] == "gpt-4o-mini" for r in fake.requests)
     assert {r["authorization"] for r in fake.requests} == {"Bearer sk-openai-path-test"}
     assert all(r["body"]["response_format"]["type"] == "json_schema" for r in fake.requests)
+    sent = json.dumps(fake.requests[0]["body"]["response_format"])  # strict-mode portable
+    assert "maxLength" not in sent and "minItems" not in sent and '"strict": true' in sent
     gen = records(tmp_path / "o")[0]["generator"]
     assert (gen["model"], gen["endpoint"]) == ("gpt-4o-mini", fake.base_url)

@@ -33,11 +33,25 @@ class Reply:
     cached: bool
 
 
+LENGTH_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems")
+
+
+def portable_schema(schema):
+    """The schema without length keywords, which OpenAI's strict mode has refused; replies are
+    validated against the full schema anyway."""
+    if isinstance(schema, dict):
+        return {k: portable_schema(v) for k, v in schema.items() if k not in LENGTH_KEYWORDS}
+    if isinstance(schema, list):
+        return [portable_schema(v) for v in schema]
+    return schema
+
+
 def response_format(mode: str, schema: dict, name: str, openai_api: bool) -> dict | None:
     """The `response_format` of a structured-output mode (None: schema only in the prompt)."""
     if mode == "json_schema":
+        sent = portable_schema(schema) if openai_api else schema
         return {"type": "json_schema",
-                "json_schema": {"name": name, "schema": schema, "strict": True}}
+                "json_schema": {"name": name, "schema": sent, "strict": True}}
     if mode == "json_object":  # llama.cpp/llama-cpp-python constrain to a schema given here
         return {"type": "json_object"} if openai_api else {"type": "json_object",
                                                             "schema": schema}
