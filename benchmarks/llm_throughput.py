@@ -144,6 +144,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--fake-latency", type=float, default=0.25,
                         help="seconds the fake server waits before each reply")
+    parser.add_argument("--llama-threads", type=int, default=1,
+                        help="llama.cpp threads (1: robust to other load on the machine; "
+                             "llama.cpp's thread barriers degrade badly when cores are shared)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(TESTS))
@@ -161,7 +164,7 @@ def main() -> None:
         if args.server in ("llama", "both"):
             from llm_server import start_llama_server, stop_llama_server
 
-            server = start_llama_server()
+            server = start_llama_server(n_threads=args.llama_threads)
             try:
                 results.append(bench_server("llama", server.base_url, server.model, args,
                                             work))
