@@ -46,17 +46,21 @@ def _ustar_template() -> bytearray:
 
 
 _TEMPLATE = _ustar_template()
+# the fixed fields around name [0:100], size [124:136] and checksum [148:156]; the checksum
+# is the sum of all header bytes with its own field read as spaces, so the fixed part of it
+# is summed once
+_MODE_IDS, _MTIME, _REST = bytes(_TEMPLATE[100:124]), bytes(_TEMPLATE[136:148]), bytes(
+    _TEMPLATE[156:])
+_FIXED_SUM = sum(_MODE_IDS) + sum(_MTIME) + sum(_REST) + 8 * ord(" ")
 
 
 def ustar_header(name: str, size: int) -> bytes:
     """The 512-byte header tarfile would write for this member (names of <= 100 ASCII bytes)."""
     raw = name.encode("ascii")
-    header = bytearray(_TEMPLATE)
-    header[0:100] = raw + bytes(100 - len(raw))
-    header[124:136] = b"%011o\0" % size
-    header[148:156] = b"        "
-    header[148:156] = b"%06o\0 " % sum(header)
-    return bytes(header)
+    size_field = b"%011o\0" % size
+    checksum = _FIXED_SUM + sum(raw) + sum(size_field)
+    return b"".join((raw, bytes(100 - len(raw)), _MODE_IDS, size_field, _MTIME,
+                     b"%06o\0 " % checksum, _REST))
 
 
 class SampleTarWriter:
@@ -74,18 +78,18 @@ class SampleTarWriter:
         """Append one sample ({"__key__": ..., ext: bytes}); return its payload bytes."""
         key = sample["__key__"]
         total = 0
+        chunks = []
         for ext in sorted(k for k in sample if not k.startswith("__")):
             data = sample[ext]
             name = f"{key}.{ext}"
             if len(name) > 100 or not name.isascii():
                 raise ValueError(f"tar member name too long or not ASCII: {name!r}")
             padding = -len(data) % tarfile.BLOCKSIZE
-            self.fh.write(ustar_header(name, len(data)))
-            self.fh.write(data)
-            if padding:
-                self.fh.write(bytes(padding))
-            self.offset += tarfile.BLOCKSIZE + len(data) + padding
+            chunks += (ustar_header(name, len(data)), data, bytes(padding))
             total += len(data)
+        members = b"".join(chunks)  # one write per sample
+        self.fh.write(members)
+        self.offset += len(members)
         return total
 
     def close(self) -> None:
@@ -99,6 +103,10 @@ def _tar_writer(fileobj) -> SampleTarWriter:
     return SampleTarWriter(fileobj)
 
 
+# json.dumps(record, ensure_ascii=False, separators=(",", ":")) without a new encoder per call
+_RECORD_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict:
     """The WebDataset sample: KEY.jpg|png, KEY.txt (== texts.caption) and KEY.json."""
     return {
@@ -106,7 +114,7 @@ def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict
         image_ext: image,
         "txt": record["texts"]["caption"].encode("utf-8"),
         # records are built in a fixed key order, so no sorting is needed for stable bytes
-        "json": json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+        "json": _RECORD_JSON(record).encode("utf-8"),
     }
 
 

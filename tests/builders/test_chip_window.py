@@ -12,7 +12,7 @@ import shapely
 from affine import Affine
 from pyproj import Transformer
 
-from geoscribe.builders.chip_window import ChipPlan, ChipSettings, plan_chip
+from geoscribe.builders.chip_window import ChipPlan, ChipSettings, chip_transform, plan_chip
 from geoscribe.sources.imagery import index_raster
 
 CRS = "EPSG:32633"
@@ -220,3 +220,16 @@ def test_chooses_raster_containing_object(tmp_path, raster):
     # in the east raster's own pixels
     assert plan.col_off <= px[:, 0].min() - WIDTH and px[:, 0].max() - WIDTH <= (
         plan.col_off + plan.side)
+
+
+def test_chip_transform_equals_the_affine_product_bit_for_bit():
+    rng = np.random.default_rng(3)
+    grids = [tuple(T)[:6], (0.5, 0.0, 0.0, 0.0, -0.5, 0.0), (-2.0, 0.3, -10.0, 0.2, 1.5, 7.0),
+             (1e-5, -0.0, 13.4, 0.0, -1e-5, 52.5)]
+    grids += [tuple(rng.normal(0, 100, 6)) for _ in range(50)]
+    for grid in grids:
+        for col, row, scale in ((0, 0, 1.0), (17, -3, 0.5), (-5, 12, 1.75),
+                                (int(rng.integers(-9999, 9999)), 4, float(rng.random() * 8))):
+            expected = Affine(*grid) @ Affine.translation(col, row) @ Affine.scale(scale)
+            got = chip_transform(grid, col, row, scale)
+            assert [v.hex() for v in got[:6]] == [float(v).hex() for v in expected[:6]]

@@ -163,3 +163,19 @@ def test_planes_and_rgb_agree_and_match_a_float_reference():
         assert got == _reference(rgb, valid, qc)
         seen.add(got)
     assert seen == {None, "too_dark", "too_bright", "low_contrast", "cloudy"}
+
+
+def test_odd_sizes_and_extreme_levels_agree_with_the_reference():
+    """Odd widths (no uint16 pair view), no mask, and chips whose extremes decide the blank
+    and cloud counts without a per-pixel pass, against the plain float reference."""
+    rng = np.random.default_rng(11)
+    for i in range(200):
+        shape = (int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+        lo = int(rng.choice([0, 3, 30, 200, 236, 250]))
+        rgb = rng.integers(lo, min(lo + 30, 255) + 1, (*shape, 3), dtype=np.uint8)
+        valid = np.ones(shape, bool) if i % 3 else rng.random(shape) > 0.3
+        valid[0, 0] = True  # the reference needs a valid pixel in the 2x2 sample
+        qc = ChipQC(max_nodata_fraction=1.0, max_blank_fraction=1.0)
+        planes = np.ascontiguousarray(np.moveaxis(rgb, -1, 0))
+        got = qc.reason_planes(planes, None if i % 3 and i % 2 else valid)
+        assert got == qc.reason(rgb, valid) == _reference(rgb, valid, qc)

@@ -92,18 +92,37 @@ def to_pixels(geom_crs: BaseGeometry, transform: Affine) -> BaseGeometry:
     return shapely.transform(geom_crs, fn)
 
 
-def bounds_in_pixels(geom_crs: BaseGeometry, transform: Affine) -> tuple[float, ...]:
+def bounds_in_pixels(geom_crs: BaseGeometry, transform: Affine,
+                     bounds: tuple[float, ...] | None = None) -> tuple[float, ...]:
     """Bounds (x0, y0, x1, y1) in pixels of a geometry already in the grid's CRS.
 
-    For north-up grids this maps the geometry's bounds (no per-vertex work); rotated grids
-    transform every vertex.
+    For north-up grids this maps the geometry's bounds (no per-vertex work; `bounds` may give
+    them when already known); rotated grids transform every vertex.
     """
     if transform.b == 0 and transform.d == 0:
-        x0, y0, x1, y1 = geom_crs.bounds
-        cols = sorted(((x0 - transform.c) / transform.a, (x1 - transform.c) / transform.a))
-        rows = sorted(((y0 - transform.f) / transform.e, (y1 - transform.f) / transform.e))
-        return cols[0], rows[0], cols[1], rows[1]
+        return pixel_box(geom_crs.bounds if bounds is None else bounds, transform)
     return tuple(to_pixels(geom_crs, transform).bounds)
+
+
+def pixel_box(bounds: tuple[float, ...], transform: Affine) -> tuple[float, ...]:
+    """Bounds (x0, y0, x1, y1) in pixels of CRS bounds, on a north-up grid."""
+    x0, y0, x1, y1 = bounds
+    cols = sorted(((x0 - transform.c) / transform.a, (x1 - transform.c) / transform.a))
+    rows = sorted(((y0 - transform.f) / transform.e, (y1 - transform.f) / transform.e))
+    return cols[0], rows[0], cols[1], rows[1]
+
+
+def chip_transform(grid: tuple[float, ...], col_off: int, row_off: int, scale: float) -> Affine:
+    """`Affine(*grid) @ Affine.translation(col_off, row_off) @ Affine.scale(scale)`.
+
+    The same products and sums in the same order as affine's matrix product (so the same
+    floats, signed zeros included), without its per-operation overhead.
+    """
+    sa, sb, sc, sd, se, sf = (float(v) for v in grid[:6])
+    a, b, c = sa * 1.0 + sb * 0.0, sa * 0.0 + sb * 1.0, sa * col_off + sb * row_off + sc
+    d, e, f = sd * 1.0 + se * 0.0, sd * 0.0 + se * 1.0, sd * col_off + se * row_off + sf
+    return Affine(a * scale + b * 0.0, a * 0.0 + b * scale, a * 0.0 + b * 0.0 + c,
+                  d * scale + e * 0.0, d * 0.0 + e * scale, d * 0.0 + e * 0.0 + f)
 
 
 def _place(offset: float, side: int, lo_obj: float, hi_obj: float, size: int) -> int:
@@ -120,16 +139,23 @@ def _place(offset: float, side: int, lo_obj: float, hi_obj: float, size: int) ->
 def plan_chip(
     geom_wgs84: BaseGeometry, rasters: list[RasterInfo], settings: ChipSettings,
     projector: Callable[[str], BaseGeometry] | None = None,
+    bounds_wgs84: tuple[float, ...] | None = None,
+    projected_bounds: Callable[[str], tuple[float, ...]] | None = None,
 ) -> ChipPlan | str:
     """Plan the chip for a focus geometry; returns a skip reason string when impossible.
 
-    `projector(crs)` may supply the geometry already projected into a CRS (a cache).
+    `projector(crs)` may supply the geometry already projected into a CRS (a cache), and
+    `bounds_wgs84` / `projected_bounds(crs)` the bounds of the geometry and its projections.
     """
     if projector is None:
         def projector(crs: str) -> BaseGeometry:
             return project(geom_wgs84, crs)
 
-    minx, miny, maxx, maxy = geom_wgs84.bounds
+    def pixel_bounds(raster: RasterInfo, projected: BaseGeometry) -> tuple[float, ...]:
+        known = projected_bounds(raster.crs) if projected_bounds is not None else None
+        return bounds_in_pixels(projected, Affine(*raster.transform), known)
+
+    minx, miny, maxx, maxy = geom_wgs84.bounds if bounds_wgs84 is None else bounds_wgs84
     candidates = [
         r for r in rasters
         if r.bounds_wgs84[0] <= maxx and r.bounds_wgs84[2] >= minx
@@ -140,7 +166,7 @@ def plan_chip(
     primary, bounds, projected = None, None, None
     for raster in candidates:
         projected = projector(raster.crs)
-        b = bounds_in_pixels(projected, Affine(*raster.transform))
+        b = pixel_bounds(raster, projected)
         if b[0] >= 0 and b[1] >= 0 and b[2] <= raster.width and b[3] <= raster.height:
             primary, bounds = raster, b
             break
@@ -151,7 +177,7 @@ def plan_chip(
         primary = max(candidates, key=lambda r: shapely.box(*r.bounds_wgs84)
                       .intersection(geom_wgs84.envelope).area)
         projected = projector(primary.crs)
-        bounds = bounds_in_pixels(projected, Affine(*primary.transform))
+        bounds = pixel_bounds(primary, projected)
     c0, r0, c1, r1 = bounds
     extent = max(c1 - c0, r1 - r0)
     if geom_wgs84.geom_type != "Point" and extent < settings.min_object_px:
@@ -167,10 +193,6 @@ def plan_chip(
         col_off >= 0 and row_off >= 0
         and col_off + side <= primary.width and row_off + side <= primary.height
     )
-    transform = (
-        Affine(*primary.transform)
-        @ Affine.translation(col_off, row_off)
-        @ Affine.scale(side / settings.out_size)
-    )
+    transform = chip_transform(primary.transform, col_off, row_off, side / settings.out_size)
     return ChipPlan(primary, col_off, row_off, side, settings.out_size, transform, mosaic,
                     projected)

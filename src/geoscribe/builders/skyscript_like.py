@@ -24,15 +24,15 @@ from geoscribe.builders.chip_window import (
     plan_chip,
     project,
     project_many,
-    to_pixels,
     transformer_to_wgs84,
 )
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.records import chip_block, image_block, provenance_block
+from geoscribe.builders.visible import ProjectedFeatures, bbox_px, chip_bounds, visible
 from geoscribe.region import block_split, cell_index
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.feature import Feature
-from geoscribe.text.phrases import describe
+from geoscribe.text.phrases import FeaturePhrase, describe
 from geoscribe.text.tag_policy import TagPolicy
 from geoscribe.text.templates import CaptionTemplate, count_others
 
@@ -75,20 +75,6 @@ def encode_image(planes: np.ndarray, fmt: str, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _bbox_px(bounds: tuple[float, ...], is_point: bool, out_size: int,
-             node_box: int) -> tuple[list[float], bool]:
-    """A feature's pixel bounds clipped to the chip; points get a small box around them."""
-    if is_point:
-        x, y = bounds[0], bounds[1]
-        raw = [x - node_box, y - node_box, x + node_box, y + node_box]
-    else:
-        raw = list(bounds)
-    clipped = [max(0.0, raw[0]), max(0.0, raw[1]), min(float(out_size), raw[2]),
-               min(float(out_size), raw[3])]
-    was_clipped = clipped != raw
-    return [round(v, 2) for v in clipped], was_clipped
-
-
 def _feature_entry(feature: Feature, bbox: list[float], focus: bool, clipped: bool) -> dict:
     return {
         "source": feature.source,
@@ -114,12 +100,12 @@ class SkyscriptBuilder:
         self.candidates = 0
         self._features: dict[int, Feature] = {}  # per-unit caches, keyed by store id
         self._projected: dict[tuple[int, str], BaseGeometry] = {}
-        self._bounds: dict[tuple[int, str], tuple[float, float, float, float]] = {}
-        self._phrases: dict[int, str | None] = {}
+        self._bounds: dict[tuple[int, str], tuple[float, ...]] = {}
+        self._wgs84_bounds: dict[int, tuple[float, ...]] = {}
+        self._phrases: dict[int, FeaturePhrase | None] = {}
+        self._seen: dict[int, list[tuple[int, list[float], bool]]] = {}
         self._splits: dict[tuple[int, int], str] = {}
-        self._context_cache_key: tuple | None = None
         self._captions: dict[tuple, str] = {}
-        self._context_cache = np.zeros((0, 4))
         self._crss = sorted({r.crs for r in ctx.rasters})
 
     def close(self) -> None:
@@ -140,18 +126,21 @@ class SkyscriptBuilder:
         Chips are planned first, so that the features visible in any of them are fetched
         from the store and projected once for the whole unit.
         """
-        self._features.clear()
-        self._projected.clear()
-        self._bounds.clear()
-        self._phrases.clear()
-        self._context_cache_key = None
+        for cache in (self._features, self._projected, self._bounds, self._wgs84_bounds,
+                      self._phrases):
+            cache.clear()
         for feature in focus_features:
             self._features[feature.extra["store_id"]] = feature
+        self._wgs84_bounds.update(zip(
+            [f.extra["store_id"] for f in focus_features],
+            shapely.bounds([f.geometry for f in focus_features]).tolist(), strict=True))
         if len(self._crss) <= 4:  # project the unit's focus features in one call per CRS
             self._project_batch(focus_features)
         planned = [self._plan(feature) for feature in focus_features]
         boxes = [p[2] for p in planned if not isinstance(p[1], str)]
         context = self._unit_context(boxes)
+        self._seen = self._visible_in_chips([p[:2] for p in planned if not isinstance(p[1], str)],
+                                            context)
         for focus, plan, bbox_wgs84, split in planned:
             result = plan if isinstance(plan, str) else self._build_one(
                 focus, plan, bbox_wgs84, split, context)
@@ -163,12 +152,14 @@ class SkyscriptBuilder:
     def _plan(self, focus: Feature):
         """(focus, plan or skip reason, chip bbox in WGS84, split)."""
         ctx = self.ctx
+        store_id = focus.extra["store_id"]
+        minx, miny, maxx, maxy = bounds = self._wgs84_bounds[store_id]
         plan = plan_chip(focus.geometry, ctx.rasters, ctx.chip,
-                         lambda crs: self._projected_geometry(focus, crs))
+                         lambda crs: self._projected_geometry(focus, crs), bounds,
+                         lambda crs: self._bounds[(store_id, crs)])
         if isinstance(plan, str):
             return focus, plan, None, None
         bbox_wgs84 = self._chip_bounds_wgs84(plan)
-        minx, miny, maxx, maxy = focus.geometry.bounds
         split = self._split(cell_index((minx + maxx) / 2, (miny + maxy) / 2, ctx.split_block_deg))
         if ctx.split_guard and self._touches_other_split(bbox_wgs84, split):
             return focus, "split_boundary", None, None
@@ -191,7 +182,7 @@ class SkyscriptBuilder:
             return chip
         planes, _ = chip
         features, other_phrases, inputs = self._visible_features(focus, plan, context)
-        phrase = describe(focus.tags, self.policy)
+        phrase = self._phrase(focus)
         others = count_others(other_phrases, ctx.max_others)
         caption_key = (phrase, tuple((o["phrase"], o["count"]) for o in others))
         caption = self._captions.get(caption_key)
@@ -203,16 +194,9 @@ class SkyscriptBuilder:
                               phrase.noun)
         return Sample(key, split, encode_image(planes, ctx.image_format, ctx.jpeg_quality), record)
 
-    @staticmethod
-    def _chip_bounds_crs(plan: ChipPlan) -> tuple[float, float, float, float]:
-        t, size = plan.transform, plan.out_size
-        xs = [t.c, t.c + t.a * size, t.c + t.b * size, t.c + (t.a + t.b) * size]
-        ys = [t.f, t.f + t.d * size, t.f + t.e * size, t.f + (t.d + t.e) * size]
-        return min(xs), min(ys), max(xs), max(ys)
-
     def _chip_bounds_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
         transformer = transformer_to_wgs84(plan.crs)
-        return tuple(transformer.transform_bounds(*self._chip_bounds_crs(plan), densify_pts=5))
+        return tuple(transformer.transform_bounds(*chip_bounds(plan), densify_pts=5))
 
     def _split(self, block: tuple[int, int]) -> str:
         split = self._splits.get(block)
@@ -232,11 +216,12 @@ class SkyscriptBuilder:
     def _project_batch(self, features: list[Feature]) -> None:
         for crs in self._crss:
             todo = [f for f in features if (f.extra["store_id"], crs) not in self._projected]
-            for feature, geom in zip(todo, project_many([f.geometry for f in todo], crs),
-                                     strict=True):
+            geoms = project_many([f.geometry for f in todo], crs)
+            bounds = shapely.bounds(geoms).tolist() if geoms else []
+            for feature, geom, box in zip(todo, geoms, bounds, strict=True):
                 key = (feature.extra["store_id"], crs)
                 self._projected[key] = geom
-                self._bounds[key] = geom.bounds
+                self._bounds[key] = tuple(box)
 
     def _context(self, ids: list[int]) -> list[Feature]:
         missing = [i for i in ids if i not in self._features]
@@ -255,64 +240,42 @@ class SkyscriptBuilder:
             self._bounds[key] = geom.bounds
         return geom
 
-    def _phrase(self, feature: Feature) -> str | None:
+    def _phrase(self, feature: Feature) -> FeaturePhrase | None:
         store_id = feature.extra["store_id"]
         if store_id not in self._phrases:
-            phrase = describe(feature.tags, self.policy)
-            self._phrases[store_id] = phrase.noun if phrase else None
+            self._phrases[store_id] = describe(feature.tags, self.policy)
         return self._phrases[store_id]
 
-    def _context_bounds(self, context: list[Feature], crs: str) -> np.ndarray:
-        key = (id(context), crs)
-        if self._context_cache_key != key:
-            for feature in context:
-                self._projected_geometry(feature, crs)
-            self._context_cache = np.array(
-                [self._bounds[(f.extra["store_id"], crs)] for f in context], dtype=float
-            ).reshape(-1, 4)
-            self._context_cache_key = key
-        return self._context_cache
+    def _visible_in_chips(self, chips: list[tuple[Feature, ChipPlan]],
+                          context: list[Feature]) -> dict[int, list]:
+        """What each planned chip of the unit shows, keyed by its focus's store id."""
+        position = {f.extra["store_id"]: i for i, f in enumerate(context)}
+        seen: dict[int, list] = {}
+        for crs in sorted({plan.crs for _, plan in chips}):
+            group = [(focus, plan) for focus, plan in chips if plan.crs == crs]
+            keys = [(f.extra["store_id"], crs) for f in context]
+            arrays = ProjectedFeatures.of([self._projected_geometry(f, crs) for f in context],
+                                          [self._bounds[k] for k in keys])
+            found = visible(arrays, [plan for _, plan in group], self.ctx.chip.node_box_px,
+                            [position.get(focus.extra["store_id"]) for focus, _ in group])
+            seen.update((focus.extra["store_id"], f) for (focus, _), f in zip(group, found,
+                                                                                 strict=True))
+        return seen
 
     def _visible_features(self, focus: Feature, plan: ChipPlan, context: list[Feature]):
-        size = plan.out_size
-        t = plan.transform
-        north_up = t.b == 0 and t.d == 0
-        chip_box = shapely.box(0, 0, size, size)
-        cx0, cy0, cx1, cy1 = self._chip_bounds_crs(plan)
-        chip_crs = shapely.box(cx0, cy0, cx1, cy1)  # the chip itself when north-up
-        shapely.prepare(chip_crs)
-        node_box = self.ctx.chip.node_box_px
-        entries, phrases, inputs = [], [], {focus.input}
-        focus_crs = plan.focus_projected or project(focus.geometry, plan.crs)
-        bbox, clipped = _bbox_px(bounds_in_pixels(focus_crs, t), focus_crs.geom_type == "Point",
-                                 size, node_box)
-        entries.append(_feature_entry(focus, bbox, True, clipped))
+        size, node_box = plan.out_size, self.ctx.chip.node_box_px
         focus_id = focus.extra.get("store_id")
-        b = self._context_bounds(context, plan.crs)
-        near = np.flatnonzero((b[:, 0] <= cx1) & (b[:, 2] >= cx0) & (b[:, 1] <= cy1)
-                              & (b[:, 3] >= cy0))
-        for index in near:
+        focus_crs = plan.focus_projected or project(focus.geometry, plan.crs)
+        known = (self._bounds.get((focus_id, plan.crs))
+                 if focus_crs is self._projected.get((focus_id, plan.crs)) else None)
+        bbox, clipped = bbox_px(bounds_in_pixels(focus_crs, plan.transform, known),
+                                focus_crs.geom_type == "Point", size, node_box)
+        entries = [_feature_entry(focus, bbox, True, clipped)]
+        phrases, inputs = [], {focus.input}
+        for index, bbox, clipped in self._seen[focus_id]:
             other = context[index]
-            if other.extra["store_id"] == focus_id:
-                continue
-            phrase = self._phrases[other.extra["store_id"]]
-            projected = self._projected[(other.extra["store_id"], plan.crs)]
-            ox0, oy0, ox1, oy1 = b[index]
-            if north_up:
-                inside = ox0 >= cx0 and ox1 <= cx1 and oy0 >= cy0 and oy1 <= cy1
-                if not inside and not chip_crs.intersects(projected):
-                    continue
-                pixel_box = bounds_in_pixels(projected, t)
-            else:
-                geom_px = to_pixels(projected, t)
-                if not geom_px.intersects(chip_box):
-                    continue
-                pixel_box = geom_px.bounds
-            bbox, clipped = _bbox_px(pixel_box, projected.geom_type == "Point", size, node_box)
-            if bbox[2] <= bbox[0] and bbox[3] <= bbox[1]:
-                continue
             entries.append(_feature_entry(other, bbox, False, clipped))
-            phrases.append(phrase)
+            phrases.append(self._phrases[other.extra["store_id"]].noun)
             inputs.add(other.input)
         return entries, phrases, inputs
 

@@ -40,24 +40,32 @@ class FeatureStore:
     def add_many(self, features: Iterable[Feature], batch: int = 5000) -> int:
         """Insert features (in batches, one transaction each); return how many."""
         total = 0
-        rows, boxes = [], []
+        pending: list[Feature] = []
         next_id = (self.db.execute("SELECT COALESCE(MAX(id), 0) FROM features").fetchone()[0]) + 1
         for feature in features:
-            minx, miny, maxx, maxy = feature.geometry.bounds
-            rows.append((
-                next_id, feature.source, feature.osm_type, feature.osm_id, feature.label_ref,
-                feature.input, json.dumps(feature.tags, sort_keys=True),
-                shapely.to_wkb(feature.geometry), (minx + maxx) / 2, (miny + maxy) / 2,
-            ))
-            boxes.append((next_id, minx, maxx, miny, maxy))
-            next_id += 1
-            if len(rows) >= batch:
-                total += self._flush(rows, boxes)
-                rows, boxes = [], []
-        total += self._flush(rows, boxes)
+            pending.append(feature)
+            if len(pending) >= batch:
+                total += self._flush(pending, next_id + total)
+                pending = []
+        total += self._flush(pending, next_id + total)
         return total
 
-    def _flush(self, rows: list, boxes: list) -> int:
+    def _flush(self, features: list[Feature], first_id: int) -> int:
+        """Insert a batch with ids from `first_id` (bounds and WKB made for all at once)."""
+        if not features:
+            return 0
+        geoms = [f.geometry for f in features]
+        rows, boxes = [], []
+        for fid, feature, (minx, miny, maxx, maxy), wkb in zip(
+            range(first_id, first_id + len(features)), features,
+            shapely.bounds(geoms).tolist(), shapely.to_wkb(geoms), strict=True,
+        ):
+            rows.append((
+                fid, feature.source, feature.osm_type, feature.osm_id, feature.label_ref,
+                feature.input, json.dumps(feature.tags, sort_keys=True), wkb,
+                (minx + maxx) / 2, (miny + maxy) / 2,
+            ))
+            boxes.append((fid, minx, maxx, miny, maxy))
         with self.db:
             self.db.executemany("INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             self.db.executemany("INSERT INTO features_rtree VALUES (?,?,?,?,?)", boxes)

@@ -60,9 +60,10 @@ def build_order(units: list[Unit], band: int = 2) -> list[Unit]:
     """The order to build units in: bands of `band` grid columns, the bands walked up and down
     in turn and each band row by row, left-right then right-left (a serpentine).
 
-    Each unit then neighbours the one built before it, so the raster tiles they share are
-    still in GDAL's block cache (grid order jumps back to the bottom at every new column and
-    decodes the tiles of column edges twice). Shards keep grid order: the merger waits.
+    Consecutive units are then close (neighbours inside a band, at most `band` columns apart
+    where a band ends), so the raster tiles they share are more often still in GDAL's block
+    cache than in grid order, which jumps back to the bottom at every new column. Shards keep
+    grid order: the merger waits for earlier units.
     """
     bands: dict[int, dict[int, list[Unit]]] = defaultdict(lambda: defaultdict(list))
     first = min((u.ix for u in units), default=0)

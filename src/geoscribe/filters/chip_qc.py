@@ -59,12 +59,16 @@ class ChipQC:
         for band in planes[1:]:
             top = np.maximum(top, band)
             low = np.minimum(low, band)
-        # a pixel cannot be both (dark_level < bright_level), so the counts add up exactly
-        blank = (np.count_nonzero(top <= self.dark_level)
-                 + np.count_nonzero(low >= self.bright_level))
+        # a pixel cannot be both (dark_level < bright_level), so the counts add up exactly;
+        # the extremes (cheap reductions) tell when a count is 0 without comparing every pixel
+        brightest = int(low.max()) if low.size else 0
+        blank = (_count_at_most(top, self.dark_level)
+                 + (np.count_nonzero(low >= self.bright_level)
+                    if brightest >= self.bright_level else 0))
         if top.size and blank / top.size > self.max_blank_fraction:
             return "blank_chip"
-        return self._grey_reason(planes, valid) or self._cloud_reason(top, low, valid)
+        return self._grey_reason(planes, valid) or self._cloud_reason(top, low, valid,
+                                                                      brightest)
 
     def _grey_reason(self, planes: np.ndarray, valid: np.ndarray | None) -> str | None:
         """Brightness and contrast of the grey level over the valid pixels of every second row
@@ -72,12 +76,9 @@ class ChipQC:
         checks = (self.min_brightness, self.max_brightness, self.min_contrast)
         if all(c is None for c in checks):
             return None
-        planes = planes[:, ::2, ::2]
         valid = None if valid is None else valid[::2, ::2]
         # 3 * grey summed as uint16 (at most 765); sums and sums of squares in exact integers
-        total = np.add(planes[0], planes[1], dtype=np.uint16)
-        for band in planes[2:]:
-            np.add(total, band, out=total)
+        total = _sampled_band_sum(planes)
         n = total.size
         if valid is not None:
             total *= valid  # invalid pixels add nothing (cheaper than boolean indexing)
@@ -101,12 +102,17 @@ class ChipQC:
         return None
 
     def _cloud_reason(
-        self, top: np.ndarray, low: np.ndarray, valid: np.ndarray | None
+        self, top: np.ndarray, low: np.ndarray, valid: np.ndarray | None, brightest: int
     ) -> str | None:
-        """Cloud-like pixels: bright in every band and nearly grey (low saturation)."""
+        """Cloud-like pixels: bright in every band and nearly grey (low saturation).
+
+        `brightest` is low.max(): when it is below cloud_level no pixel is bright in every
+        band, and the per-pixel masks are not needed to know that."""
         if self.cloud_level is None or self.max_cloud_fraction is None:
             return None
         n = top.size if valid is None else np.count_nonzero(valid)
+        if brightest < self.cloud_level:  # no cloud pixel: the counts below are all 0
+            return "cloudy" if n and self.max_cloud_fraction < 0 else None
         cloud = low >= self.cloud_level
         if valid is not None:
             cloud &= valid
@@ -117,3 +123,29 @@ class ChipQC:
         if np.count_nonzero(cloud) / n > self.max_cloud_fraction:
             return "cloudy"
         return None
+
+
+def _count_at_most(values: np.ndarray, level: int) -> int:
+    """How many values are <= level (0 without a pass over them when the minimum is above)."""
+    if not values.size or int(values.min()) > level:
+        return 0
+    return int(np.count_nonzero(values <= level))
+
+
+def _sampled_band_sum(planes: np.ndarray) -> np.ndarray:
+    """The bands summed as uint16 over every second row and column (the 2x2-strided sample).
+
+    Contiguous uint8 rows of even width are read as little-endian uint16 pairs whose low byte
+    is the even column: masking it off is cheaper than a strided uint8 -> uint16 cast."""
+    rows = planes[:, ::2, :]
+    if planes.dtype == np.uint8 and planes.shape[-1] % 2 == 0 and planes.strides[-1] == 1:
+        even = rows.view("<u2") & 0xFF
+        total = even[0] + even[1]
+        for band in even[2:]:
+            total += band
+        return total
+    rows = rows[:, :, ::2]
+    total = np.add(rows[0], rows[1], dtype=np.uint16)
+    for band in rows[2:]:
+        np.add(total, band, out=total)
+    return total

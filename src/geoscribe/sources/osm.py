@@ -37,8 +37,8 @@ def closed_way_is_area(tags: dict[str, str]) -> bool:
         return False
     if tags.get("area") == "yes":
         return True
-    for key in AREA_KEYS:
-        value = tags.get(key)
+    for key in AREA_KEYS.intersection(tags):  # tags hold few keys: look up only theirs
+        value = tags[key]
         if value and value not in LINEAR_VALUES.get(key, ()):
             return True
     return False
@@ -46,6 +46,18 @@ def closed_way_is_area(tags: dict[str, str]) -> bool:
 
 def _tags(obj) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
+
+
+def _closed_way_problem(way) -> str | None:
+    """Why osmium will build no area from a closed way: a node without a location, or fewer
+    than 3 distinct points (no ring); None when it will."""
+    points = set()
+    for node in way.nodes:
+        location = node.location
+        if not location.valid():
+            return "osm_way_missing_nodes"
+        points.add((location.x, location.y))
+    return "osm_area_invalid" if len(points) < 3 else None
 
 
 def check_osm_path(path: Path) -> None:
@@ -91,10 +103,9 @@ def read_osm(
                 tags = _tags(obj)
                 if obj.is_closed() and closed_way_is_area(tags):
                     # emitted as an area below; osmium builds no area when nodes are missing
-                    if not all(node.location.valid() for node in obj.nodes):
-                        stats.skip(f"osm_way_missing_nodes:{name}")
-                    elif len({(n.location.x, n.location.y) for n in obj.nodes}) < 3:
-                        stats.skip(f"osm_area_invalid:{name}")  # no ring: osmium builds no area
+                    reason = _closed_way_problem(obj)
+                    if reason:
+                        stats.skip(f"{reason}:{name}")
                     continue
                 coords = []
                 missing = False

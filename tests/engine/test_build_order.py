@@ -1,0 +1,24 @@
+"""build_order: every unit once, each close to the one built before it."""
+
+from __future__ import annotations
+
+import random
+
+from geoscribe.engine.units import Unit, build_order
+
+
+def test_full_grid_is_walked_in_small_steps():
+    units = [Unit(ix, iy, 0.01) for ix in range(100, 107) for iy in range(50, 58)]
+    order = build_order(units)
+    assert sorted(order, key=lambda u: (u.ix, u.iy)) == units
+    for a, b in zip(order, order[1:], strict=False):
+        assert abs(a.ix - b.ix) <= 2 and abs(a.iy - b.iy) <= 1 and (a.ix, a.iy) != (b.ix, b.iy)
+
+
+def test_sparse_units_are_a_permutation():
+    rng = random.Random(3)
+    cells = {(rng.randrange(-5, 9), rng.randrange(-4, 6)) for _ in range(40)}
+    units = [Unit(ix, iy, 0.01) for ix, iy in sorted(cells)]
+    order = build_order(units)
+    assert len(order) == len(units) and set(order) == set(units)
+    assert build_order([]) == []
