@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import shapely
-from affine import Affine
 
 from conftest import run_cli
 from scene import ORIGIN_X, ORIGIN_Y, Scene, SceneFeature, scene_features, write_osm, write_raster
 from test_cli_e2e import read_samples
+from test_rsvqa_e2e import _geometry, _tile
 
 NAMES = {("building", "yes"): "building", ("building", "house"): "house",
          ("building", "warehouse"): "warehouse building",
@@ -64,23 +64,6 @@ def _name(tags: dict) -> str:
         if key in tags:
             return NAMES[(key, tags[key])]
     raise KeyError(tags)
-
-
-def _geometry(feature: SceneFeature):
-    if feature.osm_type == "node":
-        return shapely.Point(feature.utm[0])
-    if feature.osm_type == "relation":
-        return shapely.Polygon(feature.utm, [feature.inner])
-    if feature.utm[0] == feature.utm[-1]:
-        return shapely.Polygon(feature.utm)
-    return shapely.LineString(feature.utm)
-
-
-def _tile(record: dict):
-    t = Affine(*record["chip"]["transform"])
-    size = record["chip"]["width"]
-    (x0, y0), (x1, y1) = t @ (0, 0), t @ (size, size)
-    return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
 def _half_up(value: float) -> int:

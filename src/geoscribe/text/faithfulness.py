@@ -100,14 +100,7 @@ def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> l
         problems.append(f"too_short: {words} words")
     if words > max_words:
         problems.append(f"too_long: {words} words > {max_words}")
-    for pattern in CHATTER:
-        if pattern.search(text):
-            problems.append(f"chatter: {pattern.search(text).group(0)!r}")
-            break
-    for pattern in INSTRUCTION_ECHO:
-        if pattern.search(text):
-            problems.append(f"instruction_echo: {pattern.search(text).group(0)!r}")
-            break
+    problems += _rule_problems(text)
     for value, percent, written in numbers_in(text):
         if not facts.allows_number(value, percent):
             problems.append(f"number_not_in_facts: {written!r}")
@@ -118,12 +111,13 @@ def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> l
 
 
 def _rule_problems(text: str) -> list[str]:
-    for pattern in CHATTER + INSTRUCTION_ECHO:
-        found = pattern.search(text)
+    """The first chatter phrase and the first instruction echo found in `text`, if any."""
+    problems = []
+    for kind, patterns in (("chatter", CHATTER), ("instruction_echo", INSTRUCTION_ECHO)):
+        found = next((m for m in (p.search(text) for p in patterns) if m), None)
         if found:
-            kind = "chatter" if pattern in CHATTER else "instruction_echo"
-            return [f"{kind}: {found.group(0)!r}"]
-    return []
+            problems.append(f"{kind}: {found.group(0)!r}")
+    return problems
 
 
 def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],

@@ -157,8 +157,9 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     caption = record["texts"]["caption"]
     evidence = record.get("evidence", {})
     counts = evidence.get("counts") or {}
-    numbers = {v for v, _, _ in numbers_in(caption)} | {float(v) for v in counts.values()}
-    percentages = {v for v, pct, _ in numbers_in(caption) if pct}
+    stated = numbers_in(caption)
+    numbers = {v for v, _, _ in stated} | {float(v) for v in counts.values()}
+    percentages = {v for v, pct, _ in stated if pct}
     classes = set(classes_in(caption, vocabulary)) | set(counts)
     classes |= set(record.get("label", {}).get("shares", {}))
     data = {"caption": quoted(caption, cap=1000)}  # our own text, from capped tag phrases
