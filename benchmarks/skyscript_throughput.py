@@ -12,12 +12,16 @@ What it does, in one run:
    pipeline's records in OUT/data/*.tar): rasterio windowed read with out_shape=(3,256,256)
    and the same resampling rule, PIL JPEG (quality 95, subsampling 0), written into a tar.
    Same GDAL_CACHEMAX (64 MB) and GDAL_NUM_THREADS=1 as the pipeline's workers.
-5. Times `--workers 2`.
-6. Peak RSS of the whole process tree (parent + descendants, polled every 50 ms) for a build
+5. Times the same raw loop on 2 processes at once, each over a contiguous half of the
+   windows: the machine's own two-core scaling of this work (the ceiling for w2 / w1).
+6. Times `--workers 2`.
+7. Peak RSS of the whole process tree (parent + descendants, polled every 50 ms) for a build
    over 1/16 of the raster vs the whole raster (same feature density), both with --workers 2.
 
-Each timed run is repeated (--repeats, default 2) into a fresh --out folder and the best is
-kept. Prints a table and writes a JSON of the results (--json).
+Steps 3-6 form a round, run back to back (--repeats rounds, default 2), each into a fresh --out
+folder, so that the machine's slow and fast spells hit the runs compared alike. Ratios are given
+from the best run of each kind and as the median of the per-round ratios. Prints a table and
+writes a JSON of the results (--json).
 
 Usage:
     python benchmarks/skyscript_throughput.py --json /tmp/geoscribe-bench/results.json
@@ -34,6 +38,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -391,20 +396,36 @@ def raw_loop(windows_path: Path, tar_path: Path) -> dict:
     return {"loop_seconds": time.perf_counter() - t0, "samples": len(windows)}
 
 
-def run_raw(windows: list[dict], work: Path, name: str) -> dict:
-    windows_path = work / f"{name}.windows.json"
-    tar_path = work / f"{name}.tar"
-    windows_path.write_text(json.dumps(windows))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--raw-loop", str(windows_path),
-           str(tar_path)]
+def run_raw(windows: list[dict], work: Path, name: str, processes: int = 1) -> dict:
+    """The raw loop in `processes` subprocesses at once, each over a contiguous share of the
+    windows (sorted by position, so each process reads its own area, as the pipeline's lanes
+    do); with 2 processes this is the machine's own two-core scaling of the same work."""
+    if processes > 1:
+        windows = sorted(windows, key=lambda w: (w["col_off"] // 4000, w["row_off"],
+                                                 w["col_off"]))
+    share = math.ceil(len(windows) / processes)
+    procs, tars = [], []
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for index in range(processes):
+        windows_path = work / f"{name}_{index}.windows.json"
+        tar_path = work / f"{name}_{index}.tar"
+        windows_path.write_text(json.dumps(windows[index * share:(index + 1) * share]))
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--raw-loop", str(windows_path),
+               str(tar_path)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+        tars.append(str(tar_path))
+    outputs = [proc.communicate() for proc in procs]
     seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"raw loop failed:\n{proc.stdout}\n{proc.stderr}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"seconds": seconds, "loop_seconds": result["loop_seconds"],
-            "samples": result["samples"], "tar": str(tar_path)}
+    loop_seconds, samples = 0.0, 0
+    for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
+        if proc.returncode != 0:
+            raise SystemExit(f"raw loop failed:\n{stdout}\n{stderr}")
+        result = json.loads(stdout.strip().splitlines()[-1])
+        loop_seconds = max(loop_seconds, result["loop_seconds"])
+        samples += result["samples"]
+    return {"seconds": seconds, "loop_seconds": loop_seconds, "samples": samples,
+            "tar": tars[0], "processes": processes}
 
 
 def compare_images(out: Path, raw_tar: Path) -> dict:
@@ -494,35 +515,49 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": machine_info(), "inputs": meta, "region_full": full,
                      "repeats": args.repeats, "gdal_cache_mb": GDAL_CACHE_MB, "runs": {}}
 
-    def timed(label: str, fn) -> dict:
-        runs = []
-        for i in range(args.repeats):
-            r = fn(i)
-            print(f"  {label} #{i + 1}: {r['samples']} samples in {r['seconds']:.2f} s"
-                  + (f", peak RSS {_fmt_mb(r['peak_rss'])}" if "peak_rss" in r else ""),
-                  flush=True)
-            runs.append(r)
-        results["runs"][label] = runs
-        return best(runs)
-
-    print("measuring pipeline --workers 1", flush=True)
-    w1 = timed("pipeline_w1", lambda i: run_pipeline(meta, full, runs_dir / f"w1_{i}", 1))
-    windows = read_windows(Path(w1["out"]))
-    print(f"measuring raw loop over the same {len(windows)} windows", flush=True)
-    raw = timed("raw", lambda i: run_raw(windows, runs_dir, f"raw_{i}"))
+    # one round = w1, raw loop, raw loop on 2 processes, w2, back to back, so that a slow or fast
+    # spell of the machine hits the runs compared with each other alike; the ratios are taken
+    # per round (median over rounds) and from the best run of each kind
+    labels = ("pipeline_w1", "raw", "raw_2proc", "pipeline_w2")
+    for label in labels:
+        results["runs"][label] = []
+    windows = None
+    for i in range(args.repeats):
+        print(f"round {i + 1} of {args.repeats}", flush=True)
+        for label in labels:
+            if label == "pipeline_w1":
+                r = run_pipeline(meta, full, runs_dir / f"w1_{i}", 1)
+                windows = windows or read_windows(Path(r["out"]))
+            elif label == "pipeline_w2":
+                r = run_pipeline(meta, full, runs_dir / f"w2_{i}", 2)
+            else:
+                r = run_raw(windows, runs_dir, f"{label}_{i}", 2 if label == "raw_2proc" else 1)
+            print(f"  {label}: {r['samples']} samples in {r['seconds']:.2f} s", flush=True)
+            results["runs"][label].append(r)
+    runs = results["runs"]
+    w1, raw, raw2, w2 = (best(runs[label]) for label in labels)
     check = compare_images(Path(w1["out"]), Path(raw["tar"]))
-    print("measuring pipeline --workers 2", flush=True)
-    w2 = timed("pipeline_w2", lambda i: run_pipeline(meta, full, runs_dir / f"w2_{i}", 2))
+
+    def per_round(top: str, bottom: str) -> list[float]:
+        return [b["seconds"] / t["seconds"] for t, b in zip(runs[top], runs[bottom],
+                                                              strict=True)]
 
     rate = {name: r["samples"] / r["seconds"] for name, r in
-            (("pipeline_w1", w1), ("raw", raw), ("pipeline_w2", w2))}
+            (("pipeline_w1", w1), ("raw", raw), ("raw_2proc", raw2), ("pipeline_w2", w2))}
+    rounds = {"ratio_w1_over_raw": per_round("pipeline_w1", "raw"),
+              "ratio_w2_over_w1": per_round("pipeline_w2", "pipeline_w1"),
+              "ratio_raw_2proc_over_raw": per_round("raw_2proc", "raw")}
     summary = {
         "samples": w1["samples"],
         "seconds": {"pipeline_w1": w1["seconds"], "raw": raw["seconds"],
-                    "raw_loop_only": raw["loop_seconds"], "pipeline_w2": w2["seconds"]},
+                    "raw_loop_only": raw["loop_seconds"], "raw_2proc": raw2["seconds"],
+                    "pipeline_w2": w2["seconds"]},
         "samples_per_s": rate,
         "ratio_w1_over_raw": rate["pipeline_w1"] / rate["raw"],
         "ratio_w2_over_w1": rate["pipeline_w2"] / rate["pipeline_w1"],
+        "ratio_raw_2proc_over_raw": rate["raw_2proc"] / rate["raw"],
+        "per_round": rounds,
+        "median_per_round": {name: statistics.median(values) for name, values in rounds.items()},
         "raw_images_identical": check,
         "targets": {"ratio_w1_over_raw": 0.8, "ratio_w2_over_w1": 1.7, "memory_ratio": 1.3},
     }
@@ -552,15 +587,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{results['machine']['ram_gib']} GiB RAM, GDAL {results['machine']['gdal']}")
     print(f"raster {args.size}x{args.size} px {args.compression}, {args.features} OSM features, "
           f"best of {args.repeats}")
-    print(f"{'run':<22}{'samples':>9}{'seconds':>10}{'samples/s':>11}")
+    print(f"{'run':<24}{'samples':>9}{'seconds':>10}{'samples/s':>11}")
     for name, r in (("pipeline --workers 1", w1), ("raw loop (1 process)", raw),
-                    ("pipeline --workers 2", w2)):
+                    ("raw loop (2 processes)", raw2), ("pipeline --workers 2", w2)):
         rate_s = r["samples"] / r["seconds"]
-        print(f"{name:<22}{r['samples']:>9}{r['seconds']:>10.2f}{rate_s:>11.1f}")
+        print(f"{name:<24}{r['samples']:>9}{r['seconds']:>10.2f}{rate_s:>11.1f}")
     print(f"raw loop without interpreter start: {raw['loop_seconds']:.2f} s; raw JPEGs identical "
           f"to the pipeline's: {check['identical']}/{check['raw']}")
-    print(f"ratio pipeline_w1 / raw = {summary['ratio_w1_over_raw']:.3f}   (target >= 0.8)")
-    print(f"ratio w2 / w1           = {summary['ratio_w2_over_w1']:.3f}   (target >= 1.7)")
+    medians = summary["median_per_round"]
+    for key, label, target in (("ratio_w1_over_raw", "pipeline_w1 / raw", ">= 0.8"),
+                               ("ratio_w2_over_w1", "w2 / w1", ">= 1.7"),
+                               ("ratio_raw_2proc_over_raw", "raw 2 procs / raw 1",
+                                "the machine's own 2-core scaling")):
+        print(f"ratio {label:<20} = {summary[key]:.3f} best-of-runs, {medians[key]:.3f} median "
+              f"of rounds {[round(v, 3) for v in summary['per_round'][key]]}   ({target})")
     if "memory" in summary:
         m = summary["memory"]
         print(f"peak RSS (tree, --workers 2): 1x area {_fmt_mb(m['peak_rss_1x'])} "

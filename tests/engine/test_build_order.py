@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from geoscribe.engine.units import Unit, build_order
+from geoscribe.engine.units import Unit, build_order, split_lanes
 
 
 def test_full_grid_is_walked_in_small_steps():
@@ -22,3 +22,16 @@ def test_sparse_units_are_a_permutation():
     order = build_order(units)
     assert len(order) == len(units) and set(order) == set(units)
     assert build_order([]) == []
+
+
+def test_split_lanes_cuts_the_order_into_contiguous_near_equal_runs():
+    units = [Unit(ix, iy, 0.01) for ix in range(5) for iy in range(5)]
+    order = build_order(units)
+    for lanes in (1, 2, 3, 4, 7):
+        runs = split_lanes(order, lanes)
+        assert len(runs) == lanes
+        assert [u for run in runs for u in run] == order  # contiguous, in order, nothing lost
+        sizes = [len(run) for run in runs]
+        assert max(sizes) - min(sizes) <= 1
+    assert split_lanes(order[:2], 4) == [[order[0]], [order[1]]]  # never an empty lane
+    assert split_lanes([], 3) == [[]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ from geoscribe.engine.ingest import build_store
 from geoscribe.engine.merge import ShardMerger, merge_rejected, part_path, remove_parts
 from geoscribe.engine.recipes import RECIPES
 from geoscribe.engine.tiles import plan_tile_units
-from geoscribe.engine.units import build_order, load_done, plan_units
+from geoscribe.engine.units import build_order, load_done, plan_units, split_lanes
 from geoscribe.engine.worker import close_worker, run_units, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.filters.chip_qc import ChipQC
@@ -275,14 +274,13 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
         merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes)
         for stats in unit_stats.values():
             merger.unit_done(stats)
-    # units run in build_order (each next to the one before), in runs of neighbours per task:
-    # they share raster tiles, which the worker's GDAL cache then reuses; finished units are
-    # merged (in grid order) while others run
-    run = 1 if config.workers <= 1 else max(1, math.ceil(len(pending) / (config.workers * 8)))
-    pending = build_order(pending)
-    tasks = [(ctx, pending[i:i + run]) for i in range(0, len(pending), run)]
+    # units run in build_order (each next to the one before), cut into one lane per worker:
+    # a worker walks its own compact area, so the raster tiles neighbouring units share stay
+    # in its GDAL block cache; finished units are merged (in grid order) while others run
+    lanes = [[(ctx, [unit]) for unit in lane]
+             for lane in split_lanes(build_order(pending), config.workers)]
     try:
-        for results in executor.map_unordered(run_units, tasks):
+        for results in executor.map_lanes(run_units, lanes):
             for stats in results:
                 unit_stats[stats["unit"]] = stats
                 if merger is not None:

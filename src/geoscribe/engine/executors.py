@@ -1,15 +1,23 @@
 """Executors: run tasks in this process or on a local process pool, behind one interface.
 
-A pool is started as soon as it is created (its workers import the pipeline while the main
-process is still reading the inputs); tasks carry everything they need, so workers never
-inherit open files from the parent (they are spawned, not forked).
+A pool is started as soon as it is created, while the main process is still reading the
+inputs. Where the platform has it (Linux, macOS), workers are forked from a forkserver: a clean
+server process that imported the pipeline once (so N workers do not each import it again) and
+has never opened a raster; elsewhere they are spawned. Either way tasks carry everything they
+need and workers never inherit open files or threads from the main process.
+
+Tasks come in lanes (one per worker): a lane's tasks run in order with one in flight, so the
+worker that finishes a task is the idle one that takes the lane's next task and keeps its
+GDAL block cache warm on neighbouring windows; a lane that runs dry steals from the far end
+of the longest remaining lane, so every worker stays busy to the end.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -21,39 +29,73 @@ class InProcessExecutor:
     def __init__(self, finalizer: Callable[[], None]) -> None:
         self.finalizer = finalizer
 
-    def map_unordered(self, fn: Callable, items: Iterable) -> Iterator:
-        for item in items:
-            yield fn(item)
+    def map_lanes(self, fn: Callable, lanes: Sequence[Sequence]) -> Iterator:
+        """fn over every item, lane after lane, in order."""
+        for lane in lanes:
+            for item in lane:
+                yield fn(item)
 
     def close(self) -> None:
         self.finalizer()
 
 
+class LaneQueue:
+    """Tasks in lanes. `next(lane)` is the lane's next task in order; when the lane is dry, the
+    last task of the longest remaining lane (the one farthest from where that lane's worker
+    is); None when no task is left."""
+
+    def __init__(self, lanes: Sequence[Sequence]) -> None:
+        self.queues = [deque(lane) for lane in lanes]
+
+    def active(self) -> list[int]:
+        """The lanes that hold tasks."""
+        return [index for index, queue in enumerate(self.queues) if queue]
+
+    def next(self, lane: int):
+        if self.queues[lane]:
+            return self.queues[lane].popleft()
+        longest = max(self.queues, key=len)
+        return longest.pop() if longest else None
+
+
+def worker_context(preload: str) -> multiprocessing.context.BaseContext:
+    """forkserver preloading module `preload` where available, else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([preload])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 class LocalPoolExecutor:
-    """A pool of spawned worker processes, warmed up with `warmup` at creation."""
+    """A pool of worker processes (see worker_context), warmed up with `warmup` at creation."""
 
     def __init__(self, workers: int, warmup: Callable[[], None]) -> None:
         self.workers = workers
         for name in THREAD_VARIABLES:  # one thread per worker process: the pool is the parallelism
             os.environ.setdefault(name, "1")
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(workers, mp_context=worker_context(warmup.__module__))
         self._warm = [self.pool.submit(warmup) for _ in range(workers)]
 
-    def map_unordered(self, fn: Callable, items: Iterable) -> Iterator:
-        queue = iter(list(items))
-        pending = set()
-        for item in queue:  # keep at most 2 tasks per worker in flight
-            pending.add(self.pool.submit(fn, item))
-            if len(pending) >= 2 * self.workers:
-                break
+    def map_lanes(self, fn: Callable, lanes: Sequence[Sequence]) -> Iterator:
+        """fn over every item, results as they complete, one task in flight per lane (see
+        LaneQueue)."""
+        queue = LaneQueue(lanes)
+        pending: dict = {}
+
+        def submit_next(lane: int) -> None:
+            item = queue.next(lane)
+            if item is not None:
+                pending[self.pool.submit(fn, item)] = lane
+
+        for lane in queue.active():
+            submit_next(lane)
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
+                    submit_next(pending.pop(future))  # before the caller merges the result
                     yield future.result()
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending.add(self.pool.submit(fn, nxt))
         except BaseException:
             for future in pending:
                 future.cancel()

@@ -77,6 +77,19 @@ def build_order(units: list[Unit], band: int = 2) -> list[Unit]:
     return order
 
 
+def split_lanes(order: list[Unit], lanes: int) -> list[list[Unit]]:
+    """`order` cut into `lanes` contiguous runs of near-equal length (one per worker), so each
+    worker builds a compact area and reuses its own cached raster tiles."""
+    lanes = max(1, min(lanes, len(order)))
+    size, extra = divmod(len(order), lanes)
+    runs, start = [], 0
+    for index in range(lanes):
+        end = start + size + (1 if index < extra else 0)
+        runs.append(order[start:end])
+        start = end
+    return runs
+
+
 def unit_dir(work_dir: Path, unit: Unit) -> Path:
     return work_dir / "units" / unit.name
 
