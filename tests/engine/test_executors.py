@@ -96,3 +96,16 @@ def test_pool_reraises_a_task_error():
             list(executor.map_lanes(_fail_on_three, [[1, 2, 3, 4], [5, 6]]))
     finally:
         executor.close()
+
+
+def test_pool_start_failure_is_raised_when_the_pool_is_used(monkeypatch):
+    import geoscribe.engine.executors as executors
+
+    def broken_context(preload: str):
+        raise OSError("cannot start workers")
+
+    monkeypatch.setattr(executors, "worker_context", broken_context)
+    executor = LocalPoolExecutor(2, _noop)  # returns at once: the start runs in a thread
+    with pytest.raises(OSError, match="cannot start workers"):
+        list(executor.map_lanes(_fail_on_three, [[1]]))
+    executor.close()  # nothing to shut down; no error

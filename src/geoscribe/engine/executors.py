@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -68,14 +69,38 @@ def worker_context(preload: str) -> multiprocessing.context.BaseContext:
 
 
 class LocalPoolExecutor:
-    """A pool of worker processes (see worker_context), warmed up with `warmup` at creation."""
+    """A pool of worker processes (see worker_context), started and warmed up with `warmup` in
+    the background from creation."""
 
     def __init__(self, workers: int, warmup: Callable[[], None]) -> None:
         self.workers = workers
         for name in THREAD_VARIABLES:  # one thread per worker process: the pool is the parallelism
             os.environ.setdefault(name, "1")
-        self.pool = ProcessPoolExecutor(workers, mp_context=worker_context(warmup.__module__))
-        self._warm = [self.pool.submit(warmup) for _ in range(workers)]
+        self._pool: ProcessPoolExecutor | None = None
+        self._error: BaseException | None = None
+        # starting workers waits for the forkserver's imports: a thread does it, so the caller
+        # reads its inputs meanwhile
+        self._starter = threading.Thread(target=self._start, args=(warmup,), daemon=True,
+                                         name="geoscribe-pool-start")
+        self._starter.start()
+
+    def _start(self, warmup: Callable[[], None]) -> None:
+        try:
+            pool = ProcessPoolExecutor(self.workers, mp_context=worker_context(warmup.__module__))
+            for _ in range(self.workers):
+                pool.submit(warmup)
+            self._pool = pool
+        except BaseException as exc:  # raised to the caller when it first uses the pool
+            self._error = exc
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        """The started pool (waits for the start; raises what the start raised)."""
+        self._starter.join()
+        if self._error is not None:
+            raise self._error
+        assert self._pool is not None
+        return self._pool
 
     def map_lanes(self, fn: Callable, lanes: Sequence[Sequence]) -> Iterator:
         """fn over every item, results as they complete, one task in flight per lane (see
@@ -102,7 +127,9 @@ class LocalPoolExecutor:
             raise
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self._starter.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_executor(workers: int, warmup: Callable[[], None], finalizer: Callable[[], None]):

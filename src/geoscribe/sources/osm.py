@@ -18,27 +18,32 @@ from geoscribe.sources.feature import Feature, SourceStats
 
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".osm.xml")
 
-# Closed ways with one of these keys are areas (unless area=no); others stay lines.
-AREA_KEYS = frozenset(
-    [
-        "building", "landuse", "natural", "leisure", "amenity", "aeroway", "man_made",
-        "military", "shop", "tourism", "water", "wetland", "place_of_worship", "historic",
-        "office", "craft", "parking", "golf", "power", "sport",
-    ]
+# Closed ways with one of these keys are areas (unless area=no); others stay lines. Listed
+# most common first: they are looked up in this order.
+AREA_KEY_ORDER = (
+    "building", "landuse", "natural", "leisure", "amenity", "man_made", "parking", "power",
+    "shop", "tourism", "water", "wetland", "aeroway", "military", "place_of_worship",
+    "historic", "office", "craft", "golf", "sport",
 )
+AREA_KEYS = frozenset(AREA_KEY_ORDER)
+AREA_BATCH = 1000  # areas turned into shapely geometries at once
 LINEAR_VALUES = {"natural": {"coastline", "cliff", "ridge", "tree_row"},
                  "man_made": {"pipeline", "embankment", "breakwater", "groyne", "pier"},
                  "power": {"line", "minor_line", "cable"}, "leisure": {"track"}}
 
 
-def closed_way_is_area(tags: dict[str, str]) -> bool:
-    """Whether a closed way is an area (osm area semantics, simplified and documented)."""
-    if tags.get("area") == "no":
+def closed_way_is_area(tags) -> bool:
+    """Whether a closed way is an area (osm area semantics, simplified and documented).
+
+    `tags` is a dict or an osmium tag list: only `.get` is used, so an osmium object's tags are
+    looked up in C++ without building a dict first."""
+    area = tags.get("area")
+    if area == "no":
         return False
-    if tags.get("area") == "yes":
+    if area == "yes":
         return True
-    for key in AREA_KEYS.intersection(tags):  # tags hold few keys: look up only theirs
-        value = tags[key]
+    for key in AREA_KEY_ORDER:
+        value = tags.get(key)
         if value and value not in LINEAR_VALUES.get(key, ()):
             return True
     return False
@@ -48,16 +53,23 @@ def _tags(obj) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
 
 
-def _closed_way_problem(way) -> str | None:
-    """Why osmium will build no area from a closed way: a node without a location, or fewer
-    than 3 distinct points (no ring); None when it will."""
-    points = set()
-    for node in way.nodes:
-        location = node.location
-        if not location.valid():
-            return "osm_way_missing_nodes"
-        points.add((location.x, location.y))
-    return "osm_area_invalid" if len(points) < 3 else None
+def _area_features(
+    batch: list[tuple[str, dict, str, int]], area_box, name: str, stats: SourceStats
+) -> Iterator[Feature]:
+    """Features of a batch of (hex WKB, tags, osm type, osm id) areas, in order: one shapely
+    call per step for the whole batch; invalid or empty geometries skipped and counted."""
+    geoms = shapely.from_wkb([item[0] for item in batch], on_invalid="ignore")
+    single = shapely.get_num_geometries(geoms) == 1
+    geoms[single] = shapely.get_geometry(geoms[single], 0)  # a one-part multipolygon: its part
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    inside = usable.copy()
+    inside[usable] = shapely.intersects(geoms[usable], area_box)
+    for (_, tags, osm_type, osm_id), geom, ok, keep in zip(batch, geoms, usable, inside,
+                                                          strict=True):
+        if not ok:
+            stats.skip(f"osm_area_invalid:{name}")
+        elif keep:
+            yield Feature("osm", geom, tags, name, osm_type, osm_id)
 
 
 def check_osm_path(path: Path) -> None:
@@ -88,8 +100,30 @@ def read_osm(
         .with_filter(osmium.filter.EmptyTagFilter())
     )
     wkb = osmium.geom.WKBFactory()
+    area_ways = way_areas = 0  # closed ways that should become areas; areas built from ways
+    areas: list[tuple[str, dict, str, int]] = []  # built areas waiting for their geometry
     try:
         for obj in processor:
+            if obj.is_area():
+                if obj.from_way():
+                    if not closed_way_is_area(obj.tags):
+                        continue
+                    way_areas += 1
+                    osm_type, osm_id = "way", obj.orig_id()
+                else:
+                    stats.read += 1
+                    osm_type, osm_id = "relation", obj.orig_id()
+                try:
+                    areas.append((wkb.create_multipolygon(obj), _tags(obj), osm_type, osm_id))
+                except (RuntimeError, osmium.InvalidLocationError):
+                    stats.skip(f"osm_area_invalid:{name}")
+                if len(areas) >= AREA_BATCH:
+                    yield from _area_features(areas, area_box, name, stats)
+                    areas = []
+                continue
+            if areas:  # keep the file's order: areas read so far go first
+                yield from _area_features(areas, area_box, name, stats)
+                areas = []
             if obj.is_node():
                 stats.read += 1
                 loc = obj.location
@@ -100,13 +134,18 @@ def read_osm(
                     yield Feature("osm", Point(loc.lon, loc.lat), _tags(obj), name, "node", obj.id)
             elif obj.is_way():
                 stats.read += 1
-                tags = _tags(obj)
-                if obj.is_closed() and closed_way_is_area(tags):
+                if obj.is_closed() and closed_way_is_area(obj.tags):
                     # emitted as an area below; osmium builds no area when nodes are missing
-                    reason = _closed_way_problem(obj)
-                    if reason:
-                        stats.skip(f"{reason}:{name}")
+                    try:
+                        wkb.create_linestring(obj)
+                    except osmium.InvalidLocationError:
+                        stats.skip(f"osm_way_missing_nodes:{name}")
+                        continue
+                    except RuntimeError:  # too few distinct points: osmium builds no area
+                        pass
+                    area_ways += 1
                     continue
+                tags = _tags(obj)
                 coords = []
                 missing = False
                 for node in obj.nodes:
@@ -120,26 +159,9 @@ def read_osm(
                 line = LineString(coords)
                 if line.intersects(area_box):
                     yield Feature("osm", line, tags, name, "way", obj.id)
-            elif obj.is_area():
-                tags = _tags(obj)
-                if obj.from_way():
-                    if not closed_way_is_area(tags):
-                        continue
-                    osm_type, osm_id = "way", obj.orig_id()
-                else:
-                    stats.read += 1
-                    osm_type, osm_id = "relation", obj.orig_id()
-                try:
-                    geom = shapely.from_wkb(bytes.fromhex(wkb.create_multipolygon(obj)))
-                except (RuntimeError, osmium.InvalidLocationError, shapely.errors.GEOSException):
-                    stats.skip(f"osm_area_invalid:{name}")
-                    continue
-                if geom.is_empty:
-                    stats.skip(f"osm_area_invalid:{name}")
-                    continue
-                if len(geom.geoms) == 1:
-                    geom = geom.geoms[0]
-                if geom.intersects(area_box):
-                    yield Feature("osm", geom, tags, name, osm_type, osm_id)
+        if areas:
+            yield from _area_features(areas, area_box, name, stats)
+        if area_ways > way_areas:  # closed ways osmium could make no area of (degenerate rings)
+            stats.skip(f"osm_area_invalid:{name}", area_ways - way_areas)
     except RuntimeError as exc:
         raise InputError(f"--osm {path}", f"malformed OSM data ({exc})") from None
