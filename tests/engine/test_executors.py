@@ -109,3 +109,15 @@ def test_pool_start_failure_is_raised_when_the_pool_is_used(monkeypatch):
     with pytest.raises(OSError, match="cannot start workers"):
         list(executor.map_lanes(_fail_on_three, [[1]]))
     executor.close()  # nothing to shut down; no error
+
+
+def test_workers_come_from_a_forkserver_on_linux_and_are_spawned_elsewhere(monkeypatch):
+    import sys
+
+    from geoscribe.engine.executors import worker_context
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert worker_context("geoscribe.engine.worker").get_start_method() == "forkserver"
+    for platform in ("darwin", "win32"):
+        monkeypatch.setattr(sys, "platform", platform)
+        assert worker_context("geoscribe.engine.worker").get_start_method() == "spawn"

@@ -1,9 +1,10 @@
 """Executors: run tasks in this process or on a local process pool, behind one interface.
 
 A pool is started as soon as it is created, while the main process is still reading the
-inputs. Where the platform has it (Linux, macOS), workers are forked from a forkserver: a clean
-server process that imported the pipeline once (so N workers do not each import it again) and
-has never opened a raster; elsewhere they are spawned. Either way tasks carry everything they
+inputs. On Linux, workers are forked from a forkserver: a clean server process that imported the
+pipeline once (so N workers do not each import it again) and has never opened a raster;
+elsewhere (macOS, where forking after some system libraries are loaded is unsafe, and Windows)
+they are spawned. Either way tasks carry everything they
 need and workers never inherit open files or threads from the main process.
 
 Tasks come in lanes (one per worker): a lane's tasks run in order with one in flight, so the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -60,8 +62,8 @@ class LaneQueue:
 
 
 def worker_context(preload: str) -> multiprocessing.context.BaseContext:
-    """forkserver preloading module `preload` where available, else spawn."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
+    """forkserver preloading module `preload` on Linux, else spawn."""
+    if sys.platform.startswith("linux") and "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([preload])
         return context
