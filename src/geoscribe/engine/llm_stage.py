@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from geoscribe.checks.schema import key_errors, record_errors
-from geoscribe.engine.units import Unit, unit_dir
+from geoscribe.engine.units import Unit, read_marker, unit_dir
 from geoscribe.region import SPLITS
 from geoscribe.shards import UnitPartWriter, atomic_write_text, iter_samples
 from geoscribe.text.llm_client import LLMClient
@@ -40,15 +40,8 @@ class LLMStageStats:
 
 
 def load_llm_done(work: Path, unit: Unit) -> dict | None:
-    """The unit's LLM marker if its LLM part tars are all present."""
-    marker = unit_dir(work, unit) / LLM_MARKER
-    if not marker.exists():
-        return None
-    stats = json.loads(marker.read_text(encoding="utf-8"))
-    for split, count in stats.get("samples_by_split", {}).items():
-        if count and not (unit_dir(work, unit) / f"{LLM_PREFIX}{split}.tar").exists():
-            return None
-    return stats
+    """The unit's LLM marker if its LLM part tars are whole."""
+    return read_marker(unit_dir(work, unit), LLM_MARKER, LLM_PREFIX)
 
 
 def apply_texts(record: dict, task: CaptionTask, outcome: Generated,

@@ -95,8 +95,16 @@ def unit_dir(work_dir: Path, unit: Unit) -> Path:
 
 
 def load_done(work_dir: Path, unit: Unit) -> dict | None:
-    """The unit's completion record if it finished and its part tars are all present."""
-    marker = unit_dir(work_dir, unit) / DONE_MARKER
+    """The unit's completion record if it finished and its part tars are whole."""
+    return read_marker(unit_dir(work_dir, unit), DONE_MARKER)
+
+
+def read_marker(directory: Path, marker_name: str, part_prefix: str = "") -> dict | None:
+    """A completion marker's record if its part tars (`{part_prefix}{split}.tar`) are all
+    there, each at least as long as the samples it recorded; None otherwise. Part tars are not
+    fsync'd: after a power loss a marker can outlive a part's data, and then the work is done
+    again."""
+    marker = directory / marker_name
     if not marker.exists():
         return None
     try:
@@ -104,6 +112,12 @@ def load_done(work_dir: Path, unit: Unit) -> dict | None:
     except (OSError, json.JSONDecodeError):
         return None
     for split, count in stats.get("samples_by_split", {}).items():
-        if count and not (unit_dir(work_dir, unit) / f"{split}.tar").exists():
+        if not count:
+            continue
+        ranges = stats.get("ranges", {}).get(split) or [[None, 0, 0]]
+        try:
+            if (directory / f"{part_prefix}{split}.tar").stat().st_size < ranges[-1][2]:
+                return None
+        except OSError:
             return None
     return stats
