@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from dataclasses import dataclass, field
 
 from geoscribe.builders.chip_window import ChipSettings
@@ -49,3 +51,20 @@ class BuildContext:
     qa_weights: dict[str, float] = field(default_factory=dict)  # rsvqa-like sampling weights
     qa_per_chip: int = 8
     box_format: str = "geochat"  # geochat-like: "geochat" | "json"
+
+
+@dataclass(frozen=True)
+class PackedContext:
+    """A BuildContext pickled once by the main process: tasks carry these bytes (cheap to send
+    again with every unit), and a worker unpickles them only when the key changes."""
+
+    key: str  # sha256 of `data`
+    data: bytes
+
+    @classmethod
+    def pack(cls, ctx: BuildContext) -> PackedContext:
+        data = pickle.dumps(ctx, protocol=pickle.HIGHEST_PROTOCOL)
+        return cls(hashlib.sha256(data).hexdigest(), data)
+
+    def unpack(self) -> BuildContext:
+        return pickle.loads(self.data)  # noqa: S301 - bytes made by pack() in this build

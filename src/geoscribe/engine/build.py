@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from geoscribe import __version__
 from geoscribe.builders.chip_window import ChipSettings
-from geoscribe.builders.context import BuildContext, SourceLicense
+from geoscribe.builders.context import BuildContext, PackedContext, SourceLicense
 from geoscribe.config import BuildConfig
 from geoscribe.engine.executors import make_executor
 from geoscribe.engine.feature_store import FeatureStore
@@ -277,7 +277,8 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     # units run in build_order (each next to the one before), cut into one lane per worker:
     # a worker walks its own compact area, so the raster tiles neighbouring units share stay
     # in its GDAL block cache; finished units are merged (in grid order) while others run
-    lanes = [[(ctx, [unit]) for unit in lane]
+    packed = PackedContext.pack(ctx)  # pickled once, not once per unit
+    lanes = [[(packed, [unit]) for unit in lane]
              for lane in split_lanes(build_order(pending), config.workers)]
     try:
         for results in executor.map_lanes(run_units, lanes):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import rasterio
 
-from geoscribe.builders.context import BuildContext
+from geoscribe.builders.context import BuildContext, PackedContext
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.recipes import make_builder
 from geoscribe.engine.units import DONE_MARKER, Unit, unit_dir
@@ -25,12 +25,13 @@ def warm_up() -> None:
     """Run in a fresh worker process: importing this module loaded the pipeline."""
 
 
-def _ensure_state(ctx: BuildContext) -> None:
+def _ensure_state(packed: PackedContext) -> None:
     """(Re)initialise this process's state when a task of another build arrives."""
-    if _STATE.get("ctx") is not None and _STATE["ctx"].work_dir == ctx.work_dir:
+    if _STATE.get("ctx_key") == packed.key:
         return
     close_worker()
-    init_worker(ctx)
+    init_worker(packed.unpack())
+    _STATE["ctx_key"] = packed.key
 
 
 def init_worker(ctx: BuildContext) -> None:
@@ -48,17 +49,17 @@ def close_worker() -> None:
         _STATE.clear()
 
 
-def run_units(task: tuple[BuildContext, list[Unit]]) -> list[dict]:
+def run_units(task: tuple[PackedContext, list[Unit]]) -> list[dict]:
     """Build a run of neighbouring units (they share raster tiles) one after another."""
-    ctx, units = task
-    return [run_unit((ctx, unit)) for unit in units]
+    packed, units = task
+    return [run_unit((packed, unit)) for unit in units]
 
 
-def run_unit(task: tuple[BuildContext, Unit]) -> dict:
+def run_unit(task: tuple[PackedContext, Unit]) -> dict:
     """Build one unit into its part tars; write the completion marker last."""
-    ctx, unit = task
+    packed, unit = task
     try:
-        _ensure_state(ctx)
+        _ensure_state(packed)
         return _run_unit(unit)
     except Exception as exc:  # report, with the unit named, to the main process
         raise RuntimeError(
