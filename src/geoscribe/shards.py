@@ -107,14 +107,19 @@ def _tar_writer(fileobj) -> SampleTarWriter:
 _RECORD_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def record_json(record: dict) -> bytes:
+    """A record as its sample's KEY.json member (compact UTF-8; records are built in a fixed
+    key order, so no sorting is needed for stable bytes)."""
+    return _RECORD_JSON(record).encode("utf-8")
+
+
 def sample_members(key: str, image_ext: str, image: bytes, record: dict) -> dict:
     """The WebDataset sample: KEY.jpg|png, KEY.txt (== texts.caption) and KEY.json."""
     return {
         "__key__": key,
         image_ext: image,
         "txt": record["texts"]["caption"].encode("utf-8"),
-        # records are built in a fixed key order, so no sorting is needed for stable bytes
-        "json": _RECORD_JSON(record).encode("utf-8"),
+        "json": record_json(record),
     }
 
 

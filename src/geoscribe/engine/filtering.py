@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from geoscribe.shards import atomic_write_text, iter_samples
+from geoscribe.shards import atomic_write_text, iter_samples, record_json
 
 
 @dataclass
@@ -110,7 +110,6 @@ def rewriter(result: FilterResult):
         record = json.loads(sample["json"])
         record["scores"]["clip"] = round(result.scores[key], 6)
         record["scores"]["clip_model"] = result.model_id
-        return {**sample, "json": json.dumps(record, ensure_ascii=False,
-                                             separators=(",", ":")).encode("utf-8")}
+        return {**sample, "json": record_json(record)}
 
     return rewrite

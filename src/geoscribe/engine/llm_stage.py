@@ -20,7 +20,7 @@ from tqdm import tqdm
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.units import Unit, read_marker, unit_dir
 from geoscribe.region import SPLITS
-from geoscribe.shards import UnitPartWriter, atomic_write_text, iter_samples
+from geoscribe.shards import UnitPartWriter, atomic_write_text, iter_samples, record_json
 from geoscribe.text.llm_client import LLMClient
 from geoscribe.text.llm_generate import Generated, generate
 from geoscribe.text.llm_spec import LLMSettings
@@ -163,11 +163,8 @@ class LLMStage:
                     continue
                 self.stats.captioned += 1
                 self.stats.rewrites += len(outcome.rewrites)
-                members = {k: v for k, v in sample.items() if k not in ("txt", "json")}
-                members["txt"] = new["texts"]["caption"].encode("utf-8")
-                members["json"] = json.dumps(new, ensure_ascii=False,
-                                             separators=(",", ":")).encode("utf-8")
-                writer.write(split, members)
+                writer.write(split, {**sample, "txt": new["texts"]["caption"].encode("utf-8"),
+                                     "json": record_json(new)})
         except BaseException:
             writer.abort()
             raise
