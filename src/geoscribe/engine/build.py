@@ -23,7 +23,7 @@ from geoscribe.engine.merge import ShardMerger, merge_rejected, part_path, remov
 from geoscribe.engine.recipes import RECIPES
 from geoscribe.engine.tiles import plan_tile_units
 from geoscribe.engine.units import build_order, load_done, plan_units, split_lanes
-from geoscribe.engine.worker import close_worker, run_units, warm_up
+from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.filters.chip_qc import ChipQC
 from geoscribe.region import SPLITS, Region, parse_region
@@ -278,16 +278,15 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     # a worker walks its own compact area, so the raster tiles neighbouring units share stay
     # in its GDAL block cache; finished units are merged (in grid order) while others run
     packed = PackedContext.pack(ctx)  # pickled once, not once per unit
-    lanes = [[(packed, [unit]) for unit in lane]
+    lanes = [[(packed, unit) for unit in lane]
              for lane in split_lanes(build_order(pending), config.workers)]
     try:
-        for results in executor.map_lanes(run_units, lanes):
-            for stats in results:
-                unit_stats[stats["unit"]] = stats
-                if merger is not None:
-                    merger.unit_done(stats)
-                samples += stats["samples"]
-                bar.update(1)
+        for stats in executor.map_lanes(run_unit, lanes):
+            unit_stats[stats["unit"]] = stats
+            if merger is not None:
+                merger.unit_done(stats)
+            samples += stats["samples"]
+            bar.update(1)
             bar.set_postfix(samples=samples)
     except RuntimeError as exc:
         raise GeoscribeError(str(exc).splitlines()[0] + " (completed units are kept; "

@@ -49,12 +49,6 @@ def close_worker() -> None:
         _STATE.clear()
 
 
-def run_units(task: tuple[PackedContext, list[Unit]]) -> list[dict]:
-    """Build a run of neighbouring units (they share raster tiles) one after another."""
-    packed, units = task
-    return [run_unit((packed, unit)) for unit in units]
-
-
 def run_unit(task: tuple[PackedContext, Unit]) -> dict:
     """Build one unit into its part tars; write the completion marker last."""
     packed, unit = task
