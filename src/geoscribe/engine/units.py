@@ -114,9 +114,10 @@ def read_marker(directory: Path, marker_name: str, part_prefix: str = "") -> dic
     for split, count in stats.get("samples_by_split", {}).items():
         if not count:
             continue
-        ranges = stats.get("ranges", {}).get(split) or [[None, 0, 0]]
+        ranges = stats.get("ranges", {}).get(split)
+        recorded_end = ranges[-1][2] if ranges else 0
         try:
-            if (directory / f"{part_prefix}{split}.tar").stat().st_size < ranges[-1][2]:
+            if (directory / f"{part_prefix}{split}.tar").stat().st_size < recorded_end:
                 return None
         except OSError:
             return None

@@ -20,12 +20,11 @@ OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".osm.xml")
 
 # Closed ways with one of these keys are areas (unless area=no); others stay lines. Listed
 # most common first: they are looked up in this order.
-AREA_KEY_ORDER = (
+AREA_KEYS = (
     "building", "landuse", "natural", "leisure", "amenity", "man_made", "parking", "power",
     "shop", "tourism", "water", "wetland", "aeroway", "military", "place_of_worship",
     "historic", "office", "craft", "golf", "sport",
 )
-AREA_KEYS = frozenset(AREA_KEY_ORDER)
 AREA_BATCH = 1000  # areas turned into shapely geometries at once
 LINEAR_VALUES = {"natural": {"coastline", "cliff", "ridge", "tree_row"},
                  "man_made": {"pipeline", "embankment", "breakwater", "groyne", "pier"},
@@ -42,7 +41,7 @@ def closed_way_is_area(tags) -> bool:
         return False
     if area == "yes":
         return True
-    for key in AREA_KEY_ORDER:
+    for key in AREA_KEYS:
         value = tags.get(key)
         if value and value not in LINEAR_VALUES.get(key, ()):
             return True
