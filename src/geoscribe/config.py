@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoscribe.errors import InputError
+from geoscribe.text.llm_spec import public_llm
 
 
 class BuildConfig(BaseModel):
@@ -146,6 +147,14 @@ class BuildConfig(BaseModel):
         if value != "local":
             raise ValueError("only the 'local' executor is available in this release")
         return value
+
+    def public_dump(self) -> dict:
+        """The config as recorded in OUT's run file: `llm` without the endpoint's credentials
+        (the API key is never part of a config)."""
+        data = self.model_dump(mode="json")
+        if data.get("llm"):
+            data["llm"] = public_llm(data["llm"])
+        return data
 
     def output_fingerprint(self, input_sizes: dict[str, int]) -> str:
         """Hash of every option that changes output bytes, plus input file sizes."""

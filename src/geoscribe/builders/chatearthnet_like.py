@@ -46,7 +46,7 @@ class ChatEarthNetBuilder(TileBuilder):
             "label": {"class": name, "share": round(share, 4),
                       "shares": {n: round(s, 4) for n, s in overall_shares.items()}},
             "evidence": {
-                "mask": mask.path,
+                "mask": mask.uri,
                 "labelled_pixels": total,
                 "regions": {region: {n: round(s, 4) for n, s in shares(pixels).items()}
                             for region, pixels in regions.items()},

@@ -43,7 +43,7 @@ class CountingQABuilder(TileBuilder):
             "texts": {"caption": counting_caption(counts)},
             "qa": counting_questions(counts, cut, key, self.balancer),
             "evidence": {
-                "mask": mask.path, "mask_kind": mask.kind, "min_object_px": min_px,
+                "mask": mask.uri, "mask_kind": mask.kind, "min_object_px": min_px,
                 "counts": counts, "cut_by_edge": cut,
                 "unlabelled_fraction": round(1 - float(np.count_nonzero(labelled))
                                              / labelled.size, 4),

@@ -37,6 +37,6 @@ class LandcoverBuilder(TileBuilder):
                     "classes": [name]}],
             "label": {"class": name, "share": round(share, 4),
                       "shares": {k: round(v, 4) for k, v in ranked}},
-            "evidence": {"mask": mask.path, "labelled_pixels": total},
+            "evidence": {"mask": mask.uri, "labelled_pixels": total},
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},
         }

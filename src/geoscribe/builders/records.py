@@ -27,8 +27,8 @@ def image_block(ctx: BuildContext, plan: ChipPlan) -> dict:
     raster = plan.raster
     lic = ctx.licenses.get(raster.path)
     return {
-        "source": lic.name if lic and lic.name else raster.path.rsplit("/", 1)[-1],
-        "uri": raster.path,
+        "source": lic.name if lic and lic.name else raster.uri.rsplit("/", 1)[-1],
+        "uri": raster.uri,
         "acquired": raster.acquired,
         "license": lic.license if lic else "unknown",
         "attribution": lic.attribution if lic else None,
@@ -37,12 +37,13 @@ def image_block(ctx: BuildContext, plan: ChipPlan) -> dict:
 
 
 def provenance_block(ctx: BuildContext, raster_path: str, inputs, **extra) -> dict:
-    """`provenance`: every input used (raster first) with its license and attribution."""
-    sources = []
-    for uri in [raster_path, *sorted(inputs)]:
-        lic = ctx.licenses.get(uri)
-        if lic is not None:
-            sources.append({"kind": lic.kind, "uri": uri, "license": lic.license,
-                            "attribution": lic.attribution})
+    """`provenance`: every input used (raster first, then by uri) with its uri (never the
+    path it was read from), license and attribution."""
+    inputs = sorted((ctx.licenses[p] for p in inputs if p in ctx.licenses),
+                    key=lambda lic: lic.uri)
+    raster = ctx.licenses.get(raster_path)
+    sources = [{"kind": lic.kind, "uri": lic.uri, "license": lic.license,
+                "attribution": lic.attribution}
+               for lic in ([raster] if raster is not None else []) + inputs]
     return {"sources": sources, "licenses": sorted({s["license"] for s in sources}),
             "geoscribe_version": __version__, **extra}

@@ -91,7 +91,7 @@ class TileBuilder:
 
     def _key(self, plan: ChipPlan) -> str:
         stem = _UNSAFE.sub("-", Path(plan.raster.path).stem)[:32]
-        digest = hashlib.sha256(plan.raster.path.encode()).hexdigest()[:6]
+        digest = hashlib.sha256(plan.raster.uri.encode()).hexdigest()[:6]
         return f"{self.prefix}_{stem}-{digest}_c{plan.col_off}_r{plan.row_off}_s{plan.side}"
 
     def _tile(self, raster_index: int, col_off: int, row_off: int) -> Sample | str:

@@ -26,9 +26,11 @@ from geoscribe.engine.units import build_order, load_done, plan_units, split_lan
 from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.filters.chip_qc import ChipQC
+from geoscribe.redact import PublicNames
 from geoscribe.region import SPLITS, Region, parse_region
 from geoscribe.shards import atomic_write_text
 from geoscribe.sources.imagery import RasterInfo, expand_imagery, index_raster
+from geoscribe.sources.registry_data import source_uri
 from geoscribe.text.tag_policy import load_tag_policy
 
 OSM_LICENSE = ("ODbL-1.0", "© OpenStreetMap contributors")
@@ -80,15 +82,16 @@ def _region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
 
 
 def _licenses(config: BuildConfig, rasters, osm_paths, label_paths) -> dict[str, SourceLicense]:
+    """Every input by its real path, with the uri outputs name it by and its license."""
     licenses = {}
     for raster in rasters:
-        licenses[raster.path] = SourceLicense("imagery", raster.path, config.imagery_license,
+        licenses[raster.path] = SourceLicense("imagery", raster.uri, config.imagery_license,
                                               config.imagery_attribution,
                                               Path(raster.path).name)
     for path in osm_paths:
-        licenses[str(path)] = SourceLicense("osm", str(path), *OSM_LICENSE)
+        licenses[str(path)] = SourceLicense("osm", source_uri(path), *OSM_LICENSE)
     for path in label_paths:
-        licenses[str(path)] = SourceLicense("labels", str(path), config.labels_license,
+        licenses[str(path)] = SourceLicense("labels", source_uri(path), config.labels_license,
                                             config.labels_attribution)
     return licenses
 
@@ -142,7 +145,7 @@ def build(config: BuildConfig) -> dict:
     work = out / WORK
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_text(work / "run.json", json.dumps(
-        {"fingerprint": fingerprint, "config": config.model_dump(mode="json")},
+        {"fingerprint": fingerprint, "config": config.public_dump()},
         indent=2, sort_keys=True))
 
     llm = open_llm(config) if config.llm else None
@@ -367,6 +370,11 @@ def add_filter_stats(stats: dict, filtered) -> None:
 
 def _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stats, shards,
                rejected, resumed_units, ctx) -> dict:
+    """The run's stats; inputs named by their uri (never a path into the builder's home)."""
+    names = {path: lic.uri for path, lic in ctx.licenses.items()}
+    names.update({path: source_uri(path) for path in failed_rasters})
+    names.update({path: source_uri(path) for path in ingest["failed_inputs"]})
+    public = PublicNames(names)
     skipped: Counter[str] = Counter()
     for stats in unit_stats.values():
         skipped.update(stats["skipped"])
@@ -377,6 +385,7 @@ def _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stat
         skipped[f"imagery_unreadable:{path}"] += 1
     for path in ingest["failed_inputs"]:
         skipped[f"vector_input_unreadable:{path}"] += 1
+    skipped = Counter({public.reason(k): n for k, n in skipped.items()})
     by_split = {split: sum(s["samples"] for s in shards if s["split"] == split)
                 for split in SPLITS}
     return {
@@ -391,12 +400,12 @@ def _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stat
         "units": {"total": len(units), "resumed": resumed_units},
         "shards": [s["shard"] for s in shards],
         "inputs": {
-            "imagery": [{"path": r.path, "crs": r.crs, "gsd_m": round(r.gsd_m, 4),
+            "imagery": [{"path": r.uri, "crs": r.crs, "gsd_m": round(r.gsd_m, 4),
                          "bands": r.count, "dtype": r.dtype, "conversion": r.rule}
                         for r in rasters],
-            "imagery_failed": failed_rasters,
-            "vectors": ingest["inputs"],
-            "vectors_failed": ingest["failed_inputs"],
+            "imagery_failed": public.mapping(failed_rasters),
+            "vectors": public.mapping(ingest["inputs"]),
+            "vectors_failed": public.mapping(ingest["failed_inputs"]),
         },
         "licenses": sorted({(lic.license, lic.attribution or "") for lic in ctx.licenses.values()}),
     }

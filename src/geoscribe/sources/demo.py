@@ -20,7 +20,7 @@ import rasterio
 import shapely
 
 from geoscribe.errors import InputError
-from geoscribe.sources.registry_data import SOLARIS_WHEEL, cache_dir, fetch_members
+from geoscribe.sources.registry_data import DERIVED, SOLARIS_WHEEL, derived_path, fetch_members
 
 SPACENET_LICENSE = "CC-BY-SA-4.0"
 SPACENET_ATTRIBUTION = (
@@ -35,7 +35,7 @@ DEMO_LABELS = ("solaris/data/geotiff_labels.geojson",
 DEMO_OPTIONS = {"split_block_deg": 0.0015, "unit_deg": 0.002, "seed": 11}
 
 
-INSTANCE_STACK = "solaris/data/sample_inst_mask.tif"
+BUILDING_IDS = "atlanta_building_ids.tif"  # from the instance stack (registry_data.DERIVED)
 ROAD_MASK = "solaris/data/sample_road_raster_mask.tif"
 TILE_DEMO_OPTIONS = {"split_block_deg": 0.0015, "unit_deg": 0.002, "tile_px": 128,
                      "chip_size": 256}
@@ -60,11 +60,10 @@ def _instance_ids(stack: Path, target: Path) -> Path:
 
 
 def _tile_demo_labels(files: dict[str, Path]) -> dict:
-    derived = cache_dir() / "derived"
-    derived.mkdir(parents=True, exist_ok=True)
-    buildings = _instance_ids(files[INSTANCE_STACK], derived / "atlanta_building_ids.tif")
-    building_map = derived / "class_map_buildings.json"
-    road_map = derived / "class_map_roads.json"
+    _archive, stack, _fragment = DERIVED[BUILDING_IDS]
+    buildings = _instance_ids(files[stack], derived_path(BUILDING_IDS))
+    building_map = derived_path("class_map_buildings.json")
+    road_map = derived_path("class_map_roads.json")
     building_map.write_text(json.dumps({"*": "building"}), encoding="utf-8")
     road_map.write_text(json.dumps({"255": "road"}), encoding="utf-8")
     return {"labels": [str(buildings), str(files[ROAD_MASK])],

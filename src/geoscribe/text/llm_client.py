@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from geoscribe.redact import redact_text
 from geoscribe.text.llm_cache import ResponseCache, request_key
 from geoscribe.text.llm_spec import LLMSettings
 from geoscribe.text.rate_limit import RateLimiter
@@ -77,8 +78,9 @@ class LLMClient:
         self.openai = openai
         self.settings = settings
         self.spec = settings.spec
-        self.client = openai.OpenAI(base_url=self.spec.base_url, api_key=self.spec.api_key(),
+        self.client = openai.OpenAI(base_url=self.spec.client_url, api_key=self.spec.api_key(),
                                     max_retries=0, timeout=settings.timeout_s)
+        self.secrets = self.spec.secrets()  # masked out of every message kept
         self.cache = ResponseCache(cache_path) if cache_path is not None else None
         self.limiter = limiter or RateLimiter(settings.rpm, settings.tpm)
         self.mode = "json_schema" if settings.json_mode == "auto" else settings.json_mode
@@ -159,7 +161,8 @@ class LLMClient:
                     self._count(**{f"json_mode_downgraded_to_{DOWNGRADE[mode]}": 1})
                     continue
                 if status != 429 and status < 500 and status != 408:
-                    raise LLMError(f"http_{status}", str(exc)[:200]) from None
+                    raise LLMError(f"http_{status}",
+                                   redact_text(str(exc), self.secrets)[:200]) from None
                 last = f"http_{status}"
                 delay = _retry_after(exc)
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:

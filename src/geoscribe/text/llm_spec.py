@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from geoscribe.errors import InputError
+from geoscribe.redact import public_url, redact_text, url_secrets
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 JSON_MODES = ("auto", "json_schema", "json_object", "prompt")
@@ -14,11 +15,30 @@ JSON_MODES = ("auto", "json_schema", "json_object", "prompt")
 
 @dataclass(frozen=True)
 class LLMSpec:
-    """Which model on which OpenAI-compatible endpoint. The API key is never stored here."""
+    """Which model on which OpenAI-compatible endpoint. The API key is never stored here.
+
+    `base_url` is the public form of the endpoint (no user-info, no query; the one recorded
+    and printed); `connect_url`, the URL as given, only reaches the HTTP client."""
 
     model: str
     base_url: str = OPENAI_BASE_URL
     openai_api: bool = True  # MODEL without @BASE_URL: the OpenAI API (or OPENAI_BASE_URL)
+    connect_url: str = field(default="", repr=False, compare=False)
+
+    @classmethod
+    def from_url(cls, model: str, url: str, openai_api: bool) -> LLMSpec:
+        """A spec for the endpoint `url` as given (credentials kept for connecting only)."""
+        url = url.strip().rstrip("/")
+        return cls(model, public_url(url).rstrip("/"), openai_api, connect_url=url)
+
+    @property
+    def client_url(self) -> str:
+        """The URL the HTTP client connects to (may hold credentials: never store it)."""
+        return self.connect_url or self.base_url
+
+    def secrets(self) -> list[str]:
+        """What must never appear in an output: the URL's credentials and the API key."""
+        return [*url_secrets(self.client_url), self.api_key()]
 
     @property
     def is_openai(self) -> bool:
@@ -50,15 +70,25 @@ def parse_llm_spec(text: str) -> LLMSpec:
         raise InputError("--llm", "empty; give MODEL (OpenAI) or MODEL@BASE_URL")
     model, sep, url = text.partition("@")
     model = model.removeprefix("openai:").strip()
+    what = f"--llm {public_llm(text)}"
     if not model:
-        raise InputError(f"--llm {text}", "no model name before '@'")
+        raise InputError(what, "no model name before '@'")
     if not sep:  # the OpenAI API; OPENAI_BASE_URL (the openai client's variable) may redirect it
-        return LLMSpec(model, (os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/"))
+        return LLMSpec.from_url(model, os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+                                openai_api=True)
     parsed = urlparse(url.strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InputError(f"--llm {text}", f"{url!r} is not an http(s) base URL, e.g. "
+        raise InputError(what, f"{public_url(url)!r} is not an http(s) base URL, e.g. "
                          "http://127.0.0.1:8080/v1")
-    return LLMSpec(model, url.strip().rstrip("/"), openai_api=False)
+    return LLMSpec.from_url(model, url, openai_api=False)
+
+
+def public_llm(text: str) -> str:
+    """The public form of an `--llm` value: MODEL, or MODEL@URL without credentials."""
+    model, sep, url = text.partition("@")
+    if not sep:
+        return redact_text(text)
+    return redact_text(f"{model}{sep}{public_url(url)}", url_secrets(url))
 
 
 @dataclass(frozen=True)
