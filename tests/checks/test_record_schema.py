@@ -105,3 +105,14 @@ def test_generator_needs_template_or_model(record):
 def test_empty_caption_key_error(record):
     record["texts"]["caption"] = "   "
     assert key_errors(record) == ["texts/caption: empty caption"]
+
+
+@pytest.mark.parametrize("endpoint", ["http://user:pass@127.0.0.1:8080/v1",
+                                      "http://127.0.0.1:8080/v1?token=abc",
+                                      "http://127.0.0.1:8080/v1#sig"])
+def test_endpoint_with_credentials_is_invalid(record, endpoint):
+    """issue 10 case 1: `geoscribe validate` flags an endpoint that would publish credentials."""
+    record["generator"]["endpoint"] = "http://127.0.0.1:8080/v1"
+    assert record_errors(record) == []
+    record["generator"]["endpoint"] = endpoint
+    assert any(e.startswith("generator/endpoint:") for e in record_errors(record))

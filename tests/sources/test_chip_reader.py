@@ -169,7 +169,7 @@ def test_truncated_file_raises_chip_read_error(tmp_path):
         assert np.array_equal(rgb, np.moveaxis(data[:, :128, :128], 0, -1))
         with pytest.raises(ChipReadError) as err:
             reader.read(window_plan(info, 384, 384, 128, 128))
-        assert err.value.path == str(truncated)
+        assert err.value.uri == str(truncated)
         assert str(truncated) in str(err.value)
     finally:
         reader.close()

@@ -17,11 +17,12 @@ from geoscribe.sources.imagery import RasterInfo, to_rgb8_planes
 
 
 class ChipReadError(Exception):
-    """A raster failed while reading a chip (e.g. a truncated file)."""
+    """A raster failed while reading a chip (e.g. a truncated file); named by its uri, as
+    the skip reason `read_error:<uri>` is written into stats."""
 
-    def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
-        self.path = path
+    def __init__(self, uri: str, detail: str) -> None:
+        super().__init__(f"{uri}: {detail}")
+        self.uri = uri
 
 
 class ChipReader:
@@ -60,7 +61,7 @@ class ChipReader:
         try:
             planes, valid = self.read_planes(plan)
         except ChipReadError as exc:
-            return f"read_error:{exc.path}"
+            return f"read_error:{exc.uri}"
         return qc.reason_planes(planes, valid) or (planes, valid)
 
     def read_planes(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray | None]:
@@ -87,7 +88,7 @@ class ChipReader:
                 masked=not info.all_valid,
             )
         except rasterio.errors.RasterioError as exc:
-            raise ChipReadError(info.path, str(exc).splitlines()[0]) from None
+            raise ChipReadError(info.uri, str(exc).splitlines()[0]) from None
         if info.all_valid:
             return to_rgb8_planes(data, info), None
         valid = ~np.ma.getmaskarray(data).any(axis=0)
@@ -114,7 +115,7 @@ class ChipReader:
                     data = vrt.read(info.bands)
                     mask = vrt.read_masks(1) > 0
             except rasterio.errors.RasterioError as exc:
-                raise ChipReadError(info.path, str(exc).splitlines()[0]) from None
+                raise ChipReadError(info.uri, str(exc).splitlines()[0]) from None
             fill = mask & ~valid
             if fill.any():
                 planes[:, fill] = to_rgb8_planes(data, info)[:, fill]
