@@ -113,7 +113,7 @@ def phrase_table() -> dict:
 
 def phrase_vocabulary() -> dict[str, frozenset[str]]:
     """Per primary key, the values tag_phrases.yaml names (always trusted)."""
-    return {key: frozenset(str(v) for v in values if v != "default")
+    return {key: frozenset(v for v in values if isinstance(v, str) and v != "default")
             for key, values in phrase_table()["primary"].items()}
 
 
