@@ -10,6 +10,8 @@ from geoscribe.text.faithfulness import (
     check_text,
     check_turn,
     classes_in,
+    first_class,
+    names_fact,
     numbers_in,
 )
 
@@ -128,3 +130,37 @@ def test_reworded_turns(original, text, problem):
         assert problems == []
     else:
         assert any(p.startswith(problem) for p in problems), problems
+
+
+@pytest.mark.parametrize(("text", "name", "named"), [
+    ("Three houses stand in a row.", "house", True),
+    ("A road crosses the image.", "residential road", True),  # the head noun
+    ("Water bodies fill the north.", "permanent water bodies", True),
+    ("A body of water in the north.", "permanent water bodies", True),  # singular head
+    ("Dense tree cover over most of it.", "tree cover", True),
+    ("HACKED HACKED HACKED HACKED", "house", False),
+    ("A warehouse by the river.", "house", False),  # a word, not a substring
+    ("A residential area.", "residential road", False),  # a modifier is not the object
+])
+def test_names_fact_accepts_phrase_or_head_noun(text, name, named):
+    """issue 10 case 2: a fact is named by its phrase or its head noun, singular or plural."""
+    assert names_fact(text, name) is named
+
+
+def test_text_without_the_required_facts_is_rejected():
+    """issue 10 case 2: a reply must contain the focus class, not only avoid wrong ones."""
+    required = facts(required={"house"})
+    assert check_text("HACKED HACKED HACKED HACKED", required, 40) == [
+        "missing_facts: 'house'"]
+    assert check_text("An image showing one road and nothing else.", required, 40) == [
+        "missing_facts: 'house'"]
+    assert check_text("Seen from above: 3 homes, or rather houses, by a road.", required,
+                      40) == []
+
+
+def test_first_class_is_the_earliest_named():
+    """issue 10 case 2: the focus of a template caption is the class it names first."""
+    assert first_class("A satellite image of a water tower near 3 houses.", VOCAB) == (
+        "water tower")
+    assert first_class("Houses and a residential road.", VOCAB) == "house"
+    assert first_class("Nothing known here.", VOCAB) is None

@@ -22,10 +22,10 @@ def _groundable(
     features: Iterator[Feature], policy: TagPolicy, region, stats: SourceStats, name: str
 ) -> Iterator[Feature]:
     for feature in features:
-        free_text: list[str] = []
-        kept = policy.keep(feature.tags, free_text)
-        for _key in free_text:  # untrusted free text in a groundable key: dropped, counted
-            stats.skip(f"free_text_tag_value:{name}")
+        dropped: list[str] = []
+        kept = policy.keep(feature.tags, dropped)
+        for reason in dropped:  # free text or an untrusted value in a groundable key: counted
+            stats.skip(f"{reason}:{name}")
         if policy.primary_key(kept) is None:
             stats.skip(f"no_groundable_tags:{name}")
             continue

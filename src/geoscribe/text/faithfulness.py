@@ -2,8 +2,9 @@
 
 A text fails when it: is chatter ("As an AI", "Sure, here is"), echoes instructions, is too
 short or too long, states a number that is not one of the facts' numbers (digits or number
-words; percentages within 1 point, other numbers within 2 %), or names a known class that is
-not among the facts' classes.
+words; percentages within 1 point, other numbers within 2 %), names a known class that is
+not among the facts' classes, or leaves out a required fact (the focus/dominant class: named
+by its phrase or its head noun, singular or plural, so "HACKED HACKED HACKED HACKED" fails).
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ class Facts:
 
     `vocabulary` holds every class name the checker knows; a known name that is not a
     present class (nor a word-suffix of one: "road" of "residential road") is a contradiction.
+    `required` holds the class names a text must name (the focus or dominant class).
     """
 
     numbers: set[float] = field(default_factory=set)
     percentages: set[float] = field(default_factory=set)
     classes: set[str] = field(default_factory=set)
     vocabulary: set[str] = field(default_factory=set)
+    required: set[str] = field(default_factory=set)
 
     def allows_number(self, value: float, percent: bool) -> bool:
         if percent:
@@ -58,6 +61,27 @@ def _plural_forms(phrase: str) -> list[str]:
     if phrase.endswith("y"):
         forms.append(phrase[:-1] + "ies")
     return forms
+
+
+def _word_forms(word: str) -> set[str]:
+    """A word, its plurals and (for a plural) its singulars: body/bodies, house/houses."""
+    forms = set(_plural_forms(word))
+    if word.endswith("ies"):
+        forms.add(word[:-3] + "y")
+    if word.endswith("es"):
+        forms.add(word[:-2])
+    if word.endswith("s"):
+        forms.add(word[:-1])
+    return forms
+
+
+def names_fact(text: str, name: str) -> bool:
+    """Whether `text` names the class `name`: its whole phrase or its head noun (the last
+    word: "road" for "residential road"), in singular or plural."""
+    lowered, phrase = text.lower(), name.lower().strip()
+    words = phrase.split()
+    forms = _word_forms(phrase) | (_word_forms(words[-1]) if words else set())
+    return any(re.search(r"\b" + re.escape(form) + r"\b", lowered) for form in forms if form)
 
 
 def _is_present(name: str, classes: set[str]) -> bool:
@@ -77,8 +101,8 @@ def numbers_in(text: str) -> list[tuple[float, bool, str]]:
     return found
 
 
-def classes_in(text: str, vocabulary: set[str]) -> list[str]:
-    """Known class names mentioned in `text` (longest match first, no overlaps)."""
+def _class_matches(text: str, vocabulary: set[str]) -> list[tuple[int, str]]:
+    """(position, name) of every known class name in `text` (longest first, no overlaps)."""
     lowered = text.lower()
     taken = [False] * len(lowered)
     found = []
@@ -88,8 +112,19 @@ def classes_in(text: str, vocabulary: set[str]) -> list[str]:
                 if any(taken[match.start():match.end()]):
                     continue
                 taken[match.start():match.end()] = [True] * (match.end() - match.start())
-                found.append(name)
+                found.append((match.start(), name))
     return found
+
+
+def classes_in(text: str, vocabulary: set[str]) -> list[str]:
+    """Known class names mentioned in `text` (longest match first, no overlaps)."""
+    return [name for _, name in _class_matches(text, vocabulary)]
+
+
+def first_class(text: str, vocabulary: set[str]) -> str | None:
+    """The known class named first in `text` (a template caption names its focus first)."""
+    found = _class_matches(text, vocabulary)
+    return min(found)[1] if found else None
 
 
 def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> list[str]:
@@ -107,6 +142,9 @@ def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> l
     for name in classes_in(text, facts.vocabulary):
         if not _is_present(name, facts.classes):
             problems.append(f"class_not_present: {name!r}")
+    for name in sorted(facts.required):
+        if not names_fact(text, name):
+            problems.append(f"missing_facts: {name!r}")
     return problems
 
 

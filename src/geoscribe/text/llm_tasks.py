@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import jinja2
 
-from geoscribe.text.faithfulness import Facts, classes_in, numbers_in
+from geoscribe.text.faithfulness import Facts, classes_in, first_class, numbers_in
 from geoscribe.text.templates import load_wording
 
 PROMPTS = {"rsteller-like": "rsteller_caption_v1.yaml",
@@ -123,9 +123,10 @@ def _rsteller(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     numbers.update(float(v) for v in counts.values())
     numbers.add(float(len(described)))
     classes = {e.get("name") for e in elements if e.get("name")} | set(counts)
+    salient = {e["name"] for e in elements[:1] if e.get("name")}  # the most salient element
     data = quoted({"objects": described})
     return PROMPTS["rsteller-like"], data, Facts(numbers, set(), classes,
-                                                  vocabulary | classes)
+                                                  vocabulary | classes, salient)
 
 
 def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
@@ -142,9 +143,10 @@ def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]
     allowed = {float(p["percent"]) for p in overall.values()}
     allowed |= {float(p) for values in regions.values() for p in values.values()}
     classes = set(shares)
+    dominant = {max(shares, key=shares.get)} if shares else set()
     data = quoted({"overall": overall, "regions": regions})
     return PROMPTS["chatearthnet-like"], data, Facts(allowed, allowed, classes,
-                                                      vocabulary | classes)
+                                                      vocabulary | classes, dominant)
 
 
 def _answer_text(answer) -> str:
@@ -176,7 +178,9 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
                           "text": quoted(text, cap=1000)} for i, _, text in turns]
     prompt = (REWRITE_CONVERSATION_PROMPT if turns else REWRITE_QA_PROMPT if qa
               else REWRITE_PROMPT)
-    return prompt, data, Facts(numbers, percentages, classes, vocabulary | classes)
+    focus = first_class(caption, vocabulary | classes)  # a template caption names it first
+    return prompt, data, Facts(numbers, percentages, classes, vocabulary | classes,
+                               {focus} if focus else set())
 
 
 def conversation_turns(record: dict) -> tuple:

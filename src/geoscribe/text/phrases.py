@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-import yaml
-
-from geoscribe.resources import read_text
-from geoscribe.text.tag_policy import TagPolicy
+from geoscribe.text.tag_policy import TagPolicy, phrase_table
 
 
 def readable(value: str) -> str:
     """Make a tag value readable: underscores to spaces, `;` lists to 'a and b'."""
     parts = [p.strip().replace("_", " ") for p in str(value).split(";") if p.strip()]
     return " and ".join(parts)
-
-
-@lru_cache(maxsize=1)
-def _phrase_table() -> dict:
-    return yaml.safe_load(read_text("prompts", "tag_phrases.yaml"))
 
 
 @dataclass(frozen=True)
@@ -32,7 +23,7 @@ class FeaturePhrase:
 
 def object_phrase(key: str, value: str) -> str:
     """Phrase naming an object from its primary tag."""
-    table = _phrase_table()["primary"].get(key, {"default": "{value}"})
+    table = phrase_table()["primary"].get(key, {"default": "{value}"})
     if value == "yes":
         override = table.get("yes")
         return override if override else readable(key)
@@ -44,8 +35,8 @@ def object_phrase(key: str, value: str) -> str:
 
 def attribute_phrases(tags: dict[str, str], skip_key: str | None) -> tuple[str, ...]:
     """Phrases for the descriptive tags that have a template, in template order."""
-    templates: dict[str, str] = _phrase_table()["attributes"]
-    singular: dict[str, str] = _phrase_table().get("singular", {})
+    templates: dict[str, str] = phrase_table()["attributes"]
+    singular: dict[str, str] = phrase_table().get("singular", {})
     phrases = []
     for key, template in templates.items():
         if key == skip_key or key not in tags:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,20 @@ from geoscribe.errors import InputError
 from geoscribe.resources import read_text, sha256_text
 
 _VALUE_CHARS = re.compile(r"[\w .,;:/+'()#-]+")
+# OSM value shapes (documented in prompts/tag_policy.yaml); ASCII only, whatever the locale.
+_WORD = r"[a-z0-9]+(?:[_:][a-z0-9]+)*"
+_NUMBER = r"-?[0-9]+(?:[.,][0-9]+)?(?: ?(?:mm|cm|m|km|ft|mi|nmi|t))?|[0-9]+'(?:[0-9]+\")?"
+_HEX = r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})"
+_LATIN = r"[A-Z][a-z]+(?: [a-z]+(?:-[a-z]+)?){0,2}"
+
+
+def _list_of(item: str) -> re.Pattern:
+    return re.compile(rf"(?:{item})(?:; ?(?:{item}))*", re.ASCII)
+
+
+SHAPES = {"number": _list_of(_NUMBER), "colour": _list_of(f"{_WORD}|{_NUMBER}|{_HEX}"),
+          "latin": _list_of(_LATIN), "word": _list_of(f"{_WORD}|{_NUMBER}")}
+_WORDS = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,11 @@ class TagPolicy:
     sha256: str
     max_value_chars: int = 40
     max_value_words: int = 4
+    number_keys: frozenset[str] = frozenset()
+    colour_keys: frozenset[str] = frozenset()
+    latin_keys: frozenset[str] = frozenset()
+    instruction_words: frozenset[str] = frozenset()
+    vocabulary: dict[str, frozenset[str]] = field(default_factory=dict, compare=False)
 
     def is_free_text(self, value: str) -> bool:
         """A value that reads like a sentence, not a tag value: long, wordy or with characters
@@ -34,21 +54,42 @@ class TagPolicy:
                 or len(re.split(r"[\s_]+", value)) > self.max_value_words
                 or _VALUE_CHARS.fullmatch(value) is None)
 
+    def is_trusted(self, key: str, value: str) -> bool:
+        """A value from the known vocabulary: listed in tag_phrases.yaml for this key, or of
+        the key's OSM value shape (ASCII) with no instruction word in it."""
+        if value in self.vocabulary.get(key, ()):
+            return True
+        shape = ("number" if key in self.number_keys else "colour" if key in self.colour_keys
+                 else "latin" if key in self.latin_keys else "word")
+        if SHAPES[shape].fullmatch(value) is None:
+            return False
+        return self.instruction_words.isdisjoint(_WORDS.findall(value.lower()))
+
+    def drop_reason(self, key: str, value: str) -> str | None:
+        """Why a value of a kept key is dropped (free text, untrusted), or None to keep it."""
+        if self.is_free_text(value):
+            return "free_text_tag_value"
+        if not self.is_trusted(key, value):
+            return "untrusted_tag_value"
+        return None
+
     def keep(self, tags: dict[str, str], dropped: list[str] | None = None) -> dict[str, str]:
-        """Return only the kept tags (non-empty values, not denied, primary or attribute, not
-        free text); keys dropped as free text are appended to `dropped`."""
+        """Return only the kept tags (non-empty values, not denied, primary or attribute,
+        trusted: not free text, of a known value shape); the reason of each groundable tag
+        dropped for its value (`free_text_tag_value`, `untrusted_tag_value`) is appended to
+        `dropped`."""
         kept = {}
         for key, value in tags.items():
             value = str(value).strip()
             if not value or key in self.deny_keys or key.startswith(self.deny_prefixes):
                 continue
-            if self.is_free_text(value):
-                if dropped is not None and (key in self.attribute_keys
-                                            or key in self._primary_set):
-                    dropped.append(key)
+            if key not in self.attribute_keys and key not in self._primary_set:
                 continue
-            if key in self.attribute_keys or key in self._primary_set:
+            reason = self.drop_reason(key, value)
+            if reason is None:
                 kept[key] = value
+            elif dropped is not None:
+                dropped.append(reason)
         return kept
 
     @property
@@ -62,6 +103,31 @@ class TagPolicy:
             if value and value != "no":
                 return key
         return None
+
+
+@lru_cache(maxsize=1)
+def phrase_table() -> dict:
+    """prompts/tag_phrases.yaml: how tags become words (and which values are vocabulary)."""
+    return yaml.safe_load(read_text("prompts", "tag_phrases.yaml"))
+
+
+def phrase_vocabulary() -> dict[str, frozenset[str]]:
+    """Per primary key, the values tag_phrases.yaml names (always trusted)."""
+    return {key: frozenset(v for v in values if isinstance(v, str) and v != "default")
+            for key, values in phrase_table()["primary"].items()}
+
+
+@lru_cache(maxsize=1)
+def _packaged_policy() -> dict:
+    return yaml.safe_load(read_text("prompts", "tag_policy.yaml"))
+
+
+def _value_lists(data: dict) -> dict[str, frozenset[str]]:
+    """The value-shape key lists and instruction words (the packaged ones where left out)."""
+    names = ("number_keys", "colour_keys", "latin_keys", "instruction_words")
+    return {name: frozenset(str(v).lower() if name == "instruction_words" else str(v)
+                            for v in data.get(name, _packaged_policy()[name]))
+            for name in names}
 
 
 def load_tag_policy(path: Path | None = None) -> TagPolicy:
@@ -83,6 +149,8 @@ def load_tag_policy(path: Path | None = None) -> TagPolicy:
             sha256=sha256_text(text),
             max_value_chars=int(data.get("max_value_chars", 40)),
             max_value_words=int(data.get("max_value_words", 4)),
+            vocabulary=phrase_vocabulary(),
+            **_value_lists(data),
         )
     except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"tag policy {path or 'package'}", f"invalid ({exc})") from None
