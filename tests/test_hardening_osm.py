@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.crs import CRS
-from rasterio.transform import from_origin
 
 from conftest import build_args, run_cli
 from scene import to_josm, with_long_tag
@@ -30,7 +30,7 @@ def _local_crs_raster(path: Path) -> Path:
     crs = CRS.from_wkt('LOCAL_CS["Site grid",LOCAL_DATUM["Site datum",10000],UNIT["metre",1],'
                        'AXIS["X",EAST],AXIS["Y",NORTH]]')
     with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=3, dtype="uint8",
-                       crs=crs, transform=from_origin(1000.0, 2000.0, 1.0, 1.0)) as dst:
+                       crs=crs, transform=Affine(1.0, 0.0, 1000.0, 0.0, -1.0, 2000.0)) as dst:
         dst.write(np.full((3, 64, 64), 120, np.uint8))
     return path
 

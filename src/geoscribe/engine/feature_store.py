@@ -66,10 +66,12 @@ class FeatureStore:
 
     def _unique(self, features: list[Feature], on_duplicate: Callable[[Feature], None] | None
                 ) -> list[Feature]:
-        """`features` less the OSM elements already stored or earlier in the list (in order)."""
+        """`features` less the OSM elements already stored or earlier in the list (in order);
+        features without an OSM type and id (labels) are all kept."""
         if on_duplicate is None:
             return features
-        keys = {(f.osm_type, f.osm_id) for f in features if f.osm_id is not None}
+        keys = {(f.osm_type, f.osm_id) for f in features
+                if f.osm_type is not None and f.osm_id is not None}
         seen = set()
         for osm_type in {key[0] for key in keys}:
             ids = [osm_id for kind, osm_id in keys if kind == osm_type]
@@ -82,7 +84,7 @@ class FeatureStore:
         unique = []
         for feature in features:
             key = (feature.osm_type, feature.osm_id)
-            if feature.osm_id is None:
+            if feature.osm_type is None or feature.osm_id is None:  # labels: no OSM identity
                 unique.append(feature)
             elif key in seen:
                 on_duplicate(feature)
