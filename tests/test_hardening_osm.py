@@ -60,6 +60,8 @@ def test_josm_file_builds_every_feature(built, scene, tmp_path):
     assert stats["samples"] == _stats(built)["samples"]
     assert not [k for k in stats["skipped"] if k.startswith("osm_")]
     assert stats["inputs"]["vectors"][str(josm)]["kept"] == len(scene.features)
+    validated = run_cli("geoscribe", "validate", str(out))  # negative ids in keys and records
+    assert validated.returncode == 0, validated.stdout + validated.stderr
 
 
 def test_over_long_tag_is_dropped_not_fatal(built, scene, tmp_path):
