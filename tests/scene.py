@@ -6,6 +6,7 @@ so tests can check the pipeline's chips against pyproj/shapely independently.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,3 +151,20 @@ def make_scene(directory: Path, missing_node_way: bool = False) -> Scene:
     write_raster(raster)
     write_osm(osm, feats, missing_node_way=missing_node_way)
     return Scene(raster, osm, feats)
+
+
+def to_josm(source: Path, target: Path) -> None:
+    """Rewrite an OSM XML file of write_osm as JOSM saves new objects: every id and reference
+    negated, single quotes, no version, action='modify'."""
+    text = re.sub(r'(id|ref)="(\d+)"', r"\1='-\2'", source.read_text(encoding="utf-8"))
+    target.write_text(text.replace(' version="1"', " action='modify'"), encoding="utf-8")
+
+
+def with_long_tag(source: Path, target: Path, osm_id: int, size: int = 1100) -> None:
+    """A copy of an OSM XML file of write_osm whose way `osm_id` has a `description` tag of
+    `size` bytes (over libosmium's 1024-byte limit)."""
+    text = source.read_text(encoding="utf-8")
+    head = f'<way id="{osm_id}" version="1">'
+    assert head in text
+    target.write_text(text.replace(head, head + f'<tag k="description" v="{"x" * size}"/>'),
+                      encoding="utf-8")

@@ -240,3 +240,16 @@ def test_three_band_uint16_stretches_each_band(tmp_path):
         expected = np.clip(np.rint((data[band].astype(np.float64) - lo) * 255 / (hi - lo)),
                            0, 255)
         assert np.abs(rgb[..., band].astype(int) - expected).max() <= 1
+
+
+def test_local_engineering_crs_is_input_error(tmp_path):
+    """issue 10 case 11: a raster in a local engineering CRS (no transformation to WGS84) is a
+    one-line InputError naming it, not a rasterio/PROJ exception."""
+    local = rasterio.crs.CRS.from_wkt(
+        'LOCAL_CS["Site grid",LOCAL_DATUM["Site datum",10000],UNIT["metre",1],'
+        'AXIS["X",EAST],AXIS["Y",NORTH]]')
+    path = write_tif(tmp_path / "site.tif", np.full((3, 16, 16), 90, np.uint8), crs=local)
+    with pytest.raises(InputError) as info:
+        index_raster(path)
+    assert str(info.value) == (f"--imagery {path}: its CRS (Site grid) cannot be transformed "
+                               "to WGS84")

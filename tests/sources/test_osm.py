@@ -374,3 +374,52 @@ def test_closed_ways_without_an_area_are_each_counted_once(tmp_path):
     assert found == {("way", 10): "Polygon", ("way", 14): "LineString"}
     assert stats.skipped == {f"osm_area_invalid:{path}": 2, f"osm_way_missing_nodes:{path}": 1}
     assert stats.read == 5
+
+
+def _multipolygon_file(path: Path, members: str) -> None:
+    nodes = "".join(f'<node id="{i}" version="1" lat="{lat}" lon="{lon}"/>\n'
+                    for i, (lat, lon) in enumerate(
+                        [(60.1, 24.9), (60.1, 24.901), (60.101, 24.901), (60.101, 24.9)], 1))
+    path.write_text(
+        '<?xml version="1.0"?>\n<osm version="0.6">\n' + nodes
+        + '<way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/>'
+        '<nd ref="1"/></way>\n'
+        f'<relation id="50" version="1">{members}<tag k="type" v="multipolygon"/>'
+        '<tag k="landuse" v="grass"/></relation>\n</osm>\n', encoding="utf-8")
+
+
+def test_relation_with_a_missing_member_way_is_counted(tmp_path):
+    """issue 10 case 8: a multipolygon relation naming a way absent from the file is dropped
+    and counted; the same relation with its members present is read."""
+    complete, broken = tmp_path / "complete.osm", tmp_path / "broken.osm"
+    outer = '<member type="way" ref="10" role="outer"/>'
+    _multipolygon_file(complete, outer)
+    _multipolygon_file(broken, outer + '<member type="way" ref="11" role="outer"/>')
+    stats = SourceStats()
+    assert [(f.osm_type, f.osm_id) for f in read_osm(complete, WORLD, stats)] == [
+        ("relation", 50)]
+    assert stats.skipped == {} and stats.read == 1
+    stats = SourceStats()
+    assert list(read_osm(broken, WORLD, stats)) == []
+    assert stats.skipped == {f"osm_relation_missing_members:{broken}": 1}
+    assert stats.read == 1
+
+
+def test_josm_negative_ids_need_the_rewrite_which_reads_them_all(tmp_path):
+    """issue 10 case 8: the fast pass cannot place negative node ids (libosmium's location index
+    drops them) and asks for the rewrite; the rewrite reads every feature with its id."""
+    from geoscribe.sources.osm import OsmRewriteNeeded
+    from scene import scene_features, to_josm, write_osm
+
+    feats = scene_features()
+    positive, josm = tmp_path / "positive.osm", tmp_path / "josm.osm"
+    write_osm(positive, feats)
+    to_josm(positive, josm)
+    with pytest.raises(OsmRewriteNeeded):
+        list(read_osm(josm, WORLD, SourceStats()))
+    stats = SourceStats()
+    rewritten = {(f.osm_type, -f.osm_id): f.geometry.wkb
+                 for f in read_osm(josm, WORLD, stats, rewrite=True)}
+    assert rewritten == {(f.osm_type, f.osm_id): f.geometry.wkb
+                         for f in read_osm(positive, WORLD, SourceStats())}
+    assert len(rewritten) == len(feats) and stats.read == len(feats) and stats.skipped == {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import shapely
@@ -37,18 +37,61 @@ class FeatureStore:
     def close(self) -> None:
         self.db.close()
 
-    def add_many(self, features: Iterable[Feature], batch: int = 5000) -> int:
-        """Insert features (in batches, one transaction each); return how many."""
+    def add_many(self, features: Iterable[Feature], batch: int = 5000,
+                 on_duplicate: Callable[[Feature], None] | None = None) -> int:
+        """Insert features (in batches, one transaction each); return how many.
+
+        With `on_duplicate`, an OSM element already stored (same type and id, from any input)
+        or met earlier in the stream is not stored again: it is passed to `on_duplicate`."""
+        if on_duplicate is not None:
+            self._index_osm_ids()
         total = 0
         pending: list[Feature] = []
-        next_id = (self.db.execute("SELECT COALESCE(MAX(id), 0) FROM features").fetchone()[0]) + 1
+        next_id = self.next_id()
         for feature in features:
             pending.append(feature)
             if len(pending) >= batch:
-                total += self._flush(pending, next_id + total)
+                total += self._flush(self._unique(pending, on_duplicate), next_id + total)
                 pending = []
-        total += self._flush(pending, next_id + total)
+        total += self._flush(self._unique(pending, on_duplicate), next_id + total)
         return total
+
+    def next_id(self) -> int:
+        """The id the next stored feature gets."""
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM features").fetchone()[0] + 1
+
+    def _index_osm_ids(self) -> None:
+        with self.db:
+            self.db.execute("CREATE INDEX IF NOT EXISTS features_osm ON features(osm_type, osm_id)")
+
+    def _unique(self, features: list[Feature], on_duplicate: Callable[[Feature], None] | None
+                ) -> list[Feature]:
+        """`features` less the OSM elements already stored or earlier in the list (in order);
+        features without an OSM type and id (labels) are all kept."""
+        if on_duplicate is None:
+            return features
+        keys = {(f.osm_type, f.osm_id) for f in features
+                if f.osm_type is not None and f.osm_id is not None}
+        seen = set()
+        for osm_type in {key[0] for key in keys}:
+            ids = [osm_id for kind, osm_id in keys if kind == osm_type]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = self.db.execute(
+                    f"SELECT osm_id FROM features WHERE osm_type = ? AND osm_id IN "
+                    f"({','.join('?' * len(chunk))})", (osm_type, *chunk))
+                seen.update((osm_type, row[0]) for row in rows)
+        unique = []
+        for feature in features:
+            key = (feature.osm_type, feature.osm_id)
+            if feature.osm_type is None or feature.osm_id is None:  # labels: no OSM identity
+                unique.append(feature)
+            elif key in seen:
+                on_duplicate(feature)
+            else:
+                seen.add(key)
+                unique.append(feature)
+        return unique
 
     def _flush(self, features: list[Feature], first_id: int) -> int:
         """Insert a batch with ids from `first_id` (bounds and WKB made for all at once)."""
@@ -71,14 +114,11 @@ class FeatureStore:
             self.db.executemany("INSERT INTO features_rtree VALUES (?,?,?,?,?)", boxes)
         return len(rows)
 
-    def remove_input(self, input_path: str) -> None:
-        """Delete every feature read from one input (after that input failed part-way)."""
+    def remove_since(self, first_id: int) -> None:
+        """Delete every feature stored from id `first_id` on (an input that failed part-way)."""
         with self.db:
-            self.db.execute(
-                "DELETE FROM features_rtree WHERE id IN (SELECT id FROM features WHERE input = ?)",
-                (input_path,),
-            )
-            self.db.execute("DELETE FROM features WHERE input = ?", (input_path,))
+            self.db.execute("DELETE FROM features_rtree WHERE id >= ?", (first_id,))
+            self.db.execute("DELETE FROM features WHERE id >= ?", (first_id,))
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM features").fetchone()[0]

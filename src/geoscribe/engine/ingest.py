@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +12,10 @@ from shapely.prepared import prep
 from tqdm import tqdm
 
 from geoscribe.engine.feature_store import FeatureStore
-from geoscribe.errors import InputError
+from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.sources.feature import Feature, SourceStats
 from geoscribe.sources.labels import check_labels_path, read_labels
-from geoscribe.sources.osm import check_osm_path, read_osm
+from geoscribe.sources.osm import OsmRewriteNeeded, check_osm_path, read_osm
 from geoscribe.text.tag_policy import TagPolicy
 
 
@@ -47,7 +48,9 @@ def build_store(
     """Read every vector input into a new store at `store_path`; return per-input stats.
 
     A file that fails is skipped and counted when others succeed; if all fail, the first
-    error is raised (one line, naming the file).
+    error is raised (one line, naming the file). An OSM element met in an earlier OSM input
+    is stored once and counted as `duplicate_element:<input>`. On any error the half-written
+    store is removed; a full disk (or any store write error) is a one-line error.
     """
     for path in osm_paths:
         check_osm_path(path)
@@ -56,37 +59,83 @@ def build_store(
     tmp = store_path.with_name(store_path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     store = FeatureStore(tmp)
-    bounds = tuple(region.bounds)
-    prepared = prep(region)
+    try:
+        report = _read_inputs(store, osm_paths, label_paths, region, policy, progress)
+        store.create_centre_index()
+        store.close()
+    except sqlite3.Error as exc:
+        store.close()
+        tmp.unlink(missing_ok=True)
+        raise GeoscribeError(f"{store_path.parent}: cannot write the feature store ({exc})"
+                             ) from None
+    except BaseException:
+        store.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, store_path)
+    return report
+
+
+def _read_inputs(store: FeatureStore, osm_paths: list[Path], label_paths: list[Path],
+                 region: BaseGeometry, policy: TagPolicy, progress: bool) -> dict:
+    """Stream each input into `store`; the per-input report (raises if every input failed)."""
     report: dict = {"inputs": {}, "failed_inputs": {}}
     errors: list[InputError] = []
     jobs = [("osm", p, read_osm) for p in osm_paths] + [("labels", p, read_labels)
                                                           for p in label_paths]
+    dedupe = len(osm_paths) > 1
     bar = tqdm(total=None, unit=" features", desc="reading vector sources", disable=not progress)
     try:
         for kind, path, reader in jobs:
             stats = SourceStats()
+            first_id = store.next_id()
             try:
-                stream = _groundable(reader(path, bounds, stats), policy, prepared, stats,
-                                     str(path))
-                added = store.add_many(_counting(stream, bar))
+                added = _add_input(store, reader, path, policy, region, stats, bar,
+                                   dedupe and kind == "osm")
             except InputError as exc:
-                store.remove_input(str(path))
+                store.remove_since(first_id)
                 errors.append(exc)
                 report["failed_inputs"][str(path)] = str(exc)
                 continue
-            report["inputs"][str(path)] = {"kind": kind, "read": stats.read, "kept": added,
-                                           "skipped": stats.skipped}
+            _report_input(report["inputs"], str(path), kind, stats, added)
     finally:
         bar.close()
     if errors and not report["inputs"]:
-        store.close()
-        tmp.unlink(missing_ok=True)
         raise errors[0]
-    store.create_centre_index()
-    store.close()
-    os.replace(tmp, store_path)
     return report
+
+
+def _add_input(store: FeatureStore, reader, path: Path, policy: TagPolicy,
+               region: BaseGeometry, stats: SourceStats, bar, dedupe: bool) -> int:
+    """Store one input's groundable features; an OSM file that needs the rewrite is read again
+    through it (what the first try stored is removed first)."""
+    first_id = store.next_id()
+    bounds = tuple(region.bounds)
+    prepared = prep(region)
+    name = str(path)
+
+    def duplicate(_feature: Feature) -> None:
+        stats.skip(f"duplicate_element:{name}")
+
+    def add(features: Iterator[Feature]) -> int:
+        stream = _groundable(features, policy, prepared, stats, name)
+        return store.add_many(_counting(stream, bar), on_duplicate=duplicate if dedupe else None)
+
+    try:
+        return add(reader(path, bounds, stats))
+    except OsmRewriteNeeded:
+        store.remove_since(first_id)
+        stats.read, stats.kept, stats.skipped = 0, 0, {}
+        return add(read_osm(path, bounds, stats, rewrite=True))
+
+
+def _report_input(inputs: dict, name: str, kind: str, stats: SourceStats, added: int) -> None:
+    """Add one input's counts to the report (summed when the same file is given twice)."""
+    entry = inputs.setdefault(name, {"kind": kind, "read": 0, "kept": 0, "skipped": {}})
+    entry["read"] += stats.read
+    entry["kept"] += added
+    for reason, n in stats.skipped.items():
+        entry["skipped"][reason] = entry["skipped"].get(reason, 0) + n
 
 
 def _counting(stream: Iterator[Feature], bar) -> Iterator[Feature]:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import rasterio
 import rasterio.errors
 from rasterio.enums import ColorInterp, MaskFlags
@@ -117,12 +118,26 @@ def _stretch_limits(src, bands: list[int]) -> list[tuple[float, float]]:
     return limits
 
 
+def _bounds_wgs84(src, path: Path) -> tuple[float, float, float, float]:
+    """The raster's bounds in lon/lat; a CRS with no way to WGS84 (a local engineering CRS)
+    is an input error naming it."""
+    try:
+        bounds = tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
+    except Exception:  # rasterio raises its CPLE_* errors here, which it does not export
+        bounds = (math.nan,) * 4
+    if not all(math.isfinite(value) for value in bounds):
+        name = pyproj.CRS.from_wkt(src.crs.to_wkt()).name
+        raise InputError(f"--imagery {path}", f"its CRS ({name}) cannot be transformed to WGS84")
+    return bounds
+
+
 def index_raster(path: Path) -> RasterInfo:
     """Open a raster once (metadata and the stretch statistics) and describe it."""
     try:
         with rasterio.open(path) as src:
             if src.crs is None or src.transform.is_identity:
                 raise InputError(f"--imagery {path}", "raster is not georeferenced")
+            bounds_wgs84 = _bounds_wgs84(src, path)
             bands = _rgb_bands(src)
             rule = "passthrough" if src.dtypes[0] == "uint8" else "stretch"
             stretch = _stretch_limits(src, bands) if rule == "stretch" else []
@@ -140,7 +155,7 @@ def index_raster(path: Path) -> RasterInfo:
                 dtype=src.dtypes[0],
                 nodata=src.nodata,
                 bands=bands,
-                bounds_wgs84=tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds)),
+                bounds_wgs84=bounds_wgs84,
                 gsd_m=_gsd_m(src),
                 acquired=acquired or None,
                 rule=rule,
