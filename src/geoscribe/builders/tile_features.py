@@ -33,8 +33,8 @@ class TileFeature:
     feature: Feature
     name: str  # readable class phrase, e.g. "residential road"
     pixel_geometry: BaseGeometry  # in chip pixels (as written), clipped to the tile
-    bbox_px: tuple[float, float, float, float]
-    clipped: bool
+    bbox_px: tuple[float, float, float, float]  # bounds of pixel_geometry (nodes: ±4 px)
+    clipped: bool  # the tile's edge cuts the feature
     area_m2: float  # area inside the tile (polygons), in a local UTM projection
     length_m: float  # length inside the tile (lines)
 
