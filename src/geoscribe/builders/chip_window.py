@@ -92,6 +92,15 @@ def to_pixels(geom_crs: BaseGeometry, transform: Affine) -> BaseGeometry:
     return shapely.transform(geom_crs, fn)
 
 
+def intersection_with_box(geom: BaseGeometry, box: BaseGeometry) -> BaseGeometry:
+    """The part of `geom` inside `box`; an invalid geometry (e.g. a self-crossing ring from a
+    labels file) is made valid first instead of failing."""
+    try:
+        return shapely.intersection(geom, box)
+    except shapely.errors.GEOSException:
+        return shapely.intersection(shapely.make_valid(geom), box)
+
+
 def bounds_in_pixels(geom_crs: BaseGeometry, transform: Affine,
                      bounds: tuple[float, ...] | None = None) -> tuple[float, ...]:
     """Bounds (x0, y0, x1, y1) in pixels of a geometry already in the grid's CRS.

@@ -11,7 +11,13 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.builders.chip_window import ChipPlan, project, to_pixels, transformer_to_wgs84
+from geoscribe.builders.chip_window import (
+    ChipPlan,
+    intersection_with_box,
+    project,
+    to_pixels,
+    transformer_to_wgs84,
+)
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.tiles import TileBuilder
 from geoscribe.engine.feature_store import FeatureStore
@@ -27,8 +33,8 @@ class TileFeature:
     feature: Feature
     name: str  # readable class phrase, e.g. "residential road"
     pixel_geometry: BaseGeometry  # in chip pixels (as written), clipped to the tile
-    bbox_px: tuple[float, float, float, float]
-    clipped: bool
+    bbox_px: tuple[float, float, float, float]  # bounds of pixel_geometry (nodes: ±4 px)
+    clipped: bool  # the tile's edge cuts the feature
     area_m2: float  # area inside the tile (polygons), in a local UTM projection
     length_m: float  # length inside the tile (lines)
 
@@ -100,7 +106,7 @@ class FeatureTileBuilder(TileBuilder):
                 found.append(TileFeature(feature, phrase.noun, geom_px,
                                          tuple(round(v, 2) for v in box), False, 0.0, 0.0))
                 continue
-            inside = geom_px.intersection(chip)
+            inside = intersection_with_box(geom_px, chip)
             polygonal = "Polygon" in geom_px.geom_type
             if (inside.area if polygonal else inside.length) <= 1e-6:
                 continue  # only touches the tile's edge: not in the image

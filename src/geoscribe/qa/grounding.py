@@ -3,7 +3,9 @@
 Boxes are written in GeoChat's format `{<x1><y1><x2><y2>|<θ>}`: corners as integers 0-100 of
 the chip's width/height, θ the rotation in degrees of the geometry's minimum rotated rectangle
 (polygons and lines; 0 for points; measured in image pixels, x right and y down, in -90..89,
-squares in -45..44), or as plain JSON pixel boxes `[x1, y1, x2, y2]`.
+squares in -45..44), or as plain JSON pixel boxes `[x1, y1, x2, y2]`. Box and θ are both of
+the part of the feature inside the tile (`TileFeature.pixel_geometry`): a building cut by the
+tile's edge is boxed and turned as it is seen, not as its whole outline.
 A referring expression is the object's class plus, when the class is not unique in the chip,
 its position in a 3x3 grid, plus its size for polygons; expressions that still match several
 objects are not asked.
