@@ -411,7 +411,8 @@ def no_samples_reason(units: list[Unit], unit_stats: dict[str, dict], ingest: di
                       rejected: int) -> str:
     """Why a build made no sample, in a few words (for its one-line error)."""
     if not units:
-        read = "; ".join(f"{path}: {info['read']} elements read, {info['kept']} kept"
+        read = "; ".join(f"--{info['kind']} {path}: {info['read']} elements read, "
+                         f"{info['kept']} kept"
                          for path, info in ingest["inputs"].items())
         return "nothing to build in the region" + (f" ({read})" if read else "")
     skipped: Counter[str] = Counter()
