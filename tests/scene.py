@@ -150,3 +150,14 @@ def make_scene(directory: Path, missing_node_way: bool = False) -> Scene:
     write_raster(raster)
     write_osm(osm, feats, missing_node_way=missing_node_way)
     return Scene(raster, osm, feats)
+
+
+def copy_scene(scene: Scene, directory: Path) -> Scene:
+    """A copy of a scene's files in `directory`, for a test that changes them."""
+    import shutil
+
+    directory.mkdir(parents=True)
+    raster, osm = directory / scene.raster.name, directory / scene.osm.name
+    shutil.copyfile(scene.raster, raster)
+    shutil.copyfile(scene.osm, osm)
+    return Scene(raster, osm, scene.features)

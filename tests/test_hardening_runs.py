@@ -5,7 +5,6 @@ and --out folders that cannot be used."""
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -14,17 +13,11 @@ import socket
 import stat
 import subprocess
 import time
-from pathlib import Path
 
-from conftest import BIN, build_args, run_cli
+from conftest import BIN, build_args, digests, run_cli
 from llm_fake import FakeLLM
-from scene import Scene
+from scene import Scene, copy_scene
 from test_llm_e2e import llm_args, records, tile_args
-
-
-def digests(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((out / "data").glob("*.tar"))}
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -33,15 +26,6 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
-
-
-def own_scene(scene: Scene, directory: Path) -> Scene:
-    """A copy of the scene's files that a test may change."""
-    directory.mkdir()
-    raster, osm = directory / scene.raster.name, directory / scene.osm.name
-    shutil.copyfile(scene.raster, raster)
-    shutil.copyfile(scene.osm, osm)
-    return Scene(raster, osm, scene.features)
 
 
 def start(args: list[str], **env: str) -> subprocess.Popen:
@@ -114,7 +98,7 @@ def test_builds_started_together_never_leave_an_empty_complete_output(scene, bui
 
 def test_after_fixing_a_malformed_osm_file_the_same_command_builds(scene, tmp_path):
     """issue 10 case 5: the run file is not written by a run that could not read its inputs."""
-    own = own_scene(scene, tmp_path / "in")
+    own = copy_scene(scene, tmp_path / "in")
     good = own.osm.read_bytes()
     own.osm.write_bytes(good[: len(good) // 2])  # cut mid-element: not well-formed XML
     out = tmp_path / "o"
@@ -224,7 +208,7 @@ def test_llm_answering_500_to_everything_gives_no_dataset_and_no_llm_marker(scen
 def test_imagery_whose_only_raster_is_truncated_is_an_error_naming_it(scene, tmp_path):
     """issue 10 case 12: every chip fails to read: exit 2, one line with the counts, and OUT
     holds nothing that blocks the same command once the raster is whole again."""
-    own = own_scene(scene, tmp_path / "in")
+    own = copy_scene(scene, tmp_path / "in")
     own.raster.write_bytes(scene.raster.read_bytes()[:20_000])  # header whole, pixels gone
     out = tmp_path / "o"
     args = build_args(own, out, "--workers", "1", "--no-split-guard")

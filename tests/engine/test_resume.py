@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from conftest import BIN, build_args, run_cli
+from conftest import BIN, build_args, digests, run_cli
 from geoscribe.resources import read_text
-from scene import Scene, write_raster
-
-
-def digests(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((out / "data").glob("*.tar"))}
+from scene import copy_scene, write_raster
 
 
 def kill_after_two_units(args: list[str], out: Path) -> list[Path]:
@@ -65,15 +58,6 @@ def test_a_finished_unit_whose_part_was_cut_short_is_built_again(scene, built, t
     assert digests(out) == digests(built)
 
 
-def _own_scene(scene, directory: Path) -> Scene:
-    """A copy of the scene's files that a test may change."""
-    directory.mkdir()
-    raster, osm = directory / scene.raster.name, directory / scene.osm.name
-    shutil.copyfile(scene.raster, raster)
-    shutil.copyfile(scene.osm, osm)
-    return Scene(raster, osm, scene.features)
-
-
 def _refused(result, name: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -85,7 +69,7 @@ def test_same_size_raster_swapped_after_a_kill_is_refused_then_rebuilt_with_over
         scene, tmp_path):
     """issue 10 case 4: a relaunch notices a raster of the same size with other pixels, names
     it, and `--overwrite` rebuilds the output to exactly a fresh build of the new raster."""
-    own = _own_scene(scene, tmp_path / "in")
+    own = copy_scene(scene, tmp_path / "in")
     out = tmp_path / "o"
     args = build_args(own, out, "--workers", "1")
     kill_after_two_units(args, out)
@@ -105,7 +89,7 @@ def test_same_size_raster_swapped_after_a_kill_is_refused_then_rebuilt_with_over
 def test_same_size_osm_edit_after_a_kill_is_refused(scene, tmp_path):
     """issue 10 case 4: an OSM file edited in place (same size) is not read from the old
     feature store: the relaunch is refused naming the file."""
-    own = _own_scene(scene, tmp_path / "in")
+    own = copy_scene(scene, tmp_path / "in")
     out = tmp_path / "o"
     args = build_args(own, out, "--workers", "1")
     kill_after_two_units(args, out)
