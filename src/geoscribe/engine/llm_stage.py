@@ -159,7 +159,7 @@ class LLMStage:
                 bar.update(1)
                 self.stats.records += 1
                 if outcome.failure is not None:  # no verdict: the unit is asked again
-                    self.failures[outcome.failure] += 1
+                    self.failures[outcome.failure.splitlines()[0][:200]] += 1
                     failed += 1
                     continue
                 for text in outcome.rejected_texts:
