@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,12 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def digests(out: Path) -> dict[str, str]:
+    """sha256 of every shard of a build output, by name."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((out / "data").glob("*.tar"))}
 
 
 @pytest.fixture(scope="session")

@@ -168,3 +168,14 @@ def with_long_tag(source: Path, target: Path, osm_id: int, size: int = 1100) -> 
     assert head in text
     target.write_text(text.replace(head, head + f'<tag k="description" v="{"x" * size}"/>'),
                       encoding="utf-8")
+
+
+def copy_scene(scene: Scene, directory: Path) -> Scene:
+    """A copy of a scene's files in `directory`, for a test that changes them."""
+    import shutil
+
+    directory.mkdir(parents=True)
+    raster, osm = directory / scene.raster.name, directory / scene.osm.name
+    shutil.copyfile(scene.raster, raster)
+    shutil.copyfile(scene.osm, osm)
+    return Scene(raster, osm, scene.features)

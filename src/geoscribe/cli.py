@@ -153,6 +153,8 @@ def build_dataset(
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Opt("--progress/--no-progress",
                                   help="Show progress bars.")] = True,
+    overwrite: Annotated[bool, Opt(help="Rebuild OUT from scratch, discarding what an earlier "
+                                        "build left there.")] = False,
 ) -> None:
     """Build RECIPE over REGION into OUT: WebDataset shards, stats.json and preview.html."""
     from geoscribe.config import load_yaml_config, make_config
@@ -197,7 +199,7 @@ def build_dataset(
             raise InputError("--split-fractions", f"{split_fractions!r} is not 3 numbers") \
                 from None
     values.update({k: v for k, v in flags.items() if v is not None})
-    values.update(recipe=recipe, region=region, out=out, progress=progress)
+    values.update(recipe=recipe, region=region, out=out, progress=progress, overwrite=overwrite)
     cfg = make_config(**resolve_demo(values))
     stats = build(cfg)
     preview_html(cfg.out)

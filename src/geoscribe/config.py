@@ -86,6 +86,7 @@ class BuildConfig(BaseModel):
     shard_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     gdal_cache_mb: int = Field(default=64, ge=8, json_schema_extra={"affects_output": False})
     progress: bool = Field(default=True, json_schema_extra={"affects_output": False})
+    overwrite: bool = Field(default=False, json_schema_extra={"affects_output": False})
 
     @field_validator("split_fractions")
     @classmethod
@@ -156,15 +157,16 @@ class BuildConfig(BaseModel):
             data["llm"] = public_llm(data["llm"])
         return data
 
-    def output_fingerprint(self, input_sizes: dict[str, int]) -> str:
-        """Hash of every option that changes output bytes, plus input file sizes."""
+    def output_fingerprint(self, sources: dict[str, str]) -> str:
+        """Hash of every option that changes output bytes, plus `sources`: a content digest of
+        every input file and of every file that shapes the texts (engine.fingerprint)."""
         data = self.model_dump(mode="json")
         for name, field in type(self).model_fields.items():
             extra = field.json_schema_extra or {}
             if isinstance(extra, dict) and extra.get("affects_output") is False:
                 data.pop(name, None)
         data.pop("out", None)
-        data["inputs"] = input_sizes
+        data["inputs"] = sources
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

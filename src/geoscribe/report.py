@@ -92,6 +92,11 @@ def summary_lines(out: Path, stats: dict) -> list[str]:
     if skipped:
         top = sorted(skipped.items(), key=lambda kv: -kv[1])[:6]
         lines.append("skipped: " + ", ".join(f"{k}={v}" for k, v in top))
+    empty = [split for split in ("train", "val", "test") if not by_split.get(split)]
+    if stats.get("samples") and empty:
+        verb = "splits are" if len(empty) > 1 else "split is"
+        lines.append(f"note:    the {' and '.join(empty)} {verb} empty (a small region; see "
+                     "--split-block-deg and --split-fractions)")
     return lines
 
 

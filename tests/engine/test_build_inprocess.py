@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from collections import Counter
 
+import pytest
 import yaml
 
 from conftest import build_args, run_cli
 from geoscribe.builders import skyscript_like
 from geoscribe.config import make_config
 from geoscribe.engine.build import build
+from geoscribe.errors import InputError
+from geoscribe.report import summary_lines
+from geoscribe.shards import ShardSink
 from test_cli_e2e import read_samples
 
 
@@ -76,3 +83,47 @@ def test_changed_options_into_same_out_are_refused(scene, tmp_path):
     build(_config(scene, out, limit=2))
     result = run_cli(*build_args(scene, out, "--limit", "3"))
     assert result.returncode == 2 and "other inputs or options" in result.stderr
+
+
+def test_disk_full_while_merging_is_one_line_and_leaves_no_partial_shard(
+        scene, built, tmp_path, monkeypatch):
+    """issue 10 case 11: ENOSPC from the shard writer (injected after the first samples went
+    to a shard's .tar.tmp) is a one-line error naming --out; no *.tar.tmp is left behind, and
+    the same build run again completes to the usual shards."""
+    original = ShardSink.write_raw
+    calls, partial = [], []
+
+    def filling(self, members_bytes, unit):
+        calls.append(unit)
+        if len(calls) == 3:
+            partial.extend(self.data_dir.glob("*.tar.tmp"))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return original(self, members_bytes, unit)
+
+    monkeypatch.setattr(ShardSink, "write_raw", filling)
+    out = tmp_path / "o"
+    with pytest.raises(InputError) as caught:
+        build(_config(scene, out))
+    message = str(caught.value)
+    assert "\n" not in message and len(calls) == 3 and partial  # a shard was half-written
+    assert message.startswith(f"--out {out}: disk full (No space left on device)")
+    assert list((out / "data").glob("*.tar*")) == list((out / "data").glob("*.tar"))
+    assert not list(out.rglob("*.tmp"))
+    monkeypatch.setattr(ShardSink, "write_raw", original)
+    stats = build(_config(scene, out))
+    assert stats["samples"] > 0
+    assert {p.name: p.read_bytes() for p in (out / "data").glob("*.tar")} == \
+        {p.name: p.read_bytes() for p in (built / "data").glob("*.tar")}
+
+
+def test_summary_names_the_splits_that_came_out_empty(scene, tmp_path):
+    """issue 10 case 12: a small build whose val or test split is empty says so."""
+    out = tmp_path / "o"
+    stats = build(_config(scene, out, limit=2))
+    counts = Counter(s["__shard__"].split("-")[0] for s in read_samples(out))
+    empty = [split for split in ("train", "val", "test") if not counts[split]]
+    assert empty and sum(counts.values()) > 0  # the case this test is about
+    notes = [line for line in summary_lines(out, stats) if line.startswith("note:")]
+    assert len(notes) == 1
+    for split in ("train", "val", "test"):
+        assert (f" {split} " in notes[0]) == (split in empty), notes[0]

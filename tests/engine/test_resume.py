@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -10,12 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import BIN, build_args, run_cli
-
-
-def digests(out: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((out / "data").glob("*.tar"))}
+from conftest import BIN, build_args, digests, run_cli
+from geoscribe.resources import read_text
+from scene import copy_scene, write_raster
 
 
 def kill_after_two_units(args: list[str], out: Path) -> list[Path]:
@@ -60,3 +56,59 @@ def test_a_finished_unit_whose_part_was_cut_short_is_built_again(scene, built, t
     stats = json.loads((out / "stats.json").read_text())
     assert stats["units"]["resumed"] == len(done) - 1  # the cut unit was built again
     assert digests(out) == digests(built)
+
+
+def _refused(result, name: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {name}: changed since"), lines
+    assert "--overwrite" in lines[0]
+
+
+def test_same_size_raster_swapped_after_a_kill_is_refused_then_rebuilt_with_overwrite(
+        scene, tmp_path):
+    """issue 10 case 4: a relaunch notices a raster of the same size with other pixels, names
+    it, and `--overwrite` rebuilds the output to exactly a fresh build of the new raster."""
+    own = copy_scene(scene, tmp_path / "in")
+    out = tmp_path / "o"
+    args = build_args(own, out, "--workers", "1")
+    kill_after_two_units(args, out)
+    size = own.raster.stat().st_size
+    write_raster(own.raster, seed=7)  # other pixels, same layout and size
+    assert own.raster.stat().st_size == size
+    _refused(run_cli(*args), f"--imagery {own.raster}")
+    assert not (out / "stats.json").exists()
+    run_cli(*args, "--overwrite", check=True)
+    fresh = tmp_path / "fresh"
+    run_cli(*build_args(own, fresh, "--workers", "1"), check=True)
+    assert digests(out) == digests(fresh)
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["units"]["resumed"] == 0
+
+
+def test_same_size_osm_edit_after_a_kill_is_refused(scene, tmp_path):
+    """issue 10 case 4: an OSM file edited in place (same size) is not read from the old
+    feature store: the relaunch is refused naming the file."""
+    own = copy_scene(scene, tmp_path / "in")
+    out = tmp_path / "o"
+    args = build_args(own, out, "--workers", "1")
+    kill_after_two_units(args, out)
+    text = own.osm.read_text(encoding="utf-8")
+    assert 'v="house"' in text
+    edited = text.replace('v="house"', 'v="hotel"')
+    own.osm.write_text(edited, encoding="utf-8")
+    assert len(edited) == len(text)
+    _refused(run_cli(*args), f"--osm {own.osm}")
+
+
+def test_tag_policy_edit_after_a_kill_is_refused(scene, tmp_path):
+    """issue 10 case 4: the tag policy shapes every text; an edit is noticed and named."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(read_text("prompts", "tag_policy.yaml"), encoding="utf-8")
+    out = tmp_path / "o"
+    args = build_args(scene, out, "--workers", "1", "--tag-policy", str(policy))
+    kill_after_two_units(args, out)
+    text = policy.read_text(encoding="utf-8")
+    policy.write_text(text.replace("deny_keys: [name,", "deny_keys: [name, surface,"),
+                      encoding="utf-8")
+    _refused(run_cli(*args), f"--tag-policy {policy}")

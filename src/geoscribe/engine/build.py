@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import rasterio
@@ -18,11 +19,20 @@ from geoscribe.config import BuildConfig
 from geoscribe.engine.executors import make_executor
 from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
+from geoscribe.engine.fingerprint import check_run_file, source_digests
 from geoscribe.engine.ingest import build_store
 from geoscribe.engine.merge import ShardMerger, merge_rejected, part_path, remove_parts
+from geoscribe.engine.outdir import (
+    NO_SPACE,
+    WORK,
+    OutLock,
+    check_out,
+    empty_out,
+    remove_partial_shards,
+)
 from geoscribe.engine.recipes import RECIPES
 from geoscribe.engine.tiles import plan_tile_units
-from geoscribe.engine.units import build_order, load_done, plan_units, split_lanes
+from geoscribe.engine.units import Unit, build_order, load_done, plan_units, split_lanes
 from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.filters.chip_qc import ChipQC
@@ -34,7 +44,6 @@ from geoscribe.sources.registry_data import source_uri
 from geoscribe.text.tag_policy import load_tag_policy
 
 OSM_LICENSE = ("ODbL-1.0", "© OpenStreetMap contributors")
-WORK = ".geoscribe"
 
 
 def resolve_demo(values: dict) -> dict:
@@ -96,23 +105,23 @@ def _licenses(config: BuildConfig, rasters, osm_paths, label_paths) -> dict[str,
     return licenses
 
 
-def _check_fingerprint(out: Path, fingerprint: str) -> None:
-    run_file = out / WORK / "run.json"
-    if run_file.exists():
-        previous = json.loads(run_file.read_text(encoding="utf-8")).get("fingerprint")
-        if previous != fingerprint:
-            raise InputError(f"--out {out}", "was built with other inputs or options; "
-                             "use a new --out directory (or delete this one)")
-    elif out.exists() and any(p.name != WORK for p in out.iterdir()):
-        raise InputError(f"--out {out}", "exists and is not a geoscribe output; use a new folder")
+@dataclass
+class Inputs:
+    """The inputs of a build, read and checked before OUT is touched."""
+
+    rasters: list[RasterInfo]
+    failed_rasters: dict
+    osm_paths: list[Path]
+    label_paths: list[Path]
+    masks: list
+    region: Region
+    gdal_cache: int
 
 
-def build(config: BuildConfig) -> dict:
-    """Run a whole build (resuming completed units) and return the run stats."""
-    started = time.perf_counter()
+def read_inputs(config: BuildConfig) -> Inputs:
+    """Index the imagery (and masks), check the vector files exist and the region overlaps."""
     if config.recipe not in RECIPES:
         raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
-    out = config.out
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
     rasters, failed_rasters = _index_imagery(config.imagery, gdal_cache)
     osm_paths = [Path(p) for p in config.osm]
@@ -133,31 +142,67 @@ def build(config: BuildConfig) -> dict:
         fb = ", ".join(f"{v:.5f}" for v in footprint.bounds)
         raise InputError(f"--region {config.region}",
                          f"outside the imagery (imagery covers lon/lat {fb})")
-    input_sizes = {p: Path(p).stat().st_size
-                   for p in [r.path for r in rasters] + [m.path for m in masks]
-                   + [str(p) for p in osm_paths + label_paths]}
-    fingerprint = config.output_fingerprint(input_sizes)
-    _check_fingerprint(out, fingerprint)
+    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache)
+
+
+def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
+    """Every file the output depends on, by the option that named it."""
+    files = {
+        "--imagery": [r.path for r in inputs.rasters] + list(inputs.failed_rasters),
+        "--osm": [str(p) for p in inputs.osm_paths],
+        "--labels": [str(p) for p in inputs.label_paths] + [m.path for m in inputs.masks],
+        "--class-map": [str(p) for p in config.class_map],
+        "--tag-policy": [str(config.tag_policy)] if config.tag_policy else [],
+    }
+    return {option: sorted(set(paths)) for option, paths in files.items() if paths}
+
+
+def build(config: BuildConfig) -> dict:
+    """Run a whole build (resuming completed units) and return the run stats.
+
+    OUT is locked for the whole build: a second build into it fails at once.
+    """
+    started = time.perf_counter()
+    inputs = read_inputs(config)
+    check_out(config.out)
+    with OutLock(config.out):
+        return _locked_build(config, inputs, started)
+
+
+def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:
+    out = config.out
+    sources = source_digests(input_files(config, inputs))
+    fingerprint = config.output_fingerprint(sources)
+    if config.overwrite or not check_run_file(out, fingerprint, sources):
+        empty_out(out)  # --overwrite, or what a run that never got to its run file left
     if (out / "stats.json").exists():
         stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
         stats["resumed"] = "already complete"
         return stats
-    work = out / WORK
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(work / "run.json", json.dumps(
-        {"fingerprint": fingerprint, "config": config.public_dump()},
-        indent=2, sort_keys=True))
-
+    run = {"fingerprint": fingerprint, "sources": sources}
     llm = open_llm(config) if config.llm else None
     # start (and warm up) the worker pool now: it imports while the inputs are read
     executor = make_executor(config.workers, warm_up, close_worker)
     try:
-        return _build_units(config, out, work, rasters, failed_rasters, region, osm_paths,
-                            label_paths, masks, executor, started, gdal_cache, llm)
+        return _build_units(config, inputs, run, executor, started, llm)
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        remove_partial_shards(out)
+        raise InputError(f"--out {out}", f"disk full ({exc.strerror}); free some space and "
+                         "re-run the same command to resume") from None
     finally:
         executor.close()
         if llm is not None:
             llm.close()
+
+
+def write_run_file(config: BuildConfig, run: dict) -> None:
+    """OUT/.geoscribe/run.json: written once the inputs are read and the LLM answered, so a
+    run that failed before cannot block its own OUT."""
+    atomic_write_text(config.out / WORK / "run.json", json.dumps(
+        {**run, "config": config.public_dump()},
+        indent=2, sort_keys=True))
 
 
 def llm_settings(config: BuildConfig):
@@ -211,43 +256,50 @@ def _index_masks(config: BuildConfig, label_paths: list[Path]):
             for path, cmap, kind in zip(label_paths, maps, kinds, strict=True)]
 
 
-def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, label_paths,
-                 masks, executor, started, gdal_cache, llm=None) -> dict:
-    """Ingest the vector inputs, run the units, merge: the part of a build that needs workers."""
-    spec = RECIPES[config.recipe]
-    store_path = work / "features.sqlite"
-    ingest: dict = {"inputs": {}, "failed_inputs": {}}
-    if spec.needs_vectors:
-        policy = load_tag_policy(config.tag_policy)
-        ingest_file = work / "ingest.json"
-        if store_path.exists() and ingest_file.exists():
-            ingest = json.loads(ingest_file.read_text(encoding="utf-8"))
-        else:
-            ingest = build_store(store_path, osm_paths, label_paths, region.geometry, policy,
-                                 progress=config.progress)
-            atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
-    if spec.chips == "features":
-        store = FeatureStore(store_path, readonly=True)
+def _ingest(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
+    """Read the vector inputs into the feature store (once: a resumed run reuses it)."""
+    if not RECIPES[config.recipe].needs_vectors:
+        return {"inputs": {}, "failed_inputs": {}}
+    store_path, ingest_file = work / "features.sqlite", work / "ingest.json"
+    if store_path.exists() and ingest_file.exists():
+        return json.loads(ingest_file.read_text(encoding="utf-8"))
+    policy = load_tag_policy(config.tag_policy)
+    ingest = build_store(store_path, inputs.osm_paths, inputs.label_paths,
+                         inputs.region.geometry, policy, progress=config.progress)
+    atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
+    return ingest
+
+
+def _plan(config: BuildConfig, inputs: Inputs, work: Path) -> list[Unit]:
+    """The units of the build, in grid order."""
+    if RECIPES[config.recipe].chips == "features":
+        store = FeatureStore(work / "features.sqlite", readonly=True)
         try:
-            units = plan_units(store, region.geometry, config.unit_deg, config.limit)
+            return plan_units(store, inputs.region.geometry, config.unit_deg, config.limit)
         finally:
             store.close()
-    else:
-        units = plan_tile_units(rasters, region.geometry, config.unit_deg,
-                                config.tile_px or config.chip_size, config.limit)
+    return plan_tile_units(inputs.rasters, inputs.region.geometry, config.unit_deg,
+                           config.tile_px or config.chip_size, config.limit)
+
+
+def _context(config: BuildConfig, inputs: Inputs, work: Path) -> BuildContext:
+    """What every unit needs to know, built once."""
+    spec = RECIPES[config.recipe]
     min_object_px = (spec.min_object_px if config.min_object_px is None
                      else config.min_object_px)
-    ctx = BuildContext(
-        recipe=config.recipe, work_dir=str(work), store_path=str(store_path), rasters=rasters,
-        licenses=_licenses(config, rasters, osm_paths,
-                           label_paths + [Path(m.path) for m in masks]),
+    return BuildContext(
+        recipe=config.recipe, work_dir=str(work), store_path=str(work / "features.sqlite"),
+        rasters=inputs.rasters,
+        licenses=_licenses(config, inputs.rasters, inputs.osm_paths,
+                           inputs.label_paths + [Path(m.path) for m in inputs.masks]),
         unit_deg=config.unit_deg,
         split_block_deg=config.split_block_deg, split_fractions=config.split_fractions,
         split_guard=config.split_guard, seed=config.seed,
         chip=ChipSettings(out_size=config.chip_size, margin=config.margin,
                           min_chip_px=config.min_chip_px, max_chip_px=config.max_chip_px,
                           min_object_px=min_object_px),
-        masks=masks, tile_px=config.tile_px or config.chip_size, min_object_px=min_object_px,
+        masks=inputs.masks, tile_px=config.tile_px or config.chip_size,
+        min_object_px=min_object_px,
         qc=ChipQC(
             min_brightness=ChipQC.min_brightness if config.qc_brightness else None,
             max_brightness=ChipQC.max_brightness if config.qc_brightness else None,
@@ -257,8 +309,21 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
         box_format=config.box_format,
         tag_policy_path=str(config.tag_policy) if config.tag_policy else None,
         max_others=config.max_others, image_format=config.image_format,
-        jpeg_quality=config.jpeg_quality, gdal_cache_bytes=gdal_cache,
+        jpeg_quality=config.jpeg_quality, gdal_cache_bytes=inputs.gdal_cache,
     )
+
+
+def _merger(config: BuildConfig, units: list[Unit], rewrite=None) -> ShardMerger:
+    work = config.out / WORK
+    return ShardMerger(config.out, work, units, config.shard_max_samples,
+                       config.shard_max_bytes, rewrite=rewrite)
+
+
+def _run_units(config: BuildConfig, ctx: BuildContext, units: list[Unit], executor,
+               merger: ShardMerger | None) -> tuple[dict[str, dict], int]:
+    """Build every unit not done yet (merging them as they finish when `merger` is given);
+    return every unit's stats and how many were done before."""
+    work = config.out / WORK
     unit_stats = {}
     pending = []
     for unit in units:
@@ -267,16 +332,12 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
             pending.append(unit)
         else:
             unit_stats[unit.name] = done
+            if merger is not None:
+                merger.unit_done(done)
     resumed_units = len(unit_stats)
     bar = tqdm(total=len(units), initial=resumed_units, unit=" unit",
                desc=f"building {config.recipe}", disable=not config.progress)
     samples = sum(s["samples"] for s in unit_stats.values())
-    filters = filter_options(config)
-    merger = None  # with the LLM or run-wide filters, shards are written after every unit
-    if not filters.active and llm is None:
-        merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes)
-        for stats in unit_stats.values():
-            merger.unit_done(stats)
     # units run in build_order (each next to the one before), cut into one lane per worker:
     # a worker walks its own compact area, so the raster tiles neighbouring units share stay
     # in its GDAL block cache; finished units are merged (in grid order) while others run
@@ -296,15 +357,24 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
                              "re-run the same command to resume)") from None
     finally:
         bar.close()
+    return unit_stats, resumed_units
 
+
+def _build_units(config: BuildConfig, inputs: Inputs, run: dict, executor, started: float,
+                 llm=None) -> dict:
+    """Ingest the vector inputs, run the units, merge: the part of a build that needs workers."""
+    out, work = config.out, config.out / WORK
+    ingest = _ingest(config, inputs, work)
+    write_run_file(config, run)
+    units = _plan(config, inputs, work)
+    ctx = _context(config, inputs, work)
+    filters = filter_options(config)
+    # without the LLM or run-wide filters, shards are written while the units run
+    merger = _merger(config, units) if not filters.active and llm is None else None
+    unit_stats, resumed_units = _run_units(config, ctx, units, executor, merger)
     llm_summary = None
     if llm is not None:
         unit_stats, llm_summary = _run_llm(config, llm, work, units, unit_stats, ctx)
-        if not filters.active:
-            merger = ShardMerger(out, work, units, config.shard_max_samples,
-                                 config.shard_max_bytes)
-            for unit in units:
-                merger.unit_done(unit_stats[unit.name])
     filtered = None
     if filters.active:
         tars = [part_path(work, unit, split, unit_stats[unit.name]) for unit in units
@@ -312,15 +382,19 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
         samples = sum(unit_stats[unit.name]["samples"] for unit in units)
         filtered = run_filters(filters, tars, samples, config.progress)
         write_dropped(out, filtered)
-        merger = ShardMerger(out, work, units, config.shard_max_samples, config.shard_max_bytes,
-                             rewrite=rewriter(filtered))
+    if merger is None:
+        merger = _merger(config, units, rewriter(filtered) if filtered is not None else None)
         for unit in units:
             merger.unit_done(unit_stats[unit.name])
     merge_started = time.perf_counter()
     shards = merger.close()
     rejected = merge_rejected(out, work, units)
-    stats = _run_stats(config, region, rasters, failed_rasters, ingest, units, unit_stats,
-                       shards, rejected, resumed_units, ctx)
+    if not any(shard["samples"] for shard in shards):
+        reason = no_samples_reason(units, unit_stats, ingest, rejected)
+        empty_out(out)  # nothing worth keeping; a fixed input then builds into the same OUT
+        raise GeoscribeError(f"no samples: {reason}")
+    stats = _run_stats(config, inputs.region, inputs.rasters, inputs.failed_rasters, ingest,
+                       units, unit_stats, shards, rejected, resumed_units, ctx)
     if filtered is not None:
         add_filter_stats(stats, filtered)
     if llm_summary is not None:
@@ -331,6 +405,32 @@ def _build_units(config, out, work, rasters, failed_rasters, region, osm_paths, 
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     remove_parts(work, units)
     return stats
+
+
+SKIP_MEANING = {"no_mask": "the --labels masks do not cover the imagery in the region"}
+
+
+def no_samples_reason(units: list[Unit], unit_stats: dict[str, dict], ingest: dict,
+                      rejected: int) -> str:
+    """Why a build made no sample, in a few words (for its one-line error)."""
+    if not units:
+        read = "; ".join(f"--{info['kind']} {path}: {info['read']} elements read, "
+                         f"{info['kept']} kept"
+                         for path, info in ingest["inputs"].items())
+        return "nothing to build in the region" + (f" ({read})" if read else "")
+    skipped: Counter[str] = Counter()
+    for stats in unit_stats.values():
+        skipped.update(stats["skipped"])
+    total = sum(skipped.values()) + rejected
+    reads = {key: n for key, n in skipped.items() if key.split(":", 1)[0] == "read_error"}
+    if reads:
+        names = ", ".join(sorted(key.split(":", 1)[-1] for key in reads))
+        return f"{sum(reads.values())} of {total} chips failed to read imagery {names}"
+    if not skipped:
+        return f"all {rejected} records were rejected"
+    top = ", ".join(f"{key}={n}" + (f": {SKIP_MEANING[key]}" if key in SKIP_MEANING else "")
+                    for key, n in skipped.most_common(3))
+    return f"all {total} chips were skipped or rejected ({top})"
 
 
 def _run_llm(config, llm, work, units, unit_stats, ctx) -> tuple[dict, dict]:

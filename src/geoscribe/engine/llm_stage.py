@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.units import Unit, read_marker, unit_dir
+from geoscribe.errors import GeoscribeError
 from geoscribe.region import SPLITS
 from geoscribe.shards import UnitPartWriter, atomic_write_text, iter_samples, record_json
 from geoscribe.text.llm_client import LLMClient
@@ -86,6 +87,7 @@ class LLMStage:
         self.settings, self.client, self.vocabulary = settings, client, vocabulary
         self.work, self.progress = work, progress
         self.stats = LLMStageStats()
+        self.failures: Counter[str] = Counter()  # why requests failed, over every unit
 
     def _ask(self, record: dict) -> tuple[CaptionTask, Generated]:
         task = caption_task(record, self.vocabulary, self.settings.rewrites,
@@ -93,7 +95,10 @@ class LLMStage:
         return task, generate(self.client, task, self.settings.max_words, self.settings.repairs)
 
     def run(self, units: list[Unit], unit_stats: dict[str, dict]) -> dict[str, dict]:
-        """Give every unit its LLM texts; return each unit's stats after the stage."""
+        """Give every unit its LLM texts; return each unit's stats after the stage.
+
+        Raises a one-line GeoscribeError when requests failed (after every unit was tried).
+        """
         results: dict[str, dict] = {}
         todo = []
         for unit in units:
@@ -129,19 +134,34 @@ class LLMStage:
                 results[done_unit.name] = self._finish(done_unit, done_jobs,
                                                        unit_stats[done_unit.name], bar)
         bar.close()
+        if self.failures:
+            raise GeoscribeError(self._failure_line(units, results))
         return results
 
-    def _finish(self, unit: Unit, jobs, stats: dict, bar) -> dict:
-        """Wait for a unit's answers, write its LLM part tars, then its marker."""
+    def _failure_line(self, units: list[Unit], results: dict) -> str:
+        cause, _ = self.failures.most_common(1)[0]
+        failed = sum(self.failures.values())
+        return (f"--llm {self.settings.spec.model}: {failed} of {self.stats.records} records "
+                f"got no reply ({cause}); {sum(1 for u in units if results.get(u.name))} of "
+                f"{len(units)} units are done and kept; re-run the same command to ask again")
+
+    def _finish(self, unit: Unit, jobs, stats: dict, bar) -> dict | None:
+        """Wait for a unit's answers, write its LLM part tars, then its marker; None (no
+        marker, nothing written) when a request failed."""
         started = time.perf_counter()
         directory = unit_dir(self.work, unit)
         writer = UnitPartWriter(directory, prefix=LLM_PREFIX)
         rejected = []
+        failed = 0
         try:
             for split, sample, record, future in jobs:
                 task, outcome = future.result()
                 bar.update(1)
                 self.stats.records += 1
+                if outcome.failure is not None:  # no verdict: the unit is asked again
+                    self.failures[outcome.failure.splitlines()[0][:200]] += 1
+                    failed += 1
+                    continue
                 for text in outcome.rejected_texts:
                     reason = text["reasons"][0].split(":", 1)[0]
                     self.stats.rejected_texts[reason] += 1
@@ -168,6 +188,9 @@ class LLMStage:
         except BaseException:
             writer.abort()
             raise
+        if failed:
+            writer.abort()
+            return None
         writer.commit()
         atomic_write_text(directory / "llm_rejected.jsonl",
                           "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejected),

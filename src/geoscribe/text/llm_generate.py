@@ -27,6 +27,7 @@ class Generated:
     rounds: int = 0
     qa: dict[int, tuple[str, str]] = field(default_factory=dict)  # item index -> (q, a)
     turns: dict[int, str] = field(default_factory=dict)  # conversation index -> new value
+    failure: str | None = None  # a request failed (not a reply judged): worth asking again
 
 
 def parse_reply(content: str, schema: dict) -> tuple[dict | None, str | None]:
@@ -95,6 +96,7 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
             reply = client.chat(conversation, task.schema, name="caption")
         except LLMError as exc:
             outcome.reason = f"llm_request_failed:{exc.reason}"
+            outcome.failure = str(exc)
             return outcome
         data, problem = parse_reply(reply.content, task.schema)
         if problem is not None:

@@ -1,0 +1,99 @@
+"""What a build's output depends on, beyond its options: the content of every input file and of
+every file that shapes the texts (tag policy, class maps, the packaged prompts and templates),
+and the geoscribe version. Recorded in OUT/.geoscribe/run.json; a relaunch compares them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from geoscribe import __version__
+from geoscribe.errors import InputError
+from geoscribe.resources import package_data
+
+EDGE = 1 << 20  # bytes hashed at each end of a file
+
+
+def file_digest(path: Path) -> str:
+    """A quick content digest: size, mtime_ns and sha256 of the first and last MiB (the whole
+    file when it is at most 2 MiB).
+
+    Streaming every byte of a large raster would cost minutes on each relaunch; a file of the
+    same size rewritten in its middle while keeping its mtime is the one change missed.
+    """
+    info = os.stat(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        if info.st_size <= 2 * EDGE:
+            digest.update(fh.read())
+            return f"sha256:{digest.hexdigest()}"
+        digest.update(fh.read(EDGE))
+        fh.seek(info.st_size - EDGE)
+        digest.update(fh.read(EDGE))
+    return f"size:{info.st_size}:mtime_ns:{info.st_mtime_ns}:edges:{digest.hexdigest()}"
+
+
+def package_digest() -> str:
+    """One sha256 over the packaged prompts/ (templates, phrases, default tag policy, LLM
+    prompts) and schemas/, file by file in name order."""
+    digest = hashlib.sha256()
+    for folder in ("prompts", "schemas"):
+        for name, data in sorted(_package_files(package_data(folder), folder)):
+            digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def _package_files(node, prefix: str):
+    for child in node.iterdir():
+        name = f"{prefix}/{child.name}"
+        if child.is_dir():
+            yield from _package_files(child, name)
+        elif child.is_file():
+            yield name, child.read_bytes()
+
+
+def source_digests(inputs: dict[str, list[str]]) -> dict[str, str]:
+    """{"--option path": digest} of every input file (option -> paths), plus the packaged
+    prompts/schemas and the geoscribe version."""
+    sources = {f"{option} {path}": file_digest(Path(path))
+               for option, paths in inputs.items() for path in paths}
+    sources["geoscribe prompts and schemas"] = package_digest()
+    sources["geoscribe version"] = __version__
+    return sources
+
+
+def changed_source(previous: dict[str, str],
+                   current: dict[str, str]) -> tuple[str, str] | None:
+    """(input, what happened to it) for the first input that differs between two runs."""
+    for name in sorted(set(previous) | set(current)):
+        if name not in previous:
+            return name, "added"
+        if name not in current:
+            return name, "no longer given"
+        if previous[name] != current[name]:
+            return name, "changed"
+    return None
+
+
+def check_run_file(out: Path, fingerprint: str, sources: dict[str, str]) -> bool:
+    """Whether OUT holds a build of these inputs (True: resume it; False: no run file yet).
+
+    Raises a one-line error naming what changed when OUT was built with other inputs.
+    """
+    run_file = out / ".geoscribe" / "run.json"
+    if not run_file.exists():
+        return False
+    try:
+        previous = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    if previous.get("fingerprint") == fingerprint:
+        return True
+    hint = "re-run with --overwrite to rebuild from scratch, or use a new --out"
+    changed = changed_source(previous.get("sources") or {}, sources)
+    if changed is not None and previous.get("sources"):
+        name, how = changed
+        raise InputError(name, f"{how} since the build in {out} started; {hint}")
+    raise InputError(f"--out {out}", f"was built with other inputs or options; {hint}")
