@@ -10,6 +10,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
@@ -24,21 +26,34 @@ def shard_digests(out: Path) -> dict[str, str]:
             for p in sorted((out / "data").glob("*.tar"))}
 
 
-def start_build(args: list[str]) -> subprocess.Popen:
-    """A build with slowed units, in its own session (its own process group, as a shell job)."""
+@contextmanager
+def background_build(args: list[str]) -> Iterator[tuple[subprocess.Popen, list]]:
+    """A build with slowed units, in its own session (its own process group, as a shell job);
+    yields it and the list its processes get recorded in, and kills what is left at the end
+    (only what a failing test leaves behind)."""
     env = dict(os.environ, GEOSCRIBE_TEST_UNIT_DELAY="0.4")
-    return subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    recorded: list[psutil.Process] = []
+    try:
+        yield proc, recorded
+    finally:
+        for process in [psutil.Process(proc.pid), *recorded] if proc.poll() is None else recorded:
+            with suppress(psutil.Error):
+                process.kill()
+        proc.communicate()
 
 
-def watch_until_units_done(proc: subprocess.Popen, out: Path) -> list[psutil.Process]:
-    """Record the build's processes until a unit is done and its workers run; return them."""
+def watch_until_units_done(proc: subprocess.Popen, out: Path, recorded: list) -> None:
+    """Record the build's processes until a unit is done and its workers run."""
     seen: dict[int, psutil.Process] = {}
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         try:
             for child in psutil.Process(proc.pid).children(recursive=True):
-                seen.setdefault(child.pid, child)
+                if child.pid not in seen:
+                    seen[child.pid] = child
+                    recorded.append(child)
         except psutil.Error:
             pass
         workers = [p for p in seen.values() if _parent_is_forkserver(p, seen)]
@@ -49,7 +64,6 @@ def watch_until_units_done(proc: subprocess.Popen, out: Path) -> list[psutil.Pro
     cmdlines = [" ".join(_cmdline(p)) for p in seen.values()]
     assert any("forkserver" in c for c in cmdlines), cmdlines
     assert any("resource_tracker" in c for c in cmdlines), cmdlines
-    return list(seen.values())
 
 
 def _cmdline(process: psutil.Process) -> list[str]:
@@ -86,16 +100,16 @@ def interrupt_and_resume(scene, built, tmp_path, signum: int, whole_group: bool)
     """Start, interrupt, check exit code, message and processes; re-run and compare."""
     out = tmp_path / "out"
     args = build_args(scene, out, "--workers", "2")
-    proc = start_build(args)
-    recorded = watch_until_units_done(proc, out)
-    if whole_group:
-        os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does
-    else:
-        os.kill(proc.pid, signum)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signum, (proc.returncode, stderr)
-    assert [line for line in stderr.splitlines() if line.strip()] == [INTERRUPTED], stderr
-    assert_nothing_left(proc, recorded)
+    with background_build(args) as (proc, recorded):
+        watch_until_units_done(proc, out, recorded)
+        if whole_group:
+            os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does
+        else:
+            os.kill(proc.pid, signum)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signum, (proc.returncode, stderr)
+        assert [line for line in stderr.splitlines() if line.strip()] == [INTERRUPTED], stderr
+        assert_nothing_left(proc, recorded)
     assert not (out / "stats.json").exists()
     kept = len(list(out.glob(".geoscribe/units/*/done.json")))
     assert kept >= 1
@@ -128,9 +142,9 @@ def test_workers_end_when_the_main_process_is_killed(scene, tmp_path):
     """issue 10 case 7: even kill -9 of the main process (no handler can run) leaves no
     worker, forkserver or resource tracker behind."""
     out = tmp_path / "out"
-    proc = start_build(build_args(scene, out, "--workers", "2"))
-    recorded = watch_until_units_done(proc, out)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    assert_nothing_left(proc, recorded)
+    with background_build(build_args(scene, out, "--workers", "2")) as (proc, recorded):
+        watch_until_units_done(proc, out, recorded)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+        assert_nothing_left(proc, recorded)
