@@ -126,8 +126,11 @@ class LocalPoolExecutor:
             os.environ.setdefault(name, "1")
         self._pool: ProcessPoolExecutor | None = None
         self._error: BaseException | None = None
-        context = worker_context(warmup.__module__)
-        start_forkserver_deaf(context)
+        try:  # here, as signal handlers can only be set in the main thread
+            context = worker_context(warmup.__module__)
+            start_forkserver_deaf(context)
+        except Exception as exc:  # raised to the caller when it first uses the pool
+            context, self._error = None, exc
         # starting workers waits for the forkserver's imports: a thread does it, so the caller
         # reads its inputs meanwhile
         self._starter = threading.Thread(target=self._start, args=(warmup, context),
@@ -135,6 +138,8 @@ class LocalPoolExecutor:
         self._starter.start()
 
     def _start(self, warmup: Callable[[], None], context) -> None:
+        if context is None:
+            return
         try:
             pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                        initializer=guard_worker, initargs=(os.getpid(),))
