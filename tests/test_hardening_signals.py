@@ -44,8 +44,10 @@ def background_build(args: list[str]) -> Iterator[tuple[subprocess.Popen, list]]
         proc.communicate()
 
 
-def watch_until_units_done(proc: subprocess.Popen, out: Path, recorded: list) -> None:
-    """Record the build's processes until a unit is done and its workers run."""
+def watch_until_units_done(proc: subprocess.Popen, out: Path, recorded: list,
+                           ready: str = ".geoscribe/units/*/done.json") -> None:
+    """Record the build's processes until files `ready` (a glob under OUT; default: a unit's
+    completion marker) exist and its workers run."""
     seen: dict[int, psutil.Process] = {}
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -57,7 +59,7 @@ def watch_until_units_done(proc: subprocess.Popen, out: Path, recorded: list) ->
         except psutil.Error:
             pass
         workers = [p for p in seen.values() if _parent_is_forkserver(p, seen)]
-        if list(out.glob(".geoscribe/units/*/done.json")) and len(workers) >= 2:
+        if list(out.glob(ready)) and len(workers) >= 2:
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the build ended before it could be interrupted"
@@ -96,12 +98,14 @@ def assert_nothing_left(proc: subprocess.Popen, recorded: list[psutil.Process]) 
     assert not left, left
 
 
-def interrupt_and_resume(scene, built, tmp_path, signum: int, whole_group: bool) -> None:
-    """Start, interrupt, check exit code, message and processes; re-run and compare."""
+def interrupt_and_resume(scene, built, tmp_path, signum: int, whole_group: bool,
+                         ready: str = ".geoscribe/units/*/done.json") -> None:
+    """Start, interrupt once `ready` exists, check exit code, message and processes; re-run
+    and compare."""
     out = tmp_path / "out"
     args = build_args(scene, out, "--workers", "2")
     with background_build(args) as (proc, recorded):
-        watch_until_units_done(proc, out, recorded)
+        watch_until_units_done(proc, out, recorded, ready)
         if whole_group:
             os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does
         else:
@@ -122,8 +126,10 @@ def interrupt_and_resume(scene, built, tmp_path, signum: int, whole_group: bool)
 
 
 def test_sigint_stops_the_build_and_it_resumes(scene, built, tmp_path):
-    """issue 10 case 7: SIGINT to the main process: exit 130, one line, no orphan, resumes."""
-    interrupt_and_resume(scene, built, tmp_path, signal.SIGINT, whole_group=False)
+    """issue 10 case 7: SIGINT to the main process while it merges finished units into a
+    shard: exit 130, one line, no orphan, resumes to the same shards."""
+    interrupt_and_resume(scene, built, tmp_path, signal.SIGINT, whole_group=False,
+                         ready="data/*.tar.tmp")
 
 
 def test_ctrl_c_to_the_process_group_stops_the_build(scene, built, tmp_path):

@@ -48,6 +48,7 @@ def _interrupt(signum: int, _frame) -> None:
 
 
 def _exit_now(signum: int, _frame) -> None:
+    os.write(2, f"{INTERRUPTED}\n".encode())
     os._exit(128 + signum)
 
 
@@ -365,6 +366,9 @@ def _run(app: typer.Typer) -> None:
         code = exc.exit_code
     except (typer.Abort, EOFError):
         code = 1
+    finally:  # the run is over: a signal now ends the process as it would any program
+        for sig in INTERRUPT_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
     sys.exit(code if isinstance(code, int) else 0)
 
 
