@@ -22,7 +22,6 @@ of the longest remaining lane, so every worker stays busy to the end.
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import select
 import signal
@@ -86,9 +85,11 @@ def start_forkserver_deaf(context: multiprocessing.context.BaseContext) -> None:
     if (context.get_start_method() != "forkserver"
             or threading.current_thread() is not threading.main_thread()):
         return
+    from multiprocessing import forkserver  # POSIX only
+
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        multiprocessing.forkserver.ensure_running()
+        forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
