@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import tarfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from geoscribe.errors import GeoscribeError
+from geoscribe import __version__
+from geoscribe.errors import GeoscribeError, InputError
 
 build_app = typer.Typer(add_completion=False, rich_markup_mode=None,
                         help="Build a remote-sensing vision-language dataset.")
@@ -17,6 +21,45 @@ tools_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_
                         help="geoscribe tools: list recipes, validate and report outputs.")
 
 Opt = typer.Option
+# the ClickException class of the click that typer runs on: recent typer versions carry their
+# own copy of click, so `click.ClickException` would not match what typer raises
+USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+INTERRUPTED = "interrupted; re-run the same command to resume"
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds the run (workers stopped, finished units kept).
+
+    A BaseException, like KeyboardInterrupt, so no `except Exception` swallows it; not a
+    KeyboardInterrupt, which typer turns into a silent exit."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum  # 130 for SIGINT, 143 for SIGTERM, as shells report
+
+
+def _interrupt(signum: int, _frame) -> None:
+    """First SIGINT/SIGTERM: unwind by raising Interrupted. Another one while the run unwinds
+    exits at once (the workers follow the main process out, see engine/executors.py)."""
+    for sig in INTERRUPT_SIGNALS:
+        signal.signal(sig, _exit_now)
+    raise Interrupted(signum)
+
+
+def _exit_now(signum: int, _frame) -> None:
+    os.write(2, f"{INTERRUPTED}\n".encode())
+    os._exit(128 + signum)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"geoscribe {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[bool, Opt("--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit.")]
 
 
 @build_app.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +79,7 @@ def build_dataset(
                                                  "tile recipes: label rasters (masks). "
                                                  "Repeatable.")] = None,
     config: Annotated[Path | None, Opt(help="YAML file of options (flags override it).")] = None,
+    version: VersionOpt = False,
     workers: Annotated[int | None, Opt(help="Worker processes (default: CPU cores).")] = None,
     limit: Annotated[int | None, Opt(help="Build at most N focus features (quick tries).")] = None,
     seed: Annotated[int | None, Opt(help="Seed of the split assignment (default 0).")] = None,
@@ -159,7 +203,6 @@ def build_dataset(
     """Build RECIPE over REGION into OUT: WebDataset shards, stats.json and preview.html."""
     from geoscribe.config import load_yaml_config, make_config
     from geoscribe.engine.build import build, resolve_demo
-    from geoscribe.errors import InputError
     from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
     values: dict = load_yaml_config(config) if config else {}
@@ -210,6 +253,11 @@ def build_dataset(
         typer.echo(line)
 
 
+@tools_app.callback()
+def tools(version: VersionOpt = False) -> None:
+    """geoscribe tools: list recipes, validate and report outputs."""
+
+
 @tools_app.command("recipes")
 def recipes() -> None:
     """List the recipes this version can build."""
@@ -223,7 +271,6 @@ def recipes() -> None:
 def validate(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
     """Check every sample of OUT against the record contract; exit 1 on any problem."""
     from geoscribe.checks.dataset import validate_dataset
-    from geoscribe.errors import InputError
 
     if not (out / "data").is_dir():
         raise InputError(str(out), "not a geoscribe output (no data/ folder)")
@@ -251,7 +298,6 @@ def score(
     """(Re)score OUT in place with another CLIP model: new shards with the same keys."""
     from geoscribe.engine.filtering import FilterOptions
     from geoscribe.engine.rescore import rescore
-    from geoscribe.errors import InputError
     from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
     if not clip and not dedup:
@@ -269,40 +315,63 @@ def score(
 @tools_app.command("report")
 def report(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
     """Print the run summary and (re)write OUT/preview.html."""
-    from geoscribe.errors import InputError
     from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
     stats_path = out / "stats.json"
-    if not stats_path.exists():
-        raise InputError(str(out), "no stats.json (not a finished geoscribe output)")
-    stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    preview_html(out)
-    write_dataset_card(out, stats)
-    for line in summary_lines(out, stats):
+    stats = _read_stats(stats_path)
+    try:
+        preview_html(out)
+        write_dataset_card(out, stats)
+        lines = summary_lines(out, stats)
+    except tarfile.TarError as exc:
+        raise InputError(str(out / "data"), f"a shard is unreadable ({exc}); "
+                         f"`geoscribe validate {out}` names it") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(str(stats_path), f"unexpected content ({exc})") from None
+    for line in lines:
         typer.echo(line)
 
 
-def _run(app: typer.Typer) -> None:
+def _read_stats(path: Path) -> dict:
+    """A finished output's stats.json, or a one-line error saying what is wrong with it."""
+    if not path.exists():
+        raise InputError(str(path.parent), "no stats.json (not a finished geoscribe output)")
     try:
-        app(standalone_mode=False)
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(str(path), "not UTF-8 text (corrupt)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"invalid JSON (line {exc.lineno}, column {exc.colno}: "
+                                    f"{exc.msg})") from None
+    if not isinstance(stats, dict):
+        raise InputError(str(path), "expected a JSON object (corrupt)")
+    return stats
+
+
+def _run(app: typer.Typer) -> None:
+    """Run a typer app: one-line errors (exit 2), usage errors as click prints them (exit 2),
+    SIGINT/SIGTERM as one line (exit 130/143), and the commands' own exit codes."""
+    for sig in INTERRUPT_SIGNALS:
+        signal.signal(sig, _interrupt)
+    try:
+        code = app(standalone_mode=False)  # a command's typer.Exit code comes back here
     except GeoscribeError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted: completed units are kept; re-run the same command to resume",
-                   err=True)
-        sys.exit(130)
+        code = 2
+    except Interrupted as exc:
+        typer.echo(INTERRUPTED, err=True)
+        code = exc.exit_code
+    except USAGE_ERROR as exc:
+        exc.show()
+        code = exc.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except (typer.Abort, EOFError):
-        sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        code = 1
+    finally:  # the run is over: a signal now ends the process as it would any program
+        for sig in INTERRUPT_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def build_dataset_main() -> None:

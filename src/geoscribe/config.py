@@ -176,8 +176,14 @@ def load_yaml_config(path: Path) -> dict:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise InputError(f"--config {path}", f"cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"--config {path}", f"invalid YAML ({exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"--config {path}", "not UTF-8 text") from None
+    except yaml.YAMLError as exc:  # str(exc) spans lines: one line from its mark and problem
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or exc
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise InputError(f"--config {path}",
+                         f"invalid YAML ({where}{' '.join(str(problem).split())})") from None
     if not isinstance(data, dict):
         raise InputError(f"--config {path}", "expected a mapping of options")
     return data

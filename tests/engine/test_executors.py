@@ -121,3 +121,34 @@ def test_workers_come_from_a_forkserver_on_linux_and_are_spawned_elsewhere(monke
     for platform in ("darwin", "win32"):
         monkeypatch.setattr(sys, "platform", platform)
         assert worker_context("geoscribe.engine.worker").get_start_method() == "spawn"
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _pool_workers() -> list:
+    """This process's grandchildren: the pool's workers (the forkserver's children)."""
+    import psutil
+
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE and p.ppid() != os.getpid()]
+
+
+def test_an_interrupt_stops_running_tasks_at_once():
+    """issue 10 case 7: an interrupt unwinding the caller (here raised while it handles a
+    result) terminates the workers instead of waiting for their tasks."""
+    import psutil
+
+    executor = LocalPoolExecutor(2, _noop)
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            for _ in executor.map_lanes(_sleep, [[0.0, 60.0], [60.0]]):
+                raise KeyboardInterrupt
+        finally:
+            executor.close()
+    assert time.perf_counter() - started < 30
+    _, alive = psutil.wait_procs(_pool_workers(), timeout=5)
+    assert not alive

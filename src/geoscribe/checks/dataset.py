@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PIL import Image
 
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.shards import iter_samples
+from geoscribe.sources.registry_data import sha256_of
 
 
 @dataclass
@@ -21,7 +23,7 @@ class DatasetReport:
 
 
 def validate_dataset(out: Path) -> DatasetReport:
-    """Check every shard under OUT/data against the record contract."""
+    """Check every shard under OUT/data against its stats json and the record contract."""
     report = DatasetReport()
     shards = sorted((out / "data").glob("*.tar"))
     if not shards:
@@ -29,35 +31,82 @@ def validate_dataset(out: Path) -> DatasetReport:
     seen: set[str] = set()
     for shard in shards:
         report.shards += 1
-        split = shard.name.split("-")[0]
-        if not (shard.parent / f"{shard.name.removesuffix('.tar')}_stats.json").exists():
-            report.problems.append(f"{shard.name}: missing stats json")
-        for sample in iter_samples(shard):
-            report.samples += 1
-            key = sample["__key__"]
-            where = f"{shard.name}:{key}"
-            if key in seen:
-                report.problems.append(f"{where}: duplicate key")
-            seen.add(key)
-            if "json" not in sample or "txt" not in sample:
-                report.problems.append(f"{where}: missing .json or .txt")
-                continue
-            record = json.loads(sample["json"])
-            for err in record_errors(record) + key_errors(record):
-                report.problems.append(f"{where}: {err}")
-            if record.get("id") != key:
-                report.problems.append(f"{where}: id {record.get('id')!r} != key")
-            if record.get("split") != split:
-                report.problems.append(f"{where}: split {record.get('split')!r} in {split} shard")
-            if sample["txt"].decode("utf-8") != record.get("texts", {}).get("caption"):
-                report.problems.append(f"{where}: .txt differs from texts.caption")
-            image_bytes = sample.get("jpg") or sample.get("png")
-            if image_bytes is None:
-                report.problems.append(f"{where}: no .jpg/.png")
-                continue
-            image = Image.open(io.BytesIO(image_bytes))
-            if image.mode != "RGB" or image.size != (record["chip"]["width"],
-                                                     record["chip"]["height"]):
-                report.problems.append(f"{where}: image {image.mode} {image.size} "
-                                       "does not match chip")
+        report.problems.extend(shard_file_problems(shard))
+        try:
+            for sample in iter_samples(shard):
+                report.samples += 1
+                report.problems.extend(sample_problems(shard, sample, seen))
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            report.problems.append(f"{shard.name}: unreadable tar, truncated or corrupt ({exc})")
     return report
+
+
+def shard_file_problems(shard: Path) -> list[str]:
+    """A shard file against its stats json: present, readable, same size and sha256."""
+    stats_path = shard.parent / f"{shard.name.removesuffix('.tar')}_stats.json"
+    if not stats_path.exists():
+        return [f"{shard.name}: missing stats json"]
+    try:
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{stats_path.name}: invalid JSON ({exc})"]
+    if not isinstance(stats, dict):
+        return [f"{stats_path.name}: not a JSON object"]
+    size = shard.stat().st_size
+    if stats.get("tar_bytes") is not None and stats["tar_bytes"] != size:
+        return [f"{shard.name}: {size} bytes, its stats json says {stats['tar_bytes']} "
+                "(truncated or altered)"]
+    if stats.get("sha256") is not None and stats["sha256"] != sha256_of(shard):
+        return [f"{shard.name}: sha256 differs from its stats json (altered)"]
+    return []
+
+
+def sample_problems(shard: Path, sample: dict, seen: set[str]) -> list[str]:
+    """One sample of a shard against the record contract (adds its key to `seen`)."""
+    split = shard.name.split("-")[0]
+    key = sample["__key__"]
+    where = f"{shard.name}:{key}"
+    problems = []
+    if key in seen:
+        problems.append(f"{where}: duplicate key")
+    seen.add(key)
+    if "json" not in sample or "txt" not in sample:
+        return [*problems, f"{where}: missing .json or .txt"]
+    try:
+        record = json.loads(sample["json"])
+        caption = sample["txt"].decode("utf-8")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [*problems, f"{where}: unreadable .json or .txt ({exc})"]
+    if not isinstance(record, dict):
+        return [*problems, f"{where}: .json is not an object"]
+    problems.extend(f"{where}: {err}" for err in record_errors(record) + key_errors(record))
+    if record.get("id") != key:
+        problems.append(f"{where}: id {record.get('id')!r} != key")
+    if record.get("split") != split:
+        problems.append(f"{where}: split {record.get('split')!r} in {split} shard")
+    if caption != _field(record, "texts").get("caption"):
+        problems.append(f"{where}: .txt differs from texts.caption")
+    return problems + image_problems(where, sample, record)
+
+
+def image_problems(where: str, sample: dict, record: dict) -> list[str]:
+    """A sample's image: present, decodable, RGB and of the record's chip size."""
+    image_bytes = sample.get("jpg") or sample.get("png")
+    if image_bytes is None:
+        return [f"{where}: no .jpg/.png"]
+    try:
+        image = Image.open(io.BytesIO(image_bytes))
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        return [f"{where}: unreadable image ({exc})"]
+    chip = _field(record, "chip")
+    if image.mode != "RGB" or image.size != (chip.get("width"), chip.get("height")):
+        return [f"{where}: image {image.mode} {image.size} does not match chip"]
+    return []
+
+
+def _field(record: dict, name: str) -> dict:
+    """A record's object field, {} when it is missing or not an object (the schema check
+    reports that)."""
+    value = record.get(name)
+    return value if isinstance(value, dict) else {}

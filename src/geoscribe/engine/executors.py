@@ -7,6 +7,12 @@ elsewhere (macOS, where forking after some system libraries are loaded is unsafe
 they are spawned. Either way tasks carry everything they
 need and workers never inherit open files or threads from the main process.
 
+Interrupts: a terminal sends Ctrl-C (SIGINT) to the whole process group, but only the main
+process acts on it: the forkserver (started with SIGINT ignored) and the workers ignore it, and
+an interrupt unwinding the main process terminates the workers (their units are not done; the
+next run builds them). A worker also ends itself as soon as the main process is gone, however
+that ended (even kill -9), so no worker, forkserver or resource tracker outlives its build.
+
 Tasks come in lanes (one per worker): a lane's tasks run in order with one in flight, so the
 worker that finishes a task is the idle one that takes the lane's next task and keeps its
 GDAL block cache warm on neighbouring windows; a lane that runs dry steals from the far end
@@ -17,8 +23,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -70,6 +79,44 @@ def worker_context(preload: str) -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def start_forkserver_deaf(context: multiprocessing.context.BaseContext) -> None:
+    """Start the forkserver (and the resource tracker) with SIGINT ignored, which they and the
+    workers forked from it inherit: no worker can die of a Ctrl-C before guard_worker runs."""
+    if (context.get_start_method() != "forkserver"
+            or threading.current_thread() is not threading.main_thread()):
+        return
+    from multiprocessing import forkserver  # POSIX only
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def guard_worker(main_pid: int) -> None:
+    """Run first in every worker: leave SIGINT to the main process, and end this worker when
+    the main process `main_pid` is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_after, args=(main_pid,), daemon=True,
+                     name="geoscribe-orphan-guard").start()
+
+
+def _exit_after(main_pid: int) -> None:
+    """Wait until process `main_pid` has ended, then end this process."""
+    try:
+        pidfd = os.pidfd_open(main_pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (not Linux): spawned workers, parent = main
+        parent = os.getppid()
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+    select.select([pidfd], [], [])  # readable once the process has exited
+    os._exit(1)
+
+
 class LocalPoolExecutor:
     """A pool of worker processes (see worker_context), started and warmed up with `warmup` in
     the background from creation."""
@@ -80,15 +127,23 @@ class LocalPoolExecutor:
             os.environ.setdefault(name, "1")
         self._pool: ProcessPoolExecutor | None = None
         self._error: BaseException | None = None
+        try:  # here, as signal handlers can only be set in the main thread
+            context = worker_context(warmup.__module__)
+            start_forkserver_deaf(context)
+        except Exception as exc:  # raised to the caller when it first uses the pool
+            context, self._error = None, exc
         # starting workers waits for the forkserver's imports: a thread does it, so the caller
         # reads its inputs meanwhile
-        self._starter = threading.Thread(target=self._start, args=(warmup,), daemon=True,
-                                         name="geoscribe-pool-start")
+        self._starter = threading.Thread(target=self._start, args=(warmup, context),
+                                         daemon=True, name="geoscribe-pool-start")
         self._starter.start()
 
-    def _start(self, warmup: Callable[[], None]) -> None:
+    def _start(self, warmup: Callable[[], None], context) -> None:
+        if context is None:
+            return
         try:
-            pool = ProcessPoolExecutor(self.workers, mp_context=worker_context(warmup.__module__))
+            pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                       initializer=guard_worker, initargs=(os.getpid(),))
             for _ in range(self.workers):
                 pool.submit(warmup)
             self._pool = pool
@@ -123,15 +178,39 @@ class LocalPoolExecutor:
                 for future in done:
                     submit_next(pending.pop(future))  # before the caller merges the result
                     yield future.result()
-        except BaseException:
+        except BaseException as exc:
             for future in pending:
                 future.cancel()
+            if not isinstance(exc, Exception):  # an interrupt, or the caller dropped us
+                self._stop_workers()
             raise
 
     def close(self) -> None:
+        """Shut the pool down: wait for running tasks, unless an interrupt (a BaseException
+        that is not an Exception, such as KeyboardInterrupt) is unwinding the caller."""
         self._starter.join()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is None:
+            return
+        unwinding = sys.exc_info()[1]
+        if unwinding is not None and not isinstance(unwinding, Exception):
+            self._stop_workers()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _stop_workers(self) -> None:
+        """Terminate the workers now, whatever they run (unfinished units are built again by
+        the next run: a unit's marker is written last)."""
+        if self._pool is None:
+            return
+        # ProcessPoolExecutor names its processes only here (terminate_workers() is 3.14+)
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+            if process.exitcode is None:
+                process.kill()
+                process.join()
 
 
 def make_executor(workers: int, warmup: Callable[[], None], finalizer: Callable[[], None]):
