@@ -244,9 +244,12 @@ def build_dataset(
     values.update({k: v for k, v in flags.items() if v is not None})
     values.update(recipe=recipe, region=region, out=out, progress=progress, overwrite=overwrite)
     cfg = make_config(**resolve_demo(values))
-    stats = build(cfg)
-    preview_html(cfg.out)
-    write_dataset_card(cfg.out, stats)
+
+    def finish(stats: dict) -> None:  # under the build's lock on OUT
+        preview_html(cfg.out)
+        write_dataset_card(cfg.out, stats)
+
+    stats = build(cfg, finish)
     if stats.get("resumed") == "already complete":
         typer.echo(f"{cfg.out} is already complete (nothing to do).")
     for line in summary_lines(cfg.out, stats):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,16 +158,20 @@ def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
     return {option: sorted(set(paths)) for option, paths in files.items() if paths}
 
 
-def build(config: BuildConfig) -> dict:
+def build(config: BuildConfig, finish: Callable[[dict], None] | None = None) -> dict:
     """Run a whole build (resuming completed units) and return the run stats.
 
-    OUT is locked for the whole build: a second build into it fails at once.
+    OUT is locked for the whole build: a second build into it fails at once. `finish(stats)`
+    (e.g. writing the preview and the dataset card) runs while the lock is still held.
     """
     started = time.perf_counter()
     inputs = read_inputs(config)
     check_out(config.out)
     with OutLock(config.out):
-        return _locked_build(config, inputs, started)
+        stats = _locked_build(config, inputs, started)
+        if finish is not None:
+            finish(stats)
+        return stats
 
 
 def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:

@@ -111,32 +111,42 @@ class LLMStage:
         total = sum(unit_stats[u.name]["samples"] for u in todo)
         bar = tqdm(total=total, unit=" record", desc=f"LLM texts ({self.settings.spec.model})",
                    disable=not self.progress)
-        window = max(4 * self.settings.concurrency, 16)
         with ThreadPoolExecutor(self.settings.concurrency) as pool:
-            queue: list[tuple[Unit, list[tuple[str, dict, dict, Future]]]] = []
-            in_flight = 0
-            for unit in todo:
-                jobs = []
-                for split in SPLITS:
-                    if not unit_stats[unit.name].get("ranges", {}).get(split):
-                        continue
-                    for sample in iter_samples(unit_dir(self.work, unit) / f"{split}.tar"):
-                        record = json.loads(sample["json"])
-                        jobs.append((split, sample, record, pool.submit(self._ask, record)))
-                queue.append((unit, jobs))
-                in_flight += len(jobs)
-                while queue and in_flight >= window:  # bounded memory: finish the oldest
-                    done_unit, done_jobs = queue.pop(0)
-                    in_flight -= len(done_jobs)
-                    results[done_unit.name] = self._finish(done_unit, done_jobs,
-                                                           unit_stats[done_unit.name], bar)
-            for done_unit, done_jobs in queue:
-                results[done_unit.name] = self._finish(done_unit, done_jobs,
-                                                       unit_stats[done_unit.name], bar)
+            try:
+                self._answer_units(pool, todo, unit_stats, bar, results)
+            except BaseException:  # an interrupt: queued requests are not sent; those in
+                pool.shutdown(wait=False, cancel_futures=True)  # flight still get cached
+                raise
         bar.close()
         if self.failures:
             raise GeoscribeError(self._failure_line(units, results))
         return results
+
+    def _answer_units(self, pool: ThreadPoolExecutor, todo: list[Unit],
+                      unit_stats: dict[str, dict], bar, results: dict) -> None:
+        """Submit every record of `todo` and finish each unit as its answers arrive, with a
+        bounded number of requests queued."""
+        window = max(4 * self.settings.concurrency, 16)
+        queue: list[tuple[Unit, list[tuple[str, dict, dict, Future]]]] = []
+        in_flight = 0
+        for unit in todo:
+            jobs = []
+            for split in SPLITS:
+                if not unit_stats[unit.name].get("ranges", {}).get(split):
+                    continue
+                for sample in iter_samples(unit_dir(self.work, unit) / f"{split}.tar"):
+                    record = json.loads(sample["json"])
+                    jobs.append((split, sample, record, pool.submit(self._ask, record)))
+            queue.append((unit, jobs))
+            in_flight += len(jobs)
+            while queue and in_flight >= window:  # bounded memory: finish the oldest
+                done_unit, done_jobs = queue.pop(0)
+                in_flight -= len(done_jobs)
+                results[done_unit.name] = self._finish(done_unit, done_jobs,
+                                                       unit_stats[done_unit.name], bar)
+        for done_unit, done_jobs in queue:
+            results[done_unit.name] = self._finish(done_unit, done_jobs,
+                                                   unit_stats[done_unit.name], bar)
 
     def _failure_line(self, units: list[Unit], results: dict) -> str:
         cause, _ = self.failures.most_common(1)[0]
