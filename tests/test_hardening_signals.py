@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from conftest import BIN, build_args, run_cli
+from llm_fake import FakeLLM
 
 INTERRUPTED = "interrupted; re-run the same command to resume"
 
@@ -154,3 +155,33 @@ def test_workers_end_when_the_main_process_is_killed(scene, tmp_path):
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
         assert_nothing_left(proc, recorded)
+
+
+def test_sigint_in_the_llm_stage_sends_no_queued_request(scene, tmp_path):
+    """issue 10 case 7: Ctrl-C while the LLM stage waits for replies stops at once: exit 130,
+    one line, and the requests still queued are never sent (only those in flight finish)."""
+    fake = FakeLLM(delay=1.0)
+    out = tmp_path / "out"
+    args = build_args(scene, out, "--workers", "1", "--llm", f"fake-model@{fake.base_url}",
+                      "--llm-concurrency", "1", "--llm-repairs", "0",
+                      "--llm-cache", str(tmp_path / "cache.sqlite"))
+    try:
+        with background_build(args) as (proc, _):
+            deadline = time.time() + 120
+            # by the second request every record of the window has long been queued
+            while (len(fake.chat_requests) < 2 and time.time() < deadline
+                   and proc.poll() is None):
+                time.sleep(0.05)
+            assert len(fake.chat_requests) >= 2, "the LLM stage never got going"
+            before = len(fake.chat_requests)
+            os.kill(proc.pid, signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+            assert proc.returncode == 130, (proc.returncode, stderr)
+            assert [line for line in stderr.splitlines() if line.strip()] == [INTERRUPTED]
+        sent = len(fake.chat_requests)
+        time.sleep(2.5)  # anything still queued would have been sent by now
+        assert len(fake.chat_requests) == sent
+        # only the request in flight at the signal (it started < 0.1 s before, 1 s to go)
+        assert sent == before
+    finally:
+        fake.close()
