@@ -11,10 +11,10 @@ import re
 
 import pytest
 
+from builders.test_chatearthnet_like import cover  # noqa: F401  (module fixture: land-cover raster)
 from conftest import run_cli
 from geoscribe.resources import read_text
 from llm_fake import FakeLLM, prompt_data
-from test_chatearthnet_e2e import cover  # noqa: F401  (module fixture: land-cover raster)
 from test_cli_e2e import read_samples
 
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

@@ -12,7 +12,18 @@ import shapely
 from affine import Affine
 from pyproj import Transformer
 
-from geoscribe.builders.chip_window import ChipPlan, ChipSettings, chip_transform, plan_chip
+from geoscribe.builders.chip_window import (
+    ChipPlan,
+    ChipSettings,
+    bounds_in_pixels,
+    chip_transform,
+    intersection_with_box,
+    pixel_box,
+    plan_chip,
+    project,
+    project_many,
+    to_pixels,
+)
 from geoscribe.sources.imagery import index_raster
 
 CRS = "EPSG:32633"
@@ -233,3 +244,41 @@ def test_chip_transform_equals_the_affine_product_bit_for_bit():
             expected = Affine(*grid) @ Affine.translation(col, row) @ Affine.scale(scale)
             got = chip_transform(grid, col, row, scale)
             assert [v.hex() for v in got[:6]] == [float(v).hex() for v in expected[:6]]
+
+
+def test_project_and_project_many_agree_with_pyproj():
+    """issue 11: WGS84 -> CRS reprojection of every vertex, one geometry or many at once."""
+    rng = np.random.default_rng(1)
+    lonlat = rng.uniform((14.9, 59.4), (15.1, 59.6), (12, 2))
+    geoms = [shapely.Point(lonlat[0]), shapely.LineString(lonlat[1:5]),
+             shapely.Polygon(lonlat[5:12])]
+    for geom, many in zip(geoms, project_many(geoms, CRS), strict=True):
+        want = np.array([FROM_WGS84.transform(x, y) for x, y in shapely.get_coordinates(geom)])
+        assert np.allclose(shapely.get_coordinates(project(geom, CRS)), want, atol=1e-6)
+        assert np.allclose(shapely.get_coordinates(many), want, atol=1e-6)
+    assert project_many([], CRS) == []
+
+
+@pytest.mark.parametrize("transform", [T, Affine(0.5, 0.2, 500000.0, 0.1, -0.5, 6600000.0)])
+def test_pixel_bounds_north_up_and_rotated(transform):
+    """issue 11: to_pixels applies the inverse affine per vertex; bounds_in_pixels equals the
+    bounds of those pixel vertices (north-up: from the CRS bounds alone)."""
+    ring = [(500010.0, 6599900.0), (500090.0, 6599910.0), (500060.0, 6599980.0)]
+    geom = shapely.Polygon(ring)
+    inverse = ~transform
+    cols_rows = np.array([inverse * xy for xy in ring + ring[:1]])
+    assert np.allclose(shapely.get_coordinates(to_pixels(geom, transform)), cols_rows)
+    want = (*cols_rows.min(axis=0), *cols_rows.max(axis=0))
+    assert bounds_in_pixels(geom, transform) == pytest.approx(want)
+    if transform.b == 0:
+        assert pixel_box(geom.bounds, transform) == pytest.approx(want)
+
+
+def test_intersection_with_box_survives_an_invalid_ring():
+    """issue 11: a self-crossing (bow-tie) ring is made valid rather than failing."""
+    bowtie = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])
+    box = shapely.box(0, 0, 10, 5)
+    part = intersection_with_box(bowtie, box)
+    assert part.is_valid and part.area == pytest.approx(25.0)  # two triangles of 12.5
+    square = shapely.box(2, 2, 8, 8)
+    assert intersection_with_box(square, box).equals(shapely.box(2, 2, 8, 5))

@@ -32,7 +32,7 @@ REGIONS = {"top left": (slice(0, 128), slice(0, 128)),
            "bottom right": (slice(128, 256), slice(128, 256)),
            "centre": (slice(64, 192), slice(64, 192))}
 COARSE_GSD, COARSE_OFFSET = 2.0, 3.0  # the reprojected raster: 2 m pixels, origin 3 m west/north
-WORDING = Path(__file__).parents[1] / "prompts" / "captions" / "chatearthnet_template_v1.yaml"
+WORDING = Path(__file__).parents[2] / "prompts" / "captions" / "chatearthnet_template_v1.yaml"
 
 
 def _land_cover(shape: tuple[int, int], block: int, seed: int) -> np.ndarray:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import shapely
+from test_rsvqa_like import _geometry, _tile
 
 from conftest import run_cli
 from scene import ORIGIN_X, ORIGIN_Y, Scene, SceneFeature, scene_features, write_osm, write_raster
 from test_cli_e2e import read_samples
-from test_rsvqa_e2e import _geometry, _tile
 
 NAMES = {("building", "yes"): "building", ("building", "house"): "house",
          ("building", "warehouse"): "warehouse building",
@@ -25,7 +25,7 @@ NAMES = {("building", "yes"): "building", ("building", "house"): "house",
 GRID = [["top left", "top", "top right"], ["left", "centre", "right"],
         ["bottom left", "bottom", "bottom right"]]
 SECTORS = ["north-south", "northeast-southwest", "east-west", "northwest-southeast"]
-WORDING = Path(__file__).parents[1] / "prompts" / "captions" / "rsteller_template_v1.yaml"
+WORDING = Path(__file__).parents[2] / "prompts" / "captions" / "rsteller_template_v1.yaml"
 
 
 def _at(dx: float, dy: float) -> tuple[float, float]:
