@@ -46,7 +46,7 @@ def make_builder(ctx: BuildContext):
     """The builder of `ctx.recipe`, opened inside the current (worker) process."""
     if ctx.recipe == "skyscript-like":
         from geoscribe.builders.skyscript_like import SkyscriptBuilder
-        from geoscribe.engine.feature_store import FeatureStore
+        from geoscribe.sources.feature_store import FeatureStore
         from geoscribe.text.tag_policy import load_tag_policy
         from geoscribe.text.templates import load_caption_template
 
