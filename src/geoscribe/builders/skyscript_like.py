@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -27,9 +28,10 @@ from geoscribe.builders.visible import ProjectedFeatures, bbox_px, chip_bounds, 
 from geoscribe.geometry import bounds_in_pixels, project, project_many, transformer_to_wgs84
 from geoscribe.region import block_split, cell_index
 from geoscribe.sources.chip_reader import ChipReader
+from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import FeaturePhrase, describe
-from geoscribe.text.tag_policy import TagPolicy
-from geoscribe.text.templates import CaptionTemplate, count_others
+from geoscribe.text.tag_policy import TagPolicy, load_tag_policy
+from geoscribe.text.templates import CaptionTemplate, count_others, load_caption_template
 from geoscribe.types import ChipPlan, Feature, Sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -65,6 +67,14 @@ class SkyscriptBuilder:
         self._splits: dict[tuple[int, int], str] = {}
         self._captions: dict[tuple, str] = {}
         self._crss = sorted({r.crs for r in ctx.rasters})
+
+    @classmethod
+    def open(cls, ctx: BuildContext) -> SkyscriptBuilder:
+        """The builder of a worker: the feature store, tag policy and caption template of
+        `ctx` opened in this process."""
+        store = FeatureStore(Path(ctx.store_path), readonly=True)
+        policy = load_tag_policy(Path(ctx.tag_policy_path) if ctx.tag_policy_path else None)
+        return cls(ctx, store, policy, load_caption_template(ctx.caption_template))
 
     def close(self) -> None:
         self.reader.close()

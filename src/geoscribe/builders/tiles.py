@@ -34,6 +34,11 @@ class TileBuilder:
         self.mask_datasets: dict = {}
         self.candidates = 0
 
+    @classmethod
+    def open(cls, ctx: BuildContext) -> TileBuilder:
+        """The builder of a worker, its inputs opened in this process."""
+        return cls(ctx)
+
     def close(self) -> None:
         self.reader.close()
         for src in self.mask_datasets.values():
