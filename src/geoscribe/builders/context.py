@@ -6,7 +6,7 @@ import hashlib
 import pickle
 from dataclasses import dataclass, field
 
-from geoscribe.filters.chip_qc import ChipQC
+from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.masks import MaskInfo
 from geoscribe.types import ChipSettings, RasterInfo
 

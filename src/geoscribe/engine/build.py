@@ -34,10 +34,10 @@ from geoscribe.engine.units import Unit, build_order, load_done, plan_units, spl
 from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.files import atomic_write_text
-from geoscribe.filters.chip_qc import ChipQC
 from geoscribe.recipes import RECIPES
 from geoscribe.redact import PublicNames
 from geoscribe.region import SPLITS, Region, parse_region
+from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.imagery import expand_imagery, index_raster
 from geoscribe.sources.registry_data import source_uri
