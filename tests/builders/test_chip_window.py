@@ -12,8 +12,10 @@ import shapely
 from affine import Affine
 from pyproj import Transformer
 
-from geoscribe.builders.chip_window import ChipPlan, ChipSettings, chip_transform, plan_chip
+from geoscribe.builders.chip_window import plan_chip
+from geoscribe.geometry import chip_transform
 from geoscribe.sources.imagery import index_raster
+from geoscribe.types import ChipPlan, ChipSettings
 
 CRS = "EPSG:32633"
 T = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 6600000.0)
