@@ -264,7 +264,7 @@ def tools(version: VersionOpt = False) -> None:
 @tools_app.command("recipes")
 def recipes() -> None:
     """List the recipes this version can build."""
-    from geoscribe.engine.recipes import RECIPES
+    from geoscribe.recipes import RECIPES
 
     for name, spec in RECIPES.items():
         typer.echo(f"{name:18s} {spec.description}")

@@ -26,17 +26,6 @@ OWNER = "geoscribe"
 END_OF_ARCHIVE = tarfile.BLOCKSIZE * 2
 
 
-def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
-    """Write text to a temporary file (fsync'd when `durable`) and rename it over `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _ustar_template() -> bytearray:
     """A ustar header of a regular file with geoscribe's fixed fields; name, size and checksum
     are filled per member (the layout tarfile writes for USTAR_FORMAT)."""

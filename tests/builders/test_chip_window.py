@@ -12,19 +12,18 @@ import shapely
 from affine import Affine
 from pyproj import Transformer
 
-from geoscribe.builders.chip_window import (
-    ChipPlan,
-    ChipSettings,
+from geoscribe.builders.chip_window import plan_chip
+from geoscribe.geometry import (
     bounds_in_pixels,
     chip_transform,
     intersection_with_box,
     pixel_box,
-    plan_chip,
     project,
     project_many,
     to_pixels,
 )
 from geoscribe.sources.imagery import index_raster
+from geoscribe.types import ChipPlan, ChipSettings
 
 CRS = "EPSG:32633"
 T = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 6600000.0)

@@ -8,8 +8,7 @@ import shapely
 from affine import Affine
 
 from geoscribe.builders import visible as vis
-from geoscribe.builders.chip_window import ChipPlan
-from geoscribe.sources.imagery import RasterInfo
+from geoscribe.types import ChipPlan, RasterInfo
 
 RASTER = RasterInfo(path="r.tif", crs="EPSG:32633", transform=(0.5, 0.0, 0.0, 0.0, -0.5, 0.0),
                     width=4000, height=4000, count=3, dtype="uint8", nodata=None,

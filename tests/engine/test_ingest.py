@@ -10,9 +10,9 @@ import pytest
 import shapely
 
 import geoscribe.engine.ingest as ingest_module
-from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.engine.ingest import build_store
 from geoscribe.errors import GeoscribeError
+from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.tag_policy import load_tag_policy
 from scene import scene_features, to_josm, with_long_tag, write_osm
 

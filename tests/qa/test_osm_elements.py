@@ -7,7 +7,6 @@ import re
 import pytest
 import shapely
 
-from geoscribe.builders.tile_features import TileFeature
 from geoscribe.qa.osm_elements import (
     element_facts,
     element_phrase,
@@ -16,7 +15,7 @@ from geoscribe.qa.osm_elements import (
     salient,
     whole,
 )
-from geoscribe.sources.feature import Feature
+from geoscribe.types import Feature, TileFeature
 
 
 def _item(osm_id: int, geom, name: str, area: float = 0.0, length: float = 0.0,

@@ -11,9 +11,10 @@ from affine import Affine
 from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
 
-from geoscribe.builders.chip_window import ChipPlan, ChipSettings, plan_chip
+from geoscribe.builders.chip_window import plan_chip
 from geoscribe.sources.chip_reader import ChipReader, ChipReadError
 from geoscribe.sources.imagery import index_raster
+from geoscribe.types import ChipPlan, ChipSettings
 
 CRS = "EPSG:32633"
 T = Affine(0.5, 0.0, 500000.0, 0.0, -0.5, 6600000.0)

@@ -210,7 +210,7 @@ def test_uint16_stretch_maps_percentiles_to_0_and_255(tmp_path):
 @pytest.mark.parametrize(("lo", "hi"), [(0.0, 14.0), (0.0, 209.0), (126.0, 1109.0), (7.0, 4000.0)])
 def test_uint16_stretch_high_limit_is_exactly_255(lo, hi):
     """The value equal to the 98th percentile must reach full white (float32 rounding)."""
-    from geoscribe.sources.imagery import RasterInfo
+    from geoscribe.types import RasterInfo
 
     info = RasterInfo(
         path="x.tif", crs="EPSG:32633", transform=tuple(UTM_TRANSFORM)[:6], width=3, height=1,

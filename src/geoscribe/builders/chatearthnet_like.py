@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoscribe.builders.chip_window import ChipPlan
 from geoscribe.builders.tiles import TileBuilder
 from geoscribe.qa.land_cover_shares import (
     chatearthnet_wording,
@@ -20,6 +19,7 @@ from geoscribe.qa.land_cover_shares import (
     shares,
 )
 from geoscribe.sources.masks import MaskInfo
+from geoscribe.types import ChipPlan
 
 
 class ChatEarthNetBuilder(TileBuilder):

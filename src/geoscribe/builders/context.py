@@ -6,10 +6,9 @@ import hashlib
 import pickle
 from dataclasses import dataclass, field
 
-from geoscribe.builders.chip_window import ChipSettings
-from geoscribe.filters.chip_qc import ChipQC
-from geoscribe.sources.imagery import RasterInfo
+from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.masks import MaskInfo
+from geoscribe.types import ChipSettings, RasterInfo
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoscribe.builders.chip_window import ChipPlan
 from geoscribe.builders.tiles import TileBuilder
 from geoscribe.qa.counting import (
     PresenceBalancer,
@@ -18,6 +17,7 @@ from geoscribe.qa.counting import (
 )
 from geoscribe.qa.objects import class_counts, instance_objects, semantic_objects
 from geoscribe.sources.masks import MaskInfo
+from geoscribe.types import ChipPlan
 
 
 class CountingQABuilder(TileBuilder):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from geoscribe.builders.chip_window import ChipPlan
-from geoscribe.builders.rsvqa_like import _entry
+from geoscribe.builders.records import tile_feature_entry
 from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.grounding import geochat_templates, grounded_conversations, rotation_deg
+from geoscribe.types import ChipPlan
 
 
 class GeochatBuilder(FeatureTileBuilder):
@@ -20,7 +20,7 @@ class GeochatBuilder(FeatureTileBuilder):
         template_id, sha, _ = geochat_templates()
         features = []
         for item in items:
-            entry = _entry(item)
+            entry = tile_feature_entry(item)
             entry["rotation_deg"] = rotation_deg(item.pixel_geometry)
             features.append(entry)
         return {

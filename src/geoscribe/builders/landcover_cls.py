@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoscribe.builders.chip_window import ChipPlan
 from geoscribe.builders.tiles import TileBuilder
 from geoscribe.sources.masks import MaskInfo
 from geoscribe.text.templates import load_wording
+from geoscribe.types import ChipPlan
 
 
 def landcover_templates() -> tuple[str, str, dict[str, str]]:

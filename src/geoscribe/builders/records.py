@@ -1,10 +1,16 @@
-"""The parts of a record every recipe writes the same way: chip, image, provenance."""
+"""The parts of a record every recipe writes the same way: chip, image, features,
+provenance, and the encoded image itself."""
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+from PIL import Image
+
 from geoscribe import __version__
-from geoscribe.builders.chip_window import ChipPlan
 from geoscribe.builders.context import BuildContext
+from geoscribe.types import ChipPlan, Feature, TileFeature
 
 
 def chip_block(plan: ChipPlan, bbox_wgs84) -> dict:
@@ -47,3 +53,38 @@ def provenance_block(ctx: BuildContext, raster_path: str, inputs, **extra) -> di
                for lic in ([raster] if raster is not None else []) + inputs]
     return {"sources": sources, "licenses": sorted({s["license"] for s in sources}),
             "geoscribe_version": __version__, **extra}
+
+
+def feature_entry(feature: Feature, bbox: list[float], focus: bool, clipped: bool) -> dict:
+    """One entry of a record's `features`: the feature's identity, tags and pixel box."""
+    return {
+        "source": feature.source,
+        "osm_type": feature.osm_type,
+        "osm_id": feature.osm_id,
+        "label_ref": feature.label_ref,
+        "tags": dict(sorted(feature.tags.items())),
+        "bbox_px": bbox,
+        "focus": focus,
+        "clipped": clipped,
+    }
+
+
+def tile_feature_entry(item: TileFeature) -> dict:
+    """The `features` entry of a feature seen in a tile: never the focus, with the area and
+    length of its part inside the tile."""
+    return {**feature_entry(item.feature, list(item.bbox_px), False, item.clipped),
+            "area_m2": round(item.area_m2, 2), "length_m": round(item.length_m, 2)}
+
+
+def encode_image(planes: np.ndarray, fmt: str, quality: int) -> bytes:
+    """Encode RGB planes (3, h, w) as JPEG (fixed settings, deterministic) or PNG."""
+    buffer = io.BytesIO()
+    height, width = planes.shape[1:]
+    bands = [Image.frombuffer("L", (width, height), np.ascontiguousarray(band), "raw", "L", 0, 1)
+             for band in planes]  # no copies: PIL reads the planes in place
+    image = Image.merge("RGB", bands)
+    if fmt == "png":
+        image.save(buffer, format="PNG", optimize=False)
+    else:
+        image.save(buffer, format="JPEG", quality=quality, subsampling=0, optimize=False)
+    return buffer.getvalue()

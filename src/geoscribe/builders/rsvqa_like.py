@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geoscribe.builders.chip_window import ChipPlan
+from geoscribe.builders.records import tile_feature_entry
 from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.rsvqa import (
@@ -13,6 +13,7 @@ from geoscribe.qa.rsvqa import (
     select_questions,
 )
 from geoscribe.text.phrases import describe
+from geoscribe.types import ChipPlan
 
 
 class RsvqaBuilder(FeatureTileBuilder):
@@ -40,7 +41,7 @@ class RsvqaBuilder(FeatureTileBuilder):
         counts = counts_by_name(items)
         template_id, sha, _ = rsvqa_templates()
         return {
-            "features": [_entry(i) for i in items],
+            "features": [tile_feature_entry(i) for i in items],
             "texts": {"caption": counting_caption(counts)
                       if counts else "A satellite image with no mapped objects."},
             "qa": qa,
@@ -51,10 +52,3 @@ class RsvqaBuilder(FeatureTileBuilder):
             "_inputs": sorted({i.feature.input for i in items}),
         }
 
-
-def _entry(item) -> dict:
-    f = item.feature
-    return {"source": f.source, "osm_type": f.osm_type, "osm_id": f.osm_id,
-            "label_ref": f.label_ref, "tags": dict(sorted(f.tags.items())),
-            "bbox_px": list(item.bbox_px), "focus": False, "clipped": item.clipped,
-            "area_m2": round(item.area_m2, 2), "length_m": round(item.length_m, 2)}

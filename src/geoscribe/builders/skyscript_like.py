@@ -8,46 +8,33 @@ caption from a versioned template, assign the split of the focus's spatial block
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np
 import shapely
-from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.builders.chip_window import (
-    ChipPlan,
-    bounds_in_pixels,
-    plan_chip,
-    project,
-    project_many,
-    transformer_to_wgs84,
-)
+from geoscribe.builders.chip_window import plan_chip
 from geoscribe.builders.context import BuildContext
-from geoscribe.builders.records import chip_block, image_block, provenance_block
+from geoscribe.builders.records import (
+    chip_block,
+    encode_image,
+    feature_entry,
+    image_block,
+    provenance_block,
+)
 from geoscribe.builders.visible import ProjectedFeatures, bbox_px, chip_bounds, visible
+from geoscribe.geometry import bounds_in_pixels, project, project_many, transformer_to_wgs84
 from geoscribe.region import block_split, cell_index
 from geoscribe.sources.chip_reader import ChipReader
-from geoscribe.sources.feature import Feature
+from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import FeaturePhrase, describe
-from geoscribe.text.tag_policy import TagPolicy
-from geoscribe.text.templates import CaptionTemplate, count_others
+from geoscribe.text.tag_policy import TagPolicy, load_tag_policy
+from geoscribe.text.templates import CaptionTemplate, count_others, load_caption_template
+from geoscribe.types import ChipPlan, Feature, Sample
 
-RECIPE = "skyscript-like"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-@dataclass
-class Sample:
-    """A finished sample: key, split, encoded image, caption text and the record."""
-
-    key: str
-    split: str
-    image: bytes
-    record: dict
 
 
 def sample_key(prefix: str, feature: Feature) -> str:
@@ -59,33 +46,6 @@ def sample_key(prefix: str, feature: Feature) -> str:
         digest = hashlib.sha256(source_id.encode()).hexdigest()[:8]
         source_id = f"{source_id[:39]}-{digest}"
     return f"{prefix}_{feature.source}_{source_id}_{geom_hash}"
-
-
-def encode_image(planes: np.ndarray, fmt: str, quality: int) -> bytes:
-    """Encode RGB planes (3, h, w) as JPEG (fixed settings, deterministic) or PNG."""
-    buffer = io.BytesIO()
-    height, width = planes.shape[1:]
-    bands = [Image.frombuffer("L", (width, height), np.ascontiguousarray(band), "raw", "L", 0, 1)
-             for band in planes]  # no copies: PIL reads the planes in place
-    image = Image.merge("RGB", bands)
-    if fmt == "png":
-        image.save(buffer, format="PNG", optimize=False)
-    else:
-        image.save(buffer, format="JPEG", quality=quality, subsampling=0, optimize=False)
-    return buffer.getvalue()
-
-
-def _feature_entry(feature: Feature, bbox: list[float], focus: bool, clipped: bool) -> dict:
-    return {
-        "source": feature.source,
-        "osm_type": feature.osm_type,
-        "osm_id": feature.osm_id,
-        "label_ref": feature.label_ref,
-        "tags": dict(sorted(feature.tags.items())),
-        "bbox_px": bbox,
-        "focus": focus,
-        "clipped": clipped,
-    }
 
 
 class SkyscriptBuilder:
@@ -107,6 +67,14 @@ class SkyscriptBuilder:
         self._splits: dict[tuple[int, int], str] = {}
         self._captions: dict[tuple, str] = {}
         self._crss = sorted({r.crs for r in ctx.rasters})
+
+    @classmethod
+    def open(cls, ctx: BuildContext) -> SkyscriptBuilder:
+        """The builder of a worker: the feature store, tag policy and caption template of
+        `ctx` opened in this process."""
+        store = FeatureStore(Path(ctx.store_path), readonly=True)
+        policy = load_tag_policy(Path(ctx.tag_policy_path) if ctx.tag_policy_path else None)
+        return cls(ctx, store, policy, load_caption_template(ctx.caption_template))
 
     def close(self) -> None:
         self.reader.close()
@@ -270,11 +238,11 @@ class SkyscriptBuilder:
                  if focus_crs is self._projected.get((focus_id, plan.crs)) else None)
         bbox, clipped = bbox_px(bounds_in_pixels(focus_crs, plan.transform, known),
                                 focus_crs.geom_type == "Point", size, node_box)
-        entries = [_feature_entry(focus, bbox, True, clipped)]
+        entries = [feature_entry(focus, bbox, True, clipped)]
         phrases, inputs = [], {focus.input}
         for index, bbox, clipped in self._seen[focus_id]:
             other = context[index]
-            entries.append(_feature_entry(other, bbox, False, clipped))
+            entries.append(feature_entry(other, bbox, False, clipped))
             phrases.append(self._phrases[other.extra["store_id"]].noun)
             inputs.add(other.input)
         return entries, phrases, inputs
@@ -282,7 +250,7 @@ class SkyscriptBuilder:
     def _record(self, key, split, plan: ChipPlan, bbox_wgs84, features, inputs, caption, title):
         return {
             "id": key,
-            "recipe": RECIPE,
+            "recipe": self.ctx.recipe,
             "split": split,
             "chip": chip_block(plan, bbox_wgs84),
             "image": image_block(self.ctx, plan),

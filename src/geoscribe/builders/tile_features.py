@@ -2,59 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import shapely
-from pyproj import CRS, Transformer
-from shapely.geometry.base import BaseGeometry
 
-from geoscribe.builders.chip_window import (
-    ChipPlan,
-    intersection_with_box,
-    project,
-    to_pixels,
-    transformer_to_wgs84,
-)
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.tiles import TileBuilder
-from geoscribe.engine.feature_store import FeatureStore
-from geoscribe.sources.feature import Feature
+from geoscribe.geometry import intersection_with_box, metric_frame, project, to_pixels
+from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import describe
 from geoscribe.text.tag_policy import load_tag_policy
-
-
-@dataclass(frozen=True)
-class TileFeature:
-    """A feature as seen in one tile."""
-
-    feature: Feature
-    name: str  # readable class phrase, e.g. "residential road"
-    pixel_geometry: BaseGeometry  # in chip pixels (as written), clipped to the tile
-    bbox_px: tuple[float, float, float, float]  # bounds of pixel_geometry (nodes: ±4 px)
-    clipped: bool  # the tile's edge cuts the feature
-    area_m2: float  # area inside the tile (polygons), in a local UTM projection
-    length_m: float  # length inside the tile (lines)
-
-
-@lru_cache(maxsize=64)
-def _to_utm(lon: float, lat: float) -> Transformer:
-    zone = int((lon + 180) // 6) + 1
-    epsg = (32600 if lat >= 0 else 32700) + zone
-    return Transformer.from_crs("EPSG:4326", CRS.from_epsg(epsg), always_xy=True)
-
-
-def local_utm(geom_wgs84: BaseGeometry, lon: float, lat: float) -> BaseGeometry:
-    """A WGS84 geometry in the UTM zone of (lon, lat) — metres, for areas and lengths."""
-    transformer = _to_utm(round(lon, 0), round(lat, 0))
-
-    def fn(coords):
-        x, y = transformer.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    return shapely.transform(geom_wgs84, fn)
+from geoscribe.types import ChipPlan, TileFeature
 
 
 class FeatureTileBuilder(TileBuilder):
@@ -79,19 +37,7 @@ class FeatureTileBuilder(TileBuilder):
         """
         size = plan.out_size
         chip = shapely.box(0, 0, size, size)
-        lon, lat = (bbox_wgs84[0] + bbox_wgs84[2]) / 2, (bbox_wgs84[1] + bbox_wgs84[3]) / 2
-        to_crs = plan.transform
-        to_wgs84 = transformer_to_wgs84(plan.crs)
-
-        def pixels_to_metres(geom_px: BaseGeometry) -> BaseGeometry:
-            def fn(coords):
-                x = to_crs.a * coords[:, 0] + to_crs.b * coords[:, 1] + to_crs.c
-                y = to_crs.d * coords[:, 0] + to_crs.e * coords[:, 1] + to_crs.f
-                lons, lats = to_wgs84.transform(x, y)
-                return np.column_stack([lons, lats])
-
-            return local_utm(shapely.transform(geom_px, fn), lon, lat)
-
+        pixels_to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
         found = []
         for feature in self.store.intersecting(bbox_wgs84):
             phrase = describe(feature.tags, self.policy)

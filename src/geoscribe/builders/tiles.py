@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from geoscribe.builders.chip_window import ChipPlan, transformer_to_wgs84
 from geoscribe.builders.context import BuildContext
-from geoscribe.builders.records import chip_block, image_block, provenance_block
-from geoscribe.builders.skyscript_like import Sample, encode_image
+from geoscribe.builders.records import chip_block, encode_image, image_block, provenance_block
+from geoscribe.geometry import transformer_to_wgs84
 from geoscribe.region import block_split, cell_index, splits_touched
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.masks import MaskInfo, read_mask
+from geoscribe.types import ChipPlan, Sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 MIN_VALID_LABELS = 0.5  # tiles whose mask covers less than this fraction are skipped
@@ -33,6 +33,11 @@ class TileBuilder:
         self.reader = ChipReader(ctx.rasters)
         self.mask_datasets: dict = {}
         self.candidates = 0
+
+    @classmethod
+    def open(cls, ctx: BuildContext) -> TileBuilder:
+        """The builder of a worker, its inputs opened in this process."""
+        return cls(ctx)
 
     def close(self) -> None:
         self.reader.close()

@@ -18,12 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from geoscribe.builders.chip_window import (
-    ChipPlan,
-    intersection_with_box,
-    pixel_box,
-    to_pixels,
-)
+from geoscribe.geometry import intersection_with_box, pixel_box, to_pixels
+from geoscribe.types import ChipPlan
 
 MAX_PAIRS = 1 << 20  # chip x feature tests per block (bounded memory for dense units)
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import fastjsonschema
 
+from geoscribe.recipes import RECIPES
 from geoscribe.resources import read_text
 
 
@@ -36,16 +37,15 @@ def _fast_validator(name: str) -> Callable[[dict], object]:
     return fastjsonschema.compile(_schema(name))
 
 
-FOCUS_RECIPES = ("skyscript-like",)
-
-
 def _focus_errors(record: dict) -> list[str]:
     """Object-centred recipes have exactly one focus feature; others have none."""
     features = record.get("features")
     if not isinstance(features, list):
         return []
     focus = sum(1 for f in features if isinstance(f, dict) and f.get("focus") is True)
-    wanted = 1 if record.get("recipe") in FOCUS_RECIPES else 0
+    recipe = record.get("recipe")
+    spec = RECIPES.get(recipe) if isinstance(recipe, str) else None
+    wanted = 1 if spec is not None and spec.focus else 0
     if focus == wanted:
         return []
     return [f"features: {record.get('recipe')} records need {wanted} focus feature(s), "

@@ -14,11 +14,9 @@ import shapely
 from tqdm import tqdm
 
 from geoscribe import __version__
-from geoscribe.builders.chip_window import ChipSettings
 from geoscribe.builders.context import BuildContext, PackedContext, SourceLicense
 from geoscribe.config import BuildConfig
 from geoscribe.engine.executors import make_executor
-from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
 from geoscribe.engine.fingerprint import check_run_file, source_digests
 from geoscribe.engine.ingest import build_store
@@ -31,18 +29,20 @@ from geoscribe.engine.outdir import (
     empty_out,
     remove_partial_shards,
 )
-from geoscribe.engine.recipes import RECIPES
 from geoscribe.engine.tiles import plan_tile_units
 from geoscribe.engine.units import Unit, build_order, load_done, plan_units, split_lanes
 from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
-from geoscribe.filters.chip_qc import ChipQC
+from geoscribe.files import atomic_write_text
+from geoscribe.recipes import RECIPES
 from geoscribe.redact import PublicNames
 from geoscribe.region import SPLITS, Region, parse_region
-from geoscribe.shards import atomic_write_text
-from geoscribe.sources.imagery import RasterInfo, expand_imagery, index_raster
+from geoscribe.sources.chip_qc import ChipQC
+from geoscribe.sources.feature_store import FeatureStore
+from geoscribe.sources.imagery import expand_imagery, index_raster
 from geoscribe.sources.registry_data import source_uri
 from geoscribe.text.tag_policy import load_tag_policy
+from geoscribe.types import ChipSettings, RasterInfo
 
 OSM_LICENSE = ("ODbL-1.0", "© OpenStreetMap contributors")
 
@@ -55,12 +55,13 @@ def resolve_demo(values: dict) -> dict:
 
     filled = dict(values)
     recipe = str(values.get("recipe", ""))
-    for key, value in demo.demo_inputs(recipe).items():
+    spec = RECIPES.get(recipe)
+    for key, value in demo.demo_inputs(recipe, spec.demo if spec else None).items():
         if key in ("imagery", "labels", "class_map", "mask_kind") and filled.get(key):
             raise InputError(f"--{key.replace('_', '-')}",
                              "--region demo brings its own inputs; drop this option")
         filled[key] = value
-    options = demo.DEMO_OPTIONS if recipe == "skyscript-like" else demo.TILE_DEMO_OPTIONS
+    options = demo.DEMO_OPTIONS if spec and spec.chips == "features" else demo.TILE_DEMO_OPTIONS
     for key, value in options.items():
         filled.setdefault(key, value)
     return filled

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from geoscribe.shards import atomic_write_text, iter_samples, record_json
+from geoscribe.files import atomic_write_text
+from geoscribe.shards import iter_samples, record_json
 
 
 @dataclass

@@ -11,12 +11,13 @@ from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
 from tqdm import tqdm
 
-from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.errors import GeoscribeError, InputError
-from geoscribe.sources.feature import Feature, SourceStats
+from geoscribe.sources.feature import SourceStats
+from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.labels import check_labels_path, read_labels
 from geoscribe.sources.osm import OsmRewriteNeeded, check_osm_path, read_osm
 from geoscribe.text.tag_policy import TagPolicy
+from geoscribe.types import Feature
 
 
 def _groundable(

@@ -20,8 +20,9 @@ from tqdm import tqdm
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.units import Unit, read_marker, unit_dir
 from geoscribe.errors import GeoscribeError
+from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
-from geoscribe.shards import UnitPartWriter, atomic_write_text, iter_samples, record_json
+from geoscribe.shards import UnitPartWriter, iter_samples, record_json
 from geoscribe.text.llm_client import LLMClient
 from geoscribe.text.llm_generate import Generated, generate
 from geoscribe.text.llm_spec import LLMSettings

@@ -9,8 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 from geoscribe.engine.units import Unit, unit_dir
+from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
-from geoscribe.shards import ShardSink, atomic_write_text, copy_ranges, iter_samples
+from geoscribe.shards import ShardSink, copy_ranges, iter_samples
 
 
 def part_path(work_dir: Path, unit: Unit, split: str, stats: dict) -> Path:

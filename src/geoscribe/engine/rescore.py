@@ -8,8 +8,9 @@ from pathlib import Path
 
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
 from geoscribe.errors import InputError
+from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
-from geoscribe.shards import ShardSink, atomic_write_text, iter_samples
+from geoscribe.shards import ShardSink, iter_samples
 
 
 def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:

@@ -14,10 +14,10 @@ import shapely
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.builders.chip_window import transformer_to_wgs84
 from geoscribe.engine.units import Unit
+from geoscribe.geometry import transformer_to_wgs84
 from geoscribe.region import cell_index
-from geoscribe.sources.imagery import RasterInfo
+from geoscribe.types import RasterInfo
 
 
 def plan_tile_units(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.engine.feature_store import FeatureStore
 from geoscribe.region import cell_bounds, cell_index, cell_name
+from geoscribe.sources.feature_store import FeatureStore
 
 DONE_MARKER = "done.json"
 

@@ -16,7 +16,8 @@ from geoscribe.builders.context import BuildContext, PackedContext
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.recipes import make_builder
 from geoscribe.engine.units import DONE_MARKER, Unit, unit_dir
-from geoscribe.shards import UnitPartWriter, atomic_write_text, sample_members
+from geoscribe.files import atomic_write_text
+from geoscribe.shards import UnitPartWriter, sample_members
 
 _STATE: dict = {}
 

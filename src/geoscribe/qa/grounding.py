@@ -20,9 +20,9 @@ from collections import Counter
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.builders.tile_features import TileFeature
 from geoscribe.qa.rsvqa import size_class
 from geoscribe.text.templates import join_and, load_wording, with_article
+from geoscribe.types import TileFeature
 
 GRID = (("top left", "top", "top right"), ("left", "centre", "right"),
         ("bottom left", "bottom", "bottom right"))

@@ -13,10 +13,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.builders.tile_features import TileFeature
 from geoscribe.qa.geometry_words import grid_position, orientation
 from geoscribe.qa.rsvqa import shape_class
 from geoscribe.text.templates import join_and, load_wording, with_article
+from geoscribe.types import TileFeature
 
 MAX_ELEMENTS = 3
 WORDING = ("prompts", "captions", "rsteller_template_v1.yaml")

@@ -19,8 +19,8 @@ from statistics import median
 
 import shapely
 
-from geoscribe.builders.tile_features import TileFeature
 from geoscribe.text.templates import load_wording, plural
+from geoscribe.types import TileFeature
 
 AREA_BINS = ((0.0, "0 m2"), (10.0, "between 0 and 10 m2"), (100.0, "between 10 and 100 m2"),
              (1000.0, "between 100 and 1000 m2"))

@@ -12,8 +12,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from geoscribe.builders.chip_window import ChipPlan
-from geoscribe.sources.imagery import RasterInfo, to_rgb8_planes
+from geoscribe.sources.imagery import to_rgb8_planes
+from geoscribe.types import ChipPlan, RasterInfo
 
 
 class ChipReadError(Exception):

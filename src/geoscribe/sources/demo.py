@@ -71,13 +71,14 @@ def _tile_demo_labels(files: dict[str, Path]) -> dict:
             "mask_kind": ["instance", "semantic"]}
 
 
-def demo_inputs(recipe: str = "skyscript-like") -> dict:
-    """Fetch (once) and return the demo's inputs and licenses for a recipe."""
+def demo_inputs(recipe: str, kind: str | None) -> dict:
+    """Fetch (once) and return the demo's inputs and licenses for a recipe whose spec asks
+    the demo for `kind` of labels: "vectors" (the building footprints) or "masks"."""
     files = fetch_members(SOLARIS_WHEEL)
     imagery = [str(files[m]) for m in DEMO_IMAGERY]
-    if recipe == "counting-qa":
+    if kind == "masks":
         labels = _tile_demo_labels(files)
-    elif recipe == "skyscript-like":
+    elif kind == "vectors":
         labels = {"labels": [str(files[m]) for m in DEMO_LABELS]}
     else:
         raise InputError(f"--region demo with {recipe}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,39 +23,11 @@ from rasterio.warp import transform_bounds
 
 from geoscribe.errors import InputError
 from geoscribe.sources.registry_data import source_uri
+from geoscribe.types import RasterInfo
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 STRETCH_PERCENTILES = (2.0, 98.0)
 STATS_MAX_SIDE = 1024
-
-
-@dataclass
-class RasterInfo:
-    """What the pipeline needs to know about one raster file, picklable for workers."""
-
-    path: str
-    crs: str
-    transform: tuple[float, ...]
-    width: int
-    height: int
-    count: int
-    dtype: str
-    nodata: float | None
-    bands: list[int]
-    bounds_wgs84: tuple[float, float, float, float]
-    gsd_m: float
-    acquired: str | None
-    rule: str  # "passthrough" | "stretch"
-    stretch: list[tuple[float, float]] = field(default_factory=list)
-    all_valid: bool = False  # no nodata value and no mask: reads need no mask
-    uri: str = ""  # how outputs name the file (`path` is only for opening it); see source_uri
-
-    def __post_init__(self) -> None:
-        if not self.uri:
-            self.uri = source_uri(self.path)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def expand_imagery(specs: list[str]) -> list[Path]:
@@ -147,6 +118,7 @@ def index_raster(path: Path) -> RasterInfo:
                 acquired = acquired[:10].replace(":", "-")
             return RasterInfo(
                 path=str(path),
+                uri=source_uri(path),
                 crs=src.crs.to_string(),
                 transform=tuple(src.transform)[:6],
                 width=src.width,

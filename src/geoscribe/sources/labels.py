@@ -10,8 +10,9 @@ import shapely
 from pyproj import CRS, Transformer
 
 from geoscribe.errors import InputError
-from geoscribe.sources.feature import Feature, SourceStats
+from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.label_mappings import column_tags, is_spacenet_roads, spacenet_road_tags
+from geoscribe.types import Feature
 
 LABEL_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb")
 

@@ -15,8 +15,9 @@ import shapely
 from shapely.geometry import LineString, Point
 
 from geoscribe.errors import InputError
-from geoscribe.sources.feature import Feature, SourceStats
+from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.osm_xml import largest_ids, rewrite_osm_xml
+from geoscribe.types import Feature
 
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.bz2", ".osm.gz", ".osm.xml")
 OSM_XML_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.xml")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import shapely
 
-from geoscribe.sources.feature import Feature
+from geoscribe.types import Feature
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS features (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoscribe.filters.chip_qc import ChipQC
+from geoscribe.sources.chip_qc import ChipQC
 
 
 def _texture(seed: int = 0) -> np.ndarray:

@@ -1,0 +1,135 @@
+"""CRS, pixel and metric math shared by sources, qa, builders and the engine: reprojection
+from/to WGS84, CRS <-> chip pixels, and chip pixels -> metres in the local UTM zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+import shapely
+from affine import Affine
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+
+
+@lru_cache(maxsize=64)
+def transformer_from_wgs84(crs: str) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def transformer_to_wgs84(crs: str) -> Transformer:
+    return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
+def project(geom: BaseGeometry, crs: str) -> BaseGeometry:
+    """Reproject a WGS84 geometry into `crs`."""
+    transformer = transformer_from_wgs84(crs)
+
+    def fn(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom, fn)
+
+
+def project_many(geoms: list[BaseGeometry], crs: str) -> list[BaseGeometry]:
+    """Reproject many WGS84 geometries into `crs` with one coordinate transform call."""
+    if not geoms:
+        return []
+    transformer = transformer_from_wgs84(crs)
+
+    def fn(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return list(shapely.transform(np.asarray(geoms, dtype=object), fn))
+
+
+def to_pixels(geom_crs: BaseGeometry, transform: Affine) -> BaseGeometry:
+    """Map a geometry in the raster CRS to pixel coordinates (col, row) of `transform`."""
+    inv = ~transform
+
+    def fn(coords: np.ndarray) -> np.ndarray:
+        cols = inv.a * coords[:, 0] + inv.b * coords[:, 1] + inv.c
+        rows = inv.d * coords[:, 0] + inv.e * coords[:, 1] + inv.f
+        return np.column_stack([cols, rows])
+
+    return shapely.transform(geom_crs, fn)
+
+
+def intersection_with_box(geom: BaseGeometry, box: BaseGeometry) -> BaseGeometry:
+    """The part of `geom` inside `box`; an invalid geometry (e.g. a self-crossing ring from a
+    labels file) is made valid first instead of failing."""
+    try:
+        return shapely.intersection(geom, box)
+    except shapely.errors.GEOSException:
+        return shapely.intersection(shapely.make_valid(geom), box)
+
+
+def bounds_in_pixels(geom_crs: BaseGeometry, transform: Affine,
+                     bounds: tuple[float, ...] | None = None) -> tuple[float, ...]:
+    """Bounds (x0, y0, x1, y1) in pixels of a geometry already in the grid's CRS.
+
+    For north-up grids this maps the geometry's bounds (no per-vertex work; `bounds` may give
+    them when already known); rotated grids transform every vertex.
+    """
+    if transform.b == 0 and transform.d == 0:
+        return pixel_box(geom_crs.bounds if bounds is None else bounds, transform)
+    return tuple(to_pixels(geom_crs, transform).bounds)
+
+
+def pixel_box(bounds: tuple[float, ...], transform: Affine) -> tuple[float, ...]:
+    """Bounds (x0, y0, x1, y1) in pixels of CRS bounds, on a north-up grid."""
+    x0, y0, x1, y1 = bounds
+    cols = sorted(((x0 - transform.c) / transform.a, (x1 - transform.c) / transform.a))
+    rows = sorted(((y0 - transform.f) / transform.e, (y1 - transform.f) / transform.e))
+    return cols[0], rows[0], cols[1], rows[1]
+
+
+def chip_transform(grid: tuple[float, ...], col_off: int, row_off: int, scale: float) -> Affine:
+    """`Affine(*grid) @ Affine.translation(col_off, row_off) @ Affine.scale(scale)`.
+
+    The same products and sums in the same order as affine's matrix product (so the same
+    floats, signed zeros included), without its per-operation overhead.
+    """
+    sa, sb, sc, sd, se, sf = (float(v) for v in grid[:6])
+    a, b, c = sa * 1.0 + sb * 0.0, sa * 0.0 + sb * 1.0, sa * col_off + sb * row_off + sc
+    d, e, f = sd * 1.0 + se * 0.0, sd * 0.0 + se * 1.0, sd * col_off + se * row_off + sf
+    return Affine(a * scale + b * 0.0, a * 0.0 + b * scale, a * 0.0 + b * 0.0 + c,
+                  d * scale + e * 0.0, d * 0.0 + e * scale, d * 0.0 + e * 0.0 + f)
+
+
+@lru_cache(maxsize=64)
+def _to_utm(lon: float, lat: float) -> Transformer:
+    zone = int((lon + 180) // 6) + 1
+    epsg = (32600 if lat >= 0 else 32700) + zone
+    return Transformer.from_crs("EPSG:4326", CRS.from_epsg(epsg), always_xy=True)
+
+
+def local_utm(geom_wgs84: BaseGeometry, lon: float, lat: float) -> BaseGeometry:
+    """A WGS84 geometry in the UTM zone of (lon, lat) — metres, for areas and lengths."""
+    transformer = _to_utm(round(lon, 0), round(lat, 0))
+
+    def fn(coords):
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(geom_wgs84, fn)
+
+
+def metric_frame(transform: Affine, crs: str, bbox_wgs84
+                 ) -> Callable[[BaseGeometry], BaseGeometry]:
+    """Chip pixels (of `transform`, in `crs`) -> metres in the local UTM zone of the chip's
+    WGS84 box centre (x east, y north)."""
+    t = transform
+    to_wgs84 = transformer_to_wgs84(crs)
+    lon, lat = (bbox_wgs84[0] + bbox_wgs84[2]) / 2, (bbox_wgs84[1] + bbox_wgs84[3]) / 2
+
+    def to_lonlat(coords: np.ndarray) -> np.ndarray:
+        x = t.a * coords[:, 0] + t.b * coords[:, 1] + t.c
+        y = t.d * coords[:, 0] + t.e * coords[:, 1] + t.f
+        return np.column_stack(to_wgs84.transform(x, y))
+
+    return lambda geom: local_utm(shapely.transform(geom, to_lonlat), lon, lat)

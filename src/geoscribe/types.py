@@ -1,0 +1,113 @@
+"""Shared types at the bottom of the package: what sources yield, chips are planned as, and
+builders produce. Every layer may import these; this module imports nothing from geoscribe."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from affine import Affine
+from shapely.geometry.base import BaseGeometry
+
+
+@dataclass
+class Feature:
+    """One OSM element or vector label, in WGS84 lon/lat."""
+
+    source: str  # "osm" | "labels"
+    geometry: BaseGeometry
+    tags: dict[str, str]
+    input: str  # the file it came from
+    osm_type: str | None = None  # node | way | relation
+    osm_id: int | None = None
+    label_ref: str | None = None  # "<file stem>:<row>" for vector labels
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def source_id(self) -> str:
+        """Stable, dot-free id of the feature within its source."""
+        if self.osm_type and self.osm_id is not None:
+            return f"{self.osm_type[0]}{self.osm_id}"
+        return (self.label_ref or "unknown").replace(".", "-").replace(":", "-")
+
+
+@dataclass
+class RasterInfo:
+    """What the pipeline needs to know about one raster file, picklable for workers."""
+
+    path: str
+    crs: str
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    count: int
+    dtype: str
+    nodata: float | None
+    bands: list[int]
+    bounds_wgs84: tuple[float, float, float, float]
+    gsd_m: float
+    acquired: str | None
+    rule: str  # "passthrough" | "stretch"
+    stretch: list[tuple[float, float]] = field(default_factory=list)
+    all_valid: bool = False  # no nodata value and no mask: reads need no mask
+    uri: str = ""  # how outputs name the file (`path` is only for opening it); index_raster
+    # sets it with sources.registry_data.source_uri; left empty it is the path as given
+
+    def __post_init__(self) -> None:
+        if not self.uri:
+            self.uri = self.path
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChipSettings:
+    """Chip geometry options (pixels are source pixels unless named out_*)."""
+
+    out_size: int = 256
+    margin: float = 0.25
+    min_chip_px: int = 128
+    max_chip_px: int = 2048
+    min_object_px: float = 3.0
+    node_box_px: int = 4
+
+
+@dataclass(frozen=True)
+class ChipPlan:
+    """Where a chip comes from and how its pixels map to the world."""
+
+    raster: RasterInfo
+    col_off: int
+    row_off: int
+    side: int
+    out_size: int
+    transform: Affine
+    mosaic: bool
+    focus_projected: BaseGeometry | None = None  # the focus geometry in the chip's CRS
+
+    @property
+    def crs(self) -> str:
+        return self.raster.crs
+
+
+@dataclass(frozen=True)
+class TileFeature:
+    """A feature as seen in one tile."""
+
+    feature: Feature
+    name: str  # readable class phrase, e.g. "residential road"
+    pixel_geometry: BaseGeometry  # in chip pixels (as written), clipped to the tile
+    bbox_px: tuple[float, float, float, float]  # bounds of pixel_geometry (nodes: ± node box)
+    clipped: bool  # the tile's edge cuts the feature
+    area_m2: float  # area inside the tile (polygons), in a local UTM projection
+    length_m: float  # length inside the tile (lines)
+
+
+@dataclass
+class Sample:
+    """A finished sample: key, split, encoded image, caption text and the record."""
+
+    key: str
+    split: str
+    image: bytes
+    record: dict
