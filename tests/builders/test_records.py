@@ -6,10 +6,9 @@ import pytest
 from affine import Affine
 
 from geoscribe import __version__
-from geoscribe.builders.chip_window import ChipPlan
 from geoscribe.builders.context import BuildContext, SourceLicense
 from geoscribe.builders.records import chip_block, image_block, provenance_block
-from geoscribe.sources.imagery import RasterInfo
+from geoscribe.types import ChipPlan, RasterInfo
 
 RASTER = RasterInfo(path="/data/in/ortho_2021.tif", crs="EPSG:32633",
                     transform=(0.3, 0.0, 400000.0, 0.0, -0.3, 5600000.0), width=4000,

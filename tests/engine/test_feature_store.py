@@ -12,8 +12,8 @@ import sqlite3
 import pytest
 import shapely
 
-from geoscribe.engine.feature_store import FeatureStore
-from geoscribe.sources.feature import Feature
+from geoscribe.sources.feature_store import FeatureStore
+from geoscribe.types import Feature
 
 STEP = 1 / 256
 

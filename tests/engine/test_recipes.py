@@ -8,8 +8,9 @@ import pytest
 from conftest import run_cli
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.tiles import TileBuilder
-from geoscribe.engine.feature_store import FeatureStore
-from geoscribe.engine.recipes import RECIPES, make_builder
+from geoscribe.engine.recipes import make_builder
+from geoscribe.recipes import RECIPES
+from geoscribe.sources.feature_store import FeatureStore
 
 NAMES = sorted(RECIPES)
 
