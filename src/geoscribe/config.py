@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoscribe.errors import InputError
-from geoscribe.text.llm_spec import public_llm
+from geoscribe.redact import public_llm
 
 
 class BuildConfig(BaseModel):

@@ -87,3 +87,11 @@ class PublicNames:
         """`data` keyed by public names, its text values renamed too."""
         return {self.names.get(k, k): self.text(v) if isinstance(v, str) else v
                 for k, v in data.items()}
+
+
+def public_llm(text: str) -> str:
+    """The public form of an `--llm` value: MODEL, or MODEL@URL without credentials."""
+    model, sep, url = text.partition("@")
+    if not sep:
+        return redact_text(text)
+    return redact_text(f"{model}{sep}{public_url(url)}", url_secrets(url))

@@ -82,7 +82,8 @@ def demo_inputs(recipe: str, kind: str | None) -> dict:
         labels = {"labels": [str(files[m]) for m in DEMO_LABELS]}
     else:
         raise InputError(f"--region demo with {recipe}",
-                         "the demo data has no land-cover raster; give --imagery/--labels")
+                         "the demo data (SpaceNet footprints, roads and their masks) has "
+                         "no inputs for this recipe; give --imagery and --osm or --labels")
     return {
         "imagery": imagery,
         **labels,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_url, redact_text, url_secrets
+from geoscribe.redact import public_llm, public_url, url_secrets
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 JSON_MODES = ("auto", "json_schema", "json_object", "prompt")
@@ -81,14 +81,6 @@ def parse_llm_spec(text: str) -> LLMSpec:
         raise InputError(what, f"{public_url(url)!r} is not an http(s) base URL, e.g. "
                          "http://127.0.0.1:8080/v1")
     return LLMSpec.from_url(model, url, openai_api=False)
-
-
-def public_llm(text: str) -> str:
-    """The public form of an `--llm` value: MODEL, or MODEL@URL without credentials."""
-    model, sep, url = text.partition("@")
-    if not sep:
-        return redact_text(text)
-    return redact_text(f"{model}{sep}{public_url(url)}", url_secrets(url))
 
 
 @dataclass(frozen=True)
