@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from geoscribe import __version__
 from geoscribe.errors import GeoscribeError, InputError
@@ -26,6 +29,8 @@ Opt = typer.Option
 USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPTED = "interrupted; re-run the same command to resume"
+HELP_PANELS = ("Sources", "Chips", "Text / LLM", "Filters", "Run")
+RUN_PANEL = HELP_PANELS[-1]  # where --help and --version go
 
 
 class Interrupted(BaseException):
@@ -62,197 +67,203 @@ VersionOpt = Annotated[bool, Opt("--version", callback=_show_version, is_eager=T
                                  help="Print the version and exit.")]
 
 
-@build_app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _panel(title: str) -> Callable[..., Any]:
+    """typer.Option with its `--help` panel set."""
+    return functools.partial(Opt, rich_help_panel=title)
+
+
+Src, Chip, Text, Filt, Run = (_panel(t) for t in HELP_PANELS)
+
+
+class PanelCommand(TyperCommand):
+    """A command whose plain-text `--help` lists its options in panels (HELP_PANELS order),
+    as rich would, without needing rich."""
+
+    def format_options(self, ctx: typer.Context, formatter: Any) -> None:
+        args, panels = [], {title: [] for title in HELP_PANELS}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                args.append(record)
+            else:
+                panels.setdefault(getattr(param, "rich_help_panel", None) or RUN_PANEL,
+                                  []).append(record)
+        for title, records in (("Arguments", args), *panels.items()):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+def _recipe_help() -> str:
+    from geoscribe.recipes import RECIPES
+
+    return f"Recipe name: {', '.join(RECIPES)} (see `geoscribe recipes`)."
+
+
+@build_app.command(cls=PanelCommand, context_settings={"help_option_names": ["-h", "--help"]})
 def build_dataset(
-    recipe: Annotated[str, typer.Argument(help="Recipe name, e.g. skyscript-like "
-                                               "(see `geoscribe recipes`).")],
-    region: Annotated[str, Opt(help="bbox min_lon,min_lat,max_lon,max_lat (write "
+    recipe: Annotated[str, typer.Argument(help=_recipe_help())],
+    region: Annotated[str, Src(help="bbox min_lon,min_lat,max_lon,max_lat (write "
                                     "--region=-81.99,29.68,-81.98,29.69 for western "
                                     "longitudes), a GeoJSON file, or 'demo'.")],
-    out: Annotated[Path, Opt(help="Output folder (created; re-running resumes).")],
-    imagery: Annotated[list[str] | None, Opt(help="GeoTIFF/COG file, directory or glob; "
+    out: Annotated[Path, Run(help="Output folder (created; re-running resumes).")],
+    imagery: Annotated[list[str] | None, Src(help="GeoTIFF/COG file, directory or glob; "
                                                    "repeat for a mosaic.")] = None,
-    osm: Annotated[list[str] | None, Opt(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
+    osm: Annotated[list[str] | None, Src(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
                                               "repeatable.")] = None,
-    labels: Annotated[list[str] | None, Opt(help="skyscript-like: vector labels (.geojson/"
+    labels: Annotated[list[str] | None, Src(help="skyscript-like: vector labels (.geojson/"
                                                  ".gpkg/.shp) with OSM-style tag columns; "
                                                  "tile recipes: label rasters (masks). "
                                                  "Repeatable.")] = None,
-    config: Annotated[Path | None, Opt(help="YAML file of options (flags override it).")] = None,
+    config: Annotated[Path | None, Run(help="YAML file of options (flags override it).")] = None,
     version: VersionOpt = False,
-    workers: Annotated[int | None, Opt(help="Worker processes (default: CPU cores).")] = None,
-    limit: Annotated[int | None, Opt(help="Build at most N focus features (quick tries).")] = None,
-    seed: Annotated[int | None, Opt(help="Seed of the split assignment (default 0).")] = None,
-    chip_size: Annotated[int | None, Opt(help="Output chip side in pixels (default 256).")] = None,
-    margin: Annotated[float | None, Opt(help="Margin around the object, as a fraction of "
+    workers: Annotated[int | None, Run(help="Worker processes (default: CPU cores).")] = None,
+    limit: Annotated[int | None, Run(help="Build at most N focus features (quick tries).")] = None,
+    seed: Annotated[int | None, Chip(help="Seed of the split assignment (default 0).")] = None,
+    chip_size: Annotated[int | None, Chip(help="Output chip side in pixels (default 256).")] = None,
+    margin: Annotated[float | None, Chip(help="Margin around the object, as a fraction of "
                                              "its size on each side (default 0.25).")] = None,
-    min_chip_px: Annotated[int | None, Opt(help="Smallest source window side "
+    min_chip_px: Annotated[int | None, Chip(help="Smallest source window side "
                                                 "(default 128 px).")] = None,
-    max_chip_px: Annotated[int | None, Opt(help="Objects needing a larger window are skipped "
+    max_chip_px: Annotated[int | None, Chip(help="Objects needing a larger window are skipped "
                                                 "as too_large (default 2048 px).")] = None,
-    min_object_px: Annotated[float | None, Opt(help="skyscript-like: objects smaller than "
+    min_object_px: Annotated[float | None, Chip(help="skyscript-like: objects smaller than "
                                                     "this many source pixels are skipped "
                                                     "(default 3); counting-qa: mask objects "
                                                     "with fewer pixels inside the tile are "
                                                     "not counted (default 10).")] = None,
-    class_map: Annotated[list[Path] | None, Opt(help="Tile recipes: JSON/YAML of mask value "
+    class_map: Annotated[list[Path] | None, Src(help="Tile recipes: JSON/YAML of mask value "
                                                      "(or instance id; '*' = any other id) "
                                                      "-> class name; one for all --labels "
                                                      "or one per --labels.")] = None,
-    mask_kind: Annotated[list[str] | None, Opt(help="Tile recipes: semantic (default; objects"
+    mask_kind: Annotated[list[str] | None, Src(help="Tile recipes: semantic (default; objects"
                                                     " are 8-connected components) or "
                                                     "instance (one id per object); one for "
                                                     "all --labels or one per --labels.")] = None,
-    tile_px: Annotated[int | None, Opt(help="Tile recipes: tile side in source pixels "
+    tile_px: Annotated[int | None, Chip(help="Tile recipes: tile side in source pixels "
                                             "(default: --chip-size).")] = None,
-    qa_types: Annotated[str | None, Opt(help="rsvqa-like: question types and sampling "
+    qa_types: Annotated[str | None, Text(help="rsvqa-like: question types and sampling "
                                              "weights, e.g. presence=2,count=2,comparison=1,"
                                              "area=1,size=1,shape=1,relation=1 (0 turns a type "
                                              "off).")] = None,
-    qa_per_chip: Annotated[int | None, Opt(help="rsvqa-like: questions per tile "
+    qa_per_chip: Annotated[int | None, Text(help="rsvqa-like: questions per tile "
                                                 "(default 8).")] = None,
-    clip: Annotated[str | None, Opt(help="Score image-text alignment with open_clip "
+    clip: Annotated[str | None, Filt(help="Score image-text alignment with open_clip "
                                          "MODEL[:PRETRAINED] (PRETRAINED: checkpoint path, "
                                          "open_clip tag, or 'random').")] = None,
-    clip_min_score: Annotated[float | None, Opt(help="Keep pairs with a CLIP score >= S.")
+    clip_min_score: Annotated[float | None, Filt(help="Keep pairs with a CLIP score >= S.")
                               ] = None,
-    clip_keep_fraction: Annotated[float | None, Opt(help="Keep the top fraction F of pairs by "
+    clip_keep_fraction: Annotated[float | None, Filt(help="Keep the top fraction F of pairs by "
                                                          "CLIP score over the whole run.")
                                   ] = None,
-    clip_device: Annotated[str | None, Opt(help="auto (default), cpu, cuda or cuda:N.")] = None,
-    clip_batch_size: Annotated[int | None, Opt(help="CLIP batch size (default 64).")] = None,
-    clip_workers: Annotated[int | None, Opt(help="Image decoding workers feeding CLIP "
+    clip_device: Annotated[str | None, Filt(help="auto (default), cpu, cuda or cuda:N.")] = None,
+    clip_batch_size: Annotated[int | None, Filt(help="CLIP batch size (default 64).")] = None,
+    clip_workers: Annotated[int | None, Filt(help="Image decoding workers feeding CLIP "
                                                  "(default 2).")] = None,
-    dedup: Annotated[bool | None, Opt("--dedup/--no-dedup",
+    dedup: Annotated[bool | None, Filt("--dedup/--no-dedup",
                                       help="Drop exact and near-duplicate chips across the "
                                            "run, keeping the best-scored (default off).")
                      ] = None,
-    llm: Annotated[str | None, Opt(help="Write texts with an LLM: MODEL (the OpenAI API; key from "
+    llm: Annotated[str | None, Text(help="Write texts with an LLM: MODEL (the OpenAI API; key from "
                                         "OPENAI_API_KEY) or MODEL@BASE_URL (any OpenAI-"
                                         "compatible server: vLLM, llama.cpp, Ollama), e.g. "
                                         "qwen2.5@http://127.0.0.1:8080/v1.")] = None,
-    llm_rewrites: Annotated[int | None, Opt(help="LLM: rewrites per caption (default 2).")
+    llm_rewrites: Annotated[int | None, Text(help="LLM: rewrites per caption (default 2).")
                             ] = None,
-    llm_max_words: Annotated[int | None, Opt(help="LLM: longest caption/rewrite in words "
+    llm_max_words: Annotated[int | None, Text(help="LLM: longest caption/rewrite in words "
                                                   "(default 80).")] = None,
-    llm_temperature: Annotated[float | None, Opt(help="LLM: sampling temperature "
+    llm_temperature: Annotated[float | None, Text(help="LLM: sampling temperature "
                                                       "(default 0.2).")] = None,
-    llm_max_tokens: Annotated[int | None, Opt(help="LLM: max reply tokens (default 400).")
+    llm_max_tokens: Annotated[int | None, Text(help="LLM: max reply tokens (default 400).")
                               ] = None,
-    llm_json_mode: Annotated[str | None, Opt(help="LLM structured output: auto (default: JSON "
+    llm_json_mode: Annotated[str | None, Text(help="LLM structured output: auto (default: JSON "
                                                   "schema, falling back to JSON object, then "
                                                   "prompt only), json_schema, json_object, "
                                                   "prompt.")] = None,
-    llm_repairs: Annotated[int | None, Opt(help="LLM: follow-up requests naming the problem "
+    llm_repairs: Annotated[int | None, Text(help="LLM: follow-up requests naming the problem "
                                                 "when a reply is invalid or unfaithful "
                                                 "(default 2).")] = None,
-    llm_concurrency: Annotated[int | None, Opt(help="LLM: requests in flight (default 4).")
+    llm_concurrency: Annotated[int | None, Text(help="LLM: requests in flight (default 4).")
                                ] = None,
-    llm_rpm: Annotated[int | None, Opt(help="LLM: requests per minute limit.")] = None,
-    llm_tpm: Annotated[int | None, Opt(help="LLM: tokens per minute limit (estimated before "
+    llm_rpm: Annotated[int | None, Text(help="LLM: requests per minute limit.")] = None,
+    llm_tpm: Annotated[int | None, Text(help="LLM: tokens per minute limit (estimated before "
                                             "each request).")] = None,
-    llm_max_retries: Annotated[int | None, Opt(help="LLM: retries on 429/5xx/timeouts "
+    llm_max_retries: Annotated[int | None, Text(help="LLM: retries on 429/5xx/timeouts "
                                                     "(default 5).")] = None,
-    llm_timeout: Annotated[float | None, Opt(help="LLM: seconds per request (default 60).")
+    llm_timeout: Annotated[float | None, Text(help="LLM: seconds per request (default 60).")
                            ] = None,
-    llm_cache: Annotated[Path | None, Opt(help="LLM response cache (SQLite; default "
+    llm_cache: Annotated[Path | None, Text(help="LLM response cache (SQLite; default "
                                                "~/.cache/geoscribe/llm/responses.sqlite).")
                          ] = None,
-    llm_price_in: Annotated[float | None, Opt(help="LLM: USD per 1M prompt tokens, for the "
+    llm_price_in: Annotated[float | None, Text(help="LLM: USD per 1M prompt tokens, for the "
                                                    "cost estimate in stats.json.")] = None,
-    llm_price_out: Annotated[float | None, Opt(help="LLM: USD per 1M completion tokens.")
+    llm_price_out: Annotated[float | None, Text(help="LLM: USD per 1M completion tokens.")
                              ] = None,
-    qc_brightness: Annotated[bool | None, Opt("--qc-brightness/--no-qc-brightness",
+    qc_brightness: Annotated[bool | None, Filt("--qc-brightness/--no-qc-brightness",
                                               help="Drop chips whose mean grey level is outside "
                                                    "30-225 (default on).")] = None,
-    qc_contrast: Annotated[bool | None, Opt("--qc-contrast/--no-qc-contrast",
+    qc_contrast: Annotated[bool | None, Filt("--qc-contrast/--no-qc-contrast",
                                             help="Drop featureless chips (grey std < 4; "
                                                  "default on).")] = None,
-    qc_clouds: Annotated[bool | None, Opt("--qc-clouds/--no-qc-clouds",
+    qc_clouds: Annotated[bool | None, Filt("--qc-clouds/--no-qc-clouds",
                                           help="Drop chips > 50 % bright, unsaturated "
                                                "(cloud-like) pixels (default on).")] = None,
-    box_format: Annotated[str | None, Opt(help="geochat-like: geochat ({<x1><y1><x2><y2>|<θ>},"
+    box_format: Annotated[str | None, Text(help="geochat-like: geochat ({<x1><y1><x2><y2>|<θ>},"
                                                " 0-100) or json (pixel boxes).")] = None,
-    unit_deg: Annotated[float | None, Opt(help="Work unit grid size in degrees "
+    unit_deg: Annotated[float | None, Run(help="Work unit grid size in degrees "
                                                "(default 0.01).")] = None,
-    split_block_deg: Annotated[float | None, Opt(help="Split block grid size in degrees "
+    split_block_deg: Annotated[float | None, Chip(help="Split block grid size in degrees "
                                                       "(default 0.01).")] = None,
-    split_fractions: Annotated[str | None, Opt(help="train,val,test fractions "
+    split_fractions: Annotated[str | None, Chip(help="train,val,test fractions "
                                                     "(default 0.8,0.1,0.1).")] = None,
-    split_guard: Annotated[bool | None, Opt("--split-guard/--no-split-guard",
+    split_guard: Annotated[bool | None, Chip("--split-guard/--no-split-guard",
                                             help="Drop chips that overlap blocks of another "
                                                  "split (default on).")] = None,
-    image_format: Annotated[str | None, Opt(help="jpg (default) or png.")] = None,
-    jpeg_quality: Annotated[int | None, Opt(help="JPEG quality (default 95).")] = None,
-    shard_max_samples: Annotated[int | None, Opt(help="Samples per shard (default 1000).")] = None,
-    shard_max_bytes: Annotated[int | None, Opt(help="Bytes per shard (default 512 MiB).")] = None,
-    tag_policy: Annotated[Path | None, Opt(help="YAML tag deny/allow lists (default: "
+    image_format: Annotated[str | None, Chip(help="jpg (default) or png.")] = None,
+    jpeg_quality: Annotated[int | None, Chip(help="JPEG quality (default 95).")] = None,
+    shard_max_samples: Annotated[int | None, Run(help="Samples per shard (default 1000).")] = None,
+    shard_max_bytes: Annotated[int | None, Run(help="Bytes per shard (default 512 MiB).")] = None,
+    tag_policy: Annotated[Path | None, Src(help="YAML tag deny/allow lists (default: "
                                                 "packaged prompts/tag_policy.yaml).")] = None,
-    imagery_license: Annotated[str | None, Opt(help="License of the imagery (SPDX id).")] = None,
-    imagery_attribution: Annotated[str | None, Opt(help="Attribution of the imagery.")] = None,
-    labels_license: Annotated[str | None, Opt(help="License of the --labels files.")] = None,
-    labels_attribution: Annotated[str | None, Opt(help="Attribution of the labels.")] = None,
-    executor: Annotated[str | None, Opt(help="local (process pool; default).")] = None,
-    gdal_cache_mb: Annotated[int | None, Opt(help="GDAL block cache per process "
+    imagery_license: Annotated[str | None, Src(help="License of the imagery (SPDX id).")] = None,
+    imagery_attribution: Annotated[str | None, Src(help="Attribution of the imagery.")] = None,
+    labels_license: Annotated[str | None, Src(help="License of the --labels files.")] = None,
+    labels_attribution: Annotated[str | None, Src(help="Attribution of the labels.")] = None,
+    executor: Annotated[str | None, Run(help="local (process pool; default).")] = None,
+    gdal_cache_mb: Annotated[int | None, Run(help="GDAL block cache per process "
                                                "(default 64 MB).")] = None,
-    progress: Annotated[bool, Opt("--progress/--no-progress",
+    progress: Annotated[bool, Run("--progress/--no-progress",
                                   help="Show progress bars.")] = True,
-    overwrite: Annotated[bool, Opt(help="Rebuild OUT from scratch, discarding what an earlier "
+    overwrite: Annotated[bool, Run(help="Rebuild OUT from scratch, discarding what an earlier "
                                         "build left there.")] = False,
 ) -> None:
     """Build RECIPE over REGION into OUT: WebDataset shards, stats.json and preview.html."""
-    from geoscribe.config import load_yaml_config, make_config
+    flags = dict(locals())
+    from geoscribe.config import config_from_flags
     from geoscribe.engine.build import build, resolve_demo
-    from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
-    values: dict = load_yaml_config(config) if config else {}
-    flags = dict(
-        imagery=imagery or None, osm=osm or None, labels=labels or None, workers=workers,
-        limit=limit, seed=seed, chip_size=chip_size, margin=margin, min_chip_px=min_chip_px,
-        max_chip_px=max_chip_px, min_object_px=min_object_px, unit_deg=unit_deg,
-        split_block_deg=split_block_deg, split_guard=split_guard, image_format=image_format,
-        jpeg_quality=jpeg_quality, shard_max_samples=shard_max_samples,
-        shard_max_bytes=shard_max_bytes, tag_policy=tag_policy, imagery_license=imagery_license,
-        imagery_attribution=imagery_attribution, labels_license=labels_license,
-        labels_attribution=labels_attribution, executor=executor, gdal_cache_mb=gdal_cache_mb,
-        class_map=class_map or None, mask_kind=mask_kind or None, tile_px=tile_px,
-    )
-    if qa_types is not None:
-        try:
-            flags["qa_weights"] = {k.strip(): float(v) for k, v in
-                                   (item.split("=") for item in qa_types.split(",") if item)}
-        except ValueError:
-            raise InputError("--qa-types", f"{qa_types!r} is not type=weight,...") from None
-    flags["qa_per_chip"] = qa_per_chip
-    flags["box_format"] = box_format
-    flags.update(clip=clip, clip_min_score=clip_min_score, clip_keep_fraction=clip_keep_fraction,
-                 clip_device=clip_device, clip_batch_size=clip_batch_size,
-                 clip_workers=clip_workers, dedup=dedup, qc_brightness=qc_brightness,
-                 qc_contrast=qc_contrast, qc_clouds=qc_clouds)
-    flags.update(llm=llm, llm_rewrites=llm_rewrites, llm_max_words=llm_max_words,
-                 llm_temperature=llm_temperature, llm_max_tokens=llm_max_tokens,
-                 llm_json_mode=llm_json_mode, llm_repairs=llm_repairs,
-                 llm_concurrency=llm_concurrency, llm_rpm=llm_rpm, llm_tpm=llm_tpm,
-                 llm_max_retries=llm_max_retries, llm_timeout=llm_timeout, llm_cache=llm_cache,
-                 llm_price_in=llm_price_in, llm_price_out=llm_price_out)
-    if split_fractions is not None:
-        try:
-            flags["split_fractions"] = tuple(float(v) for v in split_fractions.split(","))
-        except ValueError:
-            raise InputError("--split-fractions", f"{split_fractions!r} is not 3 numbers") \
-                from None
-    values.update({k: v for k, v in flags.items() if v is not None})
-    values.update(recipe=recipe, region=region, out=out, progress=progress, overwrite=overwrite)
-    cfg = make_config(**resolve_demo(values))
-
-    def finish(stats: dict) -> None:  # under the build's lock on OUT
-        preview_html(cfg.out)
-        write_dataset_card(cfg.out, stats)
-
-    stats = build(cfg, finish)
+    del flags["version"]
+    cfg = config_from_flags(config_file=flags.pop("config"), resolve=resolve_demo, **flags)
+    lines: list[str] = []
+    stats = build(cfg, lambda stats: lines.extend(finish(cfg.out, stats)))  # under OUT's lock
     if stats.get("resumed") == "already complete":
         typer.echo(f"{cfg.out} is already complete (nothing to do).")
-    for line in summary_lines(cfg.out, stats):
+    _echo(lines)
+
+
+def finish(out: Path, stats: dict) -> list[str]:
+    """Write OUT's preview.html and dataset card for `stats`; return the run's summary lines."""
+    from geoscribe.report import preview_html, summary_lines, write_dataset_card
+
+    preview_html(out)
+    write_dataset_card(out, stats)
+    return summary_lines(out, stats)
+
+
+def _echo(lines: list[str]) -> None:
+    for line in lines:
         typer.echo(line)
 
 
@@ -301,7 +312,6 @@ def score(
     """(Re)score OUT in place with another CLIP model: new shards with the same keys."""
     from geoscribe.engine.filtering import FilterOptions
     from geoscribe.engine.rescore import rescore
-    from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
     if not clip and not dedup:
         raise InputError("geoscribe score", "give --clip MODEL[:PRETRAINED] and/or --dedup")
@@ -309,30 +319,22 @@ def score(
         raise InputError("--clip-keep-fraction", "must be in (0, 1]")
     stats = rescore(out, FilterOptions(clip, clip_min_score, clip_keep_fraction, clip_device,
                                        clip_batch_size, clip_workers, dedup), progress)
-    preview_html(out)
-    write_dataset_card(out, stats)
-    for line in summary_lines(out, stats):
-        typer.echo(line)
+    _echo(finish(out, stats))
 
 
 @tools_app.command("report")
 def report(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
     """Print the run summary and (re)write OUT/preview.html."""
-    from geoscribe.report import preview_html, summary_lines, write_dataset_card
-
     stats_path = out / "stats.json"
     stats = _read_stats(stats_path)
     try:
-        preview_html(out)
-        write_dataset_card(out, stats)
-        lines = summary_lines(out, stats)
+        lines = finish(out, stats)
     except tarfile.TarError as exc:
         raise InputError(str(out / "data"), f"a shard is unreadable ({exc}); "
                          f"`geoscribe validate {out}` names it") from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(str(stats_path), f"unexpected content ({exc})") from None
-    for line in lines:
-        typer.echo(line)
+    _echo(lines)
 
 
 def _read_stats(path: Path) -> dict:

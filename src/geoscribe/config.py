@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -197,3 +198,43 @@ def make_config(**values) -> BuildConfig:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
         raise InputError(f"--{where.replace('_', '-')}", first["msg"]) from None
+
+
+def parse_qa_types(text: str) -> dict[str, float]:
+    """`--qa-types presence=2,count=1` -> {"presence": 2.0, "count": 1.0}."""
+    try:
+        return {k.strip(): float(v) for k, v in
+                (item.split("=") for item in text.split(",") if item)}
+    except ValueError:
+        raise InputError("--qa-types", f"{text!r} is not type=weight,...") from None
+
+
+def parse_split_fractions(text: str) -> tuple[float, ...]:
+    """`--split-fractions 0.8,0.1,0.1` -> (0.8, 0.1, 0.1) (the model checks there are 3)."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError("--split-fractions", f"{text!r} is not 3 numbers") from None
+
+
+def flag_values(flags: dict) -> dict:
+    """BuildConfig fields from build-dataset's flags: parsed, unset (None or empty) ones left
+    out so the YAML file's values (or the defaults) stand."""
+    values = {k: v for k, v in flags.items() if k not in ("qa_types", "split_fractions")}
+    if flags.get("qa_types") is not None:
+        values["qa_weights"] = parse_qa_types(flags["qa_types"])
+    if flags.get("split_fractions") is not None:
+        values["split_fractions"] = parse_split_fractions(flags["split_fractions"])
+    return {k: v for k, v in values.items() if v is not None and v != []}
+
+
+def config_from_flags(recipe: str, region: str, out: Path, config_file: Path | None, *,
+                      progress: bool = True, overwrite: bool = False,
+                      resolve: Callable[[dict], dict] | None = None, **flags) -> BuildConfig:
+    """The BuildConfig of a build-dataset command line: the --config YAML file, overridden by
+    the flags given; `resolve` (the engine's `--region demo` expansion) sees the merged values
+    before they are validated."""
+    values: dict = load_yaml_config(config_file) if config_file else {}
+    values.update(flag_values(flags))
+    values.update(recipe=recipe, region=region, out=out, progress=progress, overwrite=overwrite)
+    return make_config(**(resolve(values) if resolve else values))
