@@ -1,0 +1,50 @@
+"""build-dataset --help: options grouped in panels, the recipe names listed (issue 11)."""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from conftest import run_cli
+from geoscribe.cli import HELP_PANELS, build_app
+from geoscribe.recipes import RECIPES
+
+
+def help_sections(text: str) -> dict[str, str]:
+    """The --help text by section title ('Arguments', 'Sources', ...)."""
+    sections: dict[str, str] = {}
+    title = None
+    for line in text.splitlines():
+        match = re.fullmatch(r"(\S[^:]*):", line)
+        if match:
+            title = match.group(1)
+            sections[title] = ""
+        elif title is not None:
+            sections[title] += line + "\n"
+    return sections
+
+
+def test_help_panels_and_recipe_names():
+    """issue 11: `build-dataset --help` lists every recipe and groups every option in panels."""
+    sections = help_sections(run_cli("build-dataset", "--help", check=True).stdout)
+    assert list(sections) == ["Arguments", "Sources", "Chips", "Text / LLM", "Filters", "Run"]
+    assert list(sections)[1:] == list(HELP_PANELS)
+    arguments = "".join(sections["Arguments"].split())  # lines may wrap at a hyphen
+    for name in RECIPES:
+        assert name in arguments, name
+    listed = re.findall(r"(?m)^  (--[a-z-]+)", "".join(sections[t] for t in HELP_PANELS))
+    command = typer.main.get_command(build_app)
+    options = [p.opts[0] for p in command.params if p.param_type_name == "option"]
+    assert sorted(listed) == sorted(options)  # each option once, none left out of a panel
+    assert "-h, --help" in sections["Run"]
+
+
+def test_help_panel_of_options():
+    """issue 11: options sit in their panel (a source, a chip, an LLM, a filter, a run flag)."""
+    sections = help_sections(run_cli("build-dataset", "--help", check=True).stdout)
+    expected = {"--osm": "Sources", "--chip-size": "Chips", "--llm-rpm": "Text / LLM",
+                "--clip": "Filters", "--workers": "Run"}
+    for option, panel in expected.items():
+        holders = [t for t in HELP_PANELS if re.search(rf"(?m)^  {option}\b", sections[t])]
+        assert holders == [panel], (option, holders)
