@@ -240,7 +240,7 @@ def build_dataset(
                                         "build left there.")] = False,
 ) -> None:
     """Build RECIPE over REGION into OUT: WebDataset shards, stats.json and preview.html."""
-    flags = dict(locals())
+    flags = dict(locals())  # every parameter above, by name (the first statement: nothing else yet)
     from geoscribe.config import config_from_flags
     from geoscribe.engine.build import build, resolve_demo
 
