@@ -26,7 +26,7 @@ from geoscribe.builders.records import (
 )
 from geoscribe.builders.visible import ProjectedFeatures, bbox_px, chip_bounds, visible
 from geoscribe.geometry import bounds_in_pixels, project, project_many, transformer_to_wgs84
-from geoscribe.region import block_split, cell_index
+from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import FeaturePhrase, describe
@@ -129,7 +129,7 @@ class SkyscriptBuilder:
             return focus, plan, None, None
         bbox_wgs84 = self._chip_bounds_wgs84(plan)
         split = self._split(cell_index((minx + maxx) / 2, (miny + maxy) / 2, ctx.split_block_deg))
-        if ctx.split_guard and self._touches_other_split(bbox_wgs84, split):
+        if ctx.split_guard and crosses_split(bbox_wgs84, split, ctx.split_block_deg, self._split):
             return focus, "split_boundary", None, None
         return focus, plan, bbox_wgs84, split
 
@@ -172,14 +172,6 @@ class SkyscriptBuilder:
             ctx = self.ctx
             split = self._splits[block] = block_split(*block, ctx.seed, ctx.split_fractions)
         return split
-
-    def _touches_other_split(self, bbox_wgs84, split: str) -> bool:
-        """Whether the chip overlaps a block assigned to another split."""
-        size = self.ctx.split_block_deg
-        ix0, iy0 = cell_index(bbox_wgs84[0], bbox_wgs84[1], size)
-        ix1, iy1 = cell_index(bbox_wgs84[2], bbox_wgs84[3], size)
-        return any(self._split((ix, iy)) != split
-                   for ix in range(ix0, ix1 + 1) for iy in range(iy0, iy1 + 1))
 
     def _project_batch(self, features: list[Feature]) -> None:
         for crs in self._crss:

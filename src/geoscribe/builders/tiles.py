@@ -13,7 +13,7 @@ from affine import Affine
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.records import chip_block, encode_image, image_block, provenance_block
 from geoscribe.geometry import transformer_to_wgs84
-from geoscribe.region import block_split, cell_index, splits_touched
+from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.masks import MaskInfo, read_mask
 from geoscribe.types import ChipPlan, Sample
@@ -76,12 +76,13 @@ class TileBuilder:
         """The tile's split, or None if the split guard drops it."""
         ctx = self.ctx
         cx, cy = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-        split = block_split(*cell_index(cx, cy, ctx.split_block_deg), ctx.seed,
-                            ctx.split_fractions)
-        if ctx.split_guard and len(splits_touched(bbox, ctx.split_block_deg, ctx.seed,
-                                                  ctx.split_fractions)) > 1:
+        split = self._block_split(cell_index(cx, cy, ctx.split_block_deg))
+        if ctx.split_guard and crosses_split(bbox, split, ctx.split_block_deg, self._block_split):
             return None
         return split
+
+    def _block_split(self, block: tuple[int, int]) -> str:
+        return block_split(*block, self.ctx.seed, self.ctx.split_fractions)
 
     def _mask_for(self, bbox) -> MaskInfo | None:
         for mask in self.ctx.masks:
