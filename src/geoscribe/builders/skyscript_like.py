@@ -8,7 +8,6 @@ caption from a versioned template, assign the split of the focus's spatial block
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from geoscribe.builders.records import (
     encode_image,
     feature_entry,
     image_block,
+    key_part,
     provenance_block,
 )
 from geoscribe.builders.visible import ProjectedFeatures, bbox_px, chip_bounds, visible
@@ -34,14 +34,12 @@ from geoscribe.text.tag_policy import TagPolicy, load_tag_policy
 from geoscribe.text.templates import CaptionTemplate, count_others, load_caption_template
 from geoscribe.types import ChipPlan, Feature, Sample
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
 
 def sample_key(prefix: str, feature: Feature) -> str:
     """Stable key from recipe, source id and geometry; never contains dots."""
     wkb = feature.extra.get("wkb") or shapely.to_wkb(feature.geometry, hex=False)
     geom_hash = hashlib.sha256(wkb).hexdigest()[:10]
-    source_id = _UNSAFE.sub("-", feature.source_id)
+    source_id = key_part(feature.source_id)
     if len(source_id) > 48:  # keep tar member names short (ustar) and stable
         digest = hashlib.sha256(source_id.encode()).hexdigest()[:8]
         source_id = f"{source_id[:39]}-{digest}"

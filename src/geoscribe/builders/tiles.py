@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +10,19 @@ import numpy as np
 from affine import Affine
 
 from geoscribe.builders.context import BuildContext
-from geoscribe.builders.records import chip_block, encode_image, image_block, provenance_block
+from geoscribe.builders.records import (
+    chip_block,
+    encode_image,
+    image_block,
+    key_part,
+    provenance_block,
+)
 from geoscribe.geometry import transformer_to_wgs84
 from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.masks import MaskInfo, read_mask
 from geoscribe.types import ChipPlan, Sample
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 MIN_VALID_LABELS = 0.5  # tiles whose mask covers less than this fraction are skipped
 
 
@@ -96,7 +100,7 @@ class TileBuilder:
         return None
 
     def _key(self, plan: ChipPlan) -> str:
-        stem = _UNSAFE.sub("-", Path(plan.raster.path).stem)[:32]
+        stem = key_part(Path(plan.raster.path).stem)[:32]
         digest = hashlib.sha256(plan.raster.uri.encode()).hexdigest()[:6]
         return f"{self.prefix}_{stem}-{digest}_c{plan.col_off}_r{plan.row_off}_s{plan.side}"
 
