@@ -24,8 +24,8 @@ from geoscribe.builders.records import (
     key_part,
     provenance_block,
 )
-from geoscribe.builders.visible import ProjectedFeatures, bbox_px, chip_bounds, visible
-from geoscribe.geometry import bounds_in_pixels, project, project_many, transformer_to_wgs84
+from geoscribe.builders.visible import ProjectedFeatures, bbox_px, visible
+from geoscribe.geometry import bounds_in_pixels, chip_bounds_wgs84, project, project_many
 from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.feature_store import FeatureStore
@@ -125,7 +125,7 @@ class SkyscriptBuilder:
                          lambda crs: self._bounds[(store_id, crs)])
         if isinstance(plan, str):
             return focus, plan, None, None
-        bbox_wgs84 = self._chip_bounds_wgs84(plan)
+        bbox_wgs84 = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
         split = self._split(cell_index((minx + maxx) / 2, (miny + maxy) / 2, ctx.split_block_deg))
         if ctx.split_guard and crosses_split(bbox_wgs84, split, ctx.split_block_deg, self._split):
             return focus, "split_boundary", None, None
@@ -159,10 +159,6 @@ class SkyscriptBuilder:
         record = self._record(key, split, plan, bbox_wgs84, features, inputs, caption,
                               phrase.noun)
         return Sample(key, split, encode_image(planes, ctx.image_format, ctx.jpeg_quality), record)
-
-    def _chip_bounds_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
-        transformer = transformer_to_wgs84(plan.crs)
-        return tuple(transformer.transform_bounds(*chip_bounds(plan), densify_pts=5))
 
     def _split(self, block: tuple[int, int]) -> str:
         split = self._splits.get(block)

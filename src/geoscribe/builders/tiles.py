@@ -17,7 +17,7 @@ from geoscribe.builders.records import (
     key_part,
     provenance_block,
 )
-from geoscribe.geometry import transformer_to_wgs84
+from geoscribe.geometry import chip_bounds_wgs84
 from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.masks import MaskInfo, read_mask
@@ -69,13 +69,6 @@ class TileBuilder:
                      @ Affine.scale(side / out))
         return ChipPlan(raster, col_off, row_off, side, out, transform, False)
 
-    def _bbox_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
-        t, size = plan.transform, plan.out_size
-        xs = [t.c, t.c + t.a * size]
-        ys = [t.f, t.f + t.e * size]
-        return tuple(transformer_to_wgs84(plan.crs).transform_bounds(
-            min(xs), min(ys), max(xs), max(ys), densify_pts=5))
-
     def _split(self, bbox) -> str | None:
         """The tile's split, or None if the split guard drops it."""
         ctx = self.ctx
@@ -107,7 +100,7 @@ class TileBuilder:
     def _tile(self, raster_index: int, col_off: int, row_off: int) -> Sample | str:
         ctx = self.ctx
         plan = self._plan(raster_index, col_off, row_off)
-        bbox = self._bbox_wgs84(plan)
+        bbox = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
         split = self._split(bbox)
         if split is None:
             return "split_boundary"
