@@ -57,7 +57,7 @@ def test_footprint_of_a_rotated_chip_covers_its_four_corners(degrees):
 
 def test_footprint_in_the_crs_is_the_box_of_the_corners():
     transform = _rotated(33.0, gsd=0.3)
-    xs, ys = zip(*(transform * (c, r) for c, r in ((0, 0), (SIZE, 0), (0, SIZE), (SIZE, SIZE))),
+    xs, ys = zip(*(transform @ (c, r) for c, r in ((0, 0), (SIZE, 0), (0, SIZE), (SIZE, SIZE))),
                  strict=True)
     assert chip_footprint(transform, SIZE) == pytest.approx((min(xs), min(ys), max(xs), max(ys)),
                                                            abs=1e-6)
