@@ -15,6 +15,7 @@ from geoscribe.region import (
     cell_bounds,
     cell_index,
     cell_name,
+    crosses_split,
     parse_bbox,
     parse_geojson,
     parse_region,
@@ -163,3 +164,25 @@ def test_splits_touched():
     assert splits_touched(span, block, 3, FRACTIONS) == expected
     # a wide box over many blocks touches all three splits
     assert splits_touched((0.0, 0.0, 0.5, 0.5), block, 3, FRACTIONS) == {"train", "val", "test"}
+
+
+def test_crosses_split_is_the_guard_of_both_builders():
+    """issue 11 (dedupe 1): one split guard: a box crosses iff a block it touches (counted
+    by hand here) has a split other than the one given."""
+    block = 0.01
+
+    def split_of(cell):
+        return block_split(*cell, 3, FRACTIONS)
+
+    inside = (0.0012, 0.0012, 0.0048, 0.0048)
+    own = split_of((0, 0))
+    assert not crosses_split(inside, own, block, split_of)
+    assert crosses_split(inside, ({"train", "val", "test"} - {own}).pop(), block, split_of)
+    span = (-0.005, 0.002, 0.015, 0.012)
+    cells = [(ix, iy) for ix in (-1, 0, 1) for iy in (0, 1)]
+    for split in ("train", "val", "test"):
+        expected = any(split_of(c) != split for c in cells)
+        assert crosses_split(span, split, block, split_of) == expected
+    asked = []
+    crosses_split(span, "train", block, lambda c: asked.append(c) or "train")
+    assert sorted(asked) == sorted(cells)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
+from pathlib import Path
 
 import webdataset as wds
 
-from geoscribe.shards import ShardSink, encode_sample, iter_samples, sample_members
+from geoscribe.shards import (
+    ShardSink,
+    encode_sample,
+    iter_samples,
+    sample_members,
+    shard_stats_path,
+)
 
 
 def _record(key: str) -> dict:
@@ -72,3 +79,9 @@ def test_same_samples_give_identical_bytes(tmp_path):
     a = _write(tmp_path / "a", 5, 10, 10**9)
     b = _write(tmp_path / "b", 5, 10, 10**9)
     assert a[0]["sha256"] == b[0]["sha256"]
+
+
+def test_shard_stats_path_sits_next_to_its_shard(tmp_path):
+    """issue 11 (dedupe 3): the one spelling of a shard's stats json."""
+    assert shard_stats_path(tmp_path / "train-000003.tar") == tmp_path / "train-000003_stats.json"
+    assert shard_stats_path(Path("data/val-000000.tar")) == Path("data/val-000000_stats.json")

@@ -88,6 +88,21 @@ def pixel_box(bounds: tuple[float, ...], transform: Affine) -> tuple[float, ...]
     return cols[0], rows[0], cols[1], rows[1]
 
 
+def chip_footprint(transform: Affine, size: int) -> tuple[float, float, float, float]:
+    """The bounding box, in the grid's CRS, of a `size` x `size` chip whose pixels map to the
+    world by `transform`: the box of its four corners, so rotated grids are covered."""
+    t = transform
+    xs = [t.c, t.c + t.a * size, t.c + t.b * size, t.c + (t.a + t.b) * size]
+    ys = [t.f, t.f + t.d * size, t.f + t.e * size, t.f + (t.d + t.e) * size]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def chip_bounds_wgs84(transform: Affine, size: int, crs: str) -> tuple[float, float, float, float]:
+    """The chip's footprint (`chip_footprint`) as a WGS84 box (edges densified, 5 points)."""
+    footprint = chip_footprint(transform, size)
+    return tuple(transformer_to_wgs84(crs).transform_bounds(*footprint, densify_pts=5))
+
+
 def chip_transform(grid: tuple[float, ...], col_off: int, row_off: int, scale: float) -> Affine:
     """`Affine(*grid) @ Affine.translation(col_off, row_off) @ Affine.scale(scale)`.
 

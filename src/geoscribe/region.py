@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +123,20 @@ def block_split(ix: int, iy: int, seed: int, fractions: tuple[float, float, floa
     if u < train + val:
         return "val"
     return "test"
+
+
+def crosses_split(
+    bounds_wgs84: tuple[float, float, float, float],
+    split: str,
+    block_deg: float,
+    split_of: Callable[[tuple[int, int]], str],
+) -> bool:
+    """The split guard: whether a WGS84 box touches a block whose split (`split_of(block)`)
+    is not `split`."""
+    ix0, iy0 = cell_index(bounds_wgs84[0], bounds_wgs84[1], block_deg)
+    ix1, iy1 = cell_index(bounds_wgs84[2], bounds_wgs84[3], block_deg)
+    return any(split_of((ix, iy)) != split
+               for ix in range(ix0, ix1 + 1) for iy in range(iy0, iy1 + 1))
 
 
 def splits_touched(

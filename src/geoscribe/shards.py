@@ -154,6 +154,12 @@ class UnitPartWriter:
                 (self.unit_dir / f"{self.prefix}{split}.tar.tmp").unlink(missing_ok=True)
 
 
+def shard_stats_path(shard: Path) -> Path:
+    """The stats json written next to a shard: `data/train-000000.tar` ->
+    `data/train-000000_stats.json`."""
+    return shard.with_name(f"{shard.name.removesuffix('.tar')}_stats.json")
+
+
 def iter_samples(tar_path: Path) -> Iterator[dict]:
     """Read samples back from a tar written by this module (members grouped by key)."""
     current: dict | None = None

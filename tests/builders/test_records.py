@@ -7,7 +7,7 @@ from affine import Affine
 
 from geoscribe import __version__
 from geoscribe.builders.context import BuildContext, SourceLicense
-from geoscribe.builders.records import chip_block, image_block, provenance_block
+from geoscribe.builders.records import chip_block, image_block, key_part, provenance_block
 from geoscribe.types import ChipPlan, RasterInfo
 
 RASTER = RasterInfo(path="/data/in/ortho_2021.tif", crs="EPSG:32633",
@@ -78,3 +78,12 @@ def test_provenance_lists_raster_first_then_inputs_by_uri():
     assert all("/in/" not in s["uri"] for s in block["sources"])  # uris, never local paths
     bare = provenance_block(_context({}), RASTER.path, [])
     assert bare["sources"] == [] and bare["licenses"] == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("way/123", "way-123"), ("a.b..c", "a-b-c"), ("Ünïcode_ok-1", "-n-code_ok-1"),
+    ("scene_utm", "scene_utm"), ("x y\tz", "x-y-z"),
+])
+def test_key_part_keeps_only_key_safe_characters(text, expected):
+    """issue 11 (dedupe 2): the one key-safety rule of feature and tile keys."""
+    assert key_part(text) == expected

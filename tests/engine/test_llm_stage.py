@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from geoscribe.engine import llm_stage
+from geoscribe.engine import units as unit_stage
 from geoscribe.engine.llm_stage import LLM_MARKER, LLMStage
 from geoscribe.engine.units import Unit, unit_dir
 from geoscribe.errors import GeoscribeError
@@ -83,14 +83,14 @@ def test_llm_parts_are_written_before_the_marker(samples, fake, tmp_path, monkey
     are complete (no temporary files left); the marker's counts match the parts."""
     work, unit_stats = _work(tmp_path, samples)
     seen_at_marker = {}
-    write = llm_stage.atomic_write_text
+    write = unit_stage.atomic_write_text  # the unit stage end (units.finish_unit) writes it
 
     def recording(path: Path, text: str, durable: bool = True) -> None:
         if path.name == LLM_MARKER:
             seen_at_marker[path.parent.name] = sorted(p.name for p in path.parent.iterdir())
         write(path, text, durable)
 
-    monkeypatch.setattr(llm_stage, "atomic_write_text", recording)
+    monkeypatch.setattr(unit_stage, "atomic_write_text", recording)
     results = _stage(fake, work, tmp_path / "cache.sqlite").run(UNITS, unit_stats)
     assert len(fake.requests) == len(samples)
     for unit in UNITS:

@@ -4,6 +4,7 @@ provenance, and the encoded image itself."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -11,6 +12,14 @@ from PIL import Image
 from geoscribe import __version__
 from geoscribe.builders.context import BuildContext
 from geoscribe.types import ChipPlan, Feature, TileFeature
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def key_part(text: str) -> str:
+    """`text` made safe for a sample key: every run of characters other than ASCII letters,
+    digits, `_` and `-` becomes one `-` (so keys never hold dots or slashes)."""
+    return _UNSAFE.sub("-", text)
 
 
 def chip_block(plan: ChipPlan, bbox_wgs84) -> dict:

@@ -8,7 +8,6 @@ caption from a versioned template, assign the split of the focus's spatial block
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +21,12 @@ from geoscribe.builders.records import (
     encode_image,
     feature_entry,
     image_block,
+    key_part,
     provenance_block,
 )
-from geoscribe.builders.visible import ProjectedFeatures, bbox_px, chip_bounds, visible
-from geoscribe.geometry import bounds_in_pixels, project, project_many, transformer_to_wgs84
-from geoscribe.region import block_split, cell_index
+from geoscribe.builders.visible import ProjectedFeatures, bbox_px, visible
+from geoscribe.geometry import bounds_in_pixels, chip_bounds_wgs84, project, project_many
+from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import FeaturePhrase, describe
@@ -34,14 +34,12 @@ from geoscribe.text.tag_policy import TagPolicy, load_tag_policy
 from geoscribe.text.templates import CaptionTemplate, count_others, load_caption_template
 from geoscribe.types import ChipPlan, Feature, Sample
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
 
 def sample_key(prefix: str, feature: Feature) -> str:
     """Stable key from recipe, source id and geometry; never contains dots."""
     wkb = feature.extra.get("wkb") or shapely.to_wkb(feature.geometry, hex=False)
     geom_hash = hashlib.sha256(wkb).hexdigest()[:10]
-    source_id = _UNSAFE.sub("-", feature.source_id)
+    source_id = key_part(feature.source_id)
     if len(source_id) > 48:  # keep tar member names short (ustar) and stable
         digest = hashlib.sha256(source_id.encode()).hexdigest()[:8]
         source_id = f"{source_id[:39]}-{digest}"
@@ -127,9 +125,9 @@ class SkyscriptBuilder:
                          lambda crs: self._bounds[(store_id, crs)])
         if isinstance(plan, str):
             return focus, plan, None, None
-        bbox_wgs84 = self._chip_bounds_wgs84(plan)
+        bbox_wgs84 = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
         split = self._split(cell_index((minx + maxx) / 2, (miny + maxy) / 2, ctx.split_block_deg))
-        if ctx.split_guard and self._touches_other_split(bbox_wgs84, split):
+        if ctx.split_guard and crosses_split(bbox_wgs84, split, ctx.split_block_deg, self._split):
             return focus, "split_boundary", None, None
         return focus, plan, bbox_wgs84, split
 
@@ -162,24 +160,12 @@ class SkyscriptBuilder:
                               phrase.noun)
         return Sample(key, split, encode_image(planes, ctx.image_format, ctx.jpeg_quality), record)
 
-    def _chip_bounds_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
-        transformer = transformer_to_wgs84(plan.crs)
-        return tuple(transformer.transform_bounds(*chip_bounds(plan), densify_pts=5))
-
     def _split(self, block: tuple[int, int]) -> str:
         split = self._splits.get(block)
         if split is None:
             ctx = self.ctx
             split = self._splits[block] = block_split(*block, ctx.seed, ctx.split_fractions)
         return split
-
-    def _touches_other_split(self, bbox_wgs84, split: str) -> bool:
-        """Whether the chip overlaps a block assigned to another split."""
-        size = self.ctx.split_block_deg
-        ix0, iy0 = cell_index(bbox_wgs84[0], bbox_wgs84[1], size)
-        ix1, iy1 = cell_index(bbox_wgs84[2], bbox_wgs84[3], size)
-        return any(self._split((ix, iy)) != split
-                   for ix in range(ix0, ix1 + 1) for iy in range(iy0, iy1 + 1))
 
     def _project_batch(self, features: list[Feature]) -> None:
         for crs in self._crss:

@@ -35,7 +35,7 @@ class FeatureTileBuilder(TileBuilder):
 
         Areas and lengths are of the part inside the tile, measured in the local UTM zone.
         """
-        size = plan.out_size
+        size, half = plan.out_size, self.ctx.chip.node_box_px
         chip = shapely.box(0, 0, size, size)
         pixels_to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
         found = []
@@ -48,7 +48,8 @@ class FeatureTileBuilder(TileBuilder):
                 continue
             if geom_px.geom_type == "Point":
                 x, y = geom_px.x, geom_px.y
-                box = (max(0.0, x - 4), max(0.0, y - 4), min(size, x + 4), min(size, y + 4))
+                box = (max(0.0, x - half), max(0.0, y - half), min(size, x + half),
+                       min(size, y + half))
                 found.append(TileFeature(feature, phrase.noun, geom_px,
                                          tuple(round(v, 2) for v in box), False, 0.0, 0.0))
                 continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +10,19 @@ import numpy as np
 from affine import Affine
 
 from geoscribe.builders.context import BuildContext
-from geoscribe.builders.records import chip_block, encode_image, image_block, provenance_block
-from geoscribe.geometry import transformer_to_wgs84
-from geoscribe.region import block_split, cell_index, splits_touched
+from geoscribe.builders.records import (
+    chip_block,
+    encode_image,
+    image_block,
+    key_part,
+    provenance_block,
+)
+from geoscribe.geometry import chip_bounds_wgs84
+from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.masks import MaskInfo, read_mask
 from geoscribe.types import ChipPlan, Sample
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 MIN_VALID_LABELS = 0.5  # tiles whose mask covers less than this fraction are skipped
 
 
@@ -65,23 +69,17 @@ class TileBuilder:
                      @ Affine.scale(side / out))
         return ChipPlan(raster, col_off, row_off, side, out, transform, False)
 
-    def _bbox_wgs84(self, plan: ChipPlan) -> tuple[float, float, float, float]:
-        t, size = plan.transform, plan.out_size
-        xs = [t.c, t.c + t.a * size]
-        ys = [t.f, t.f + t.e * size]
-        return tuple(transformer_to_wgs84(plan.crs).transform_bounds(
-            min(xs), min(ys), max(xs), max(ys), densify_pts=5))
-
     def _split(self, bbox) -> str | None:
         """The tile's split, or None if the split guard drops it."""
         ctx = self.ctx
         cx, cy = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-        split = block_split(*cell_index(cx, cy, ctx.split_block_deg), ctx.seed,
-                            ctx.split_fractions)
-        if ctx.split_guard and len(splits_touched(bbox, ctx.split_block_deg, ctx.seed,
-                                                  ctx.split_fractions)) > 1:
+        split = self._block_split(cell_index(cx, cy, ctx.split_block_deg))
+        if ctx.split_guard and crosses_split(bbox, split, ctx.split_block_deg, self._block_split):
             return None
         return split
+
+    def _block_split(self, block: tuple[int, int]) -> str:
+        return block_split(*block, self.ctx.seed, self.ctx.split_fractions)
 
     def _mask_for(self, bbox) -> MaskInfo | None:
         for mask in self.ctx.masks:
@@ -95,14 +93,14 @@ class TileBuilder:
         return None
 
     def _key(self, plan: ChipPlan) -> str:
-        stem = _UNSAFE.sub("-", Path(plan.raster.path).stem)[:32]
+        stem = key_part(Path(plan.raster.path).stem)[:32]
         digest = hashlib.sha256(plan.raster.uri.encode()).hexdigest()[:6]
         return f"{self.prefix}_{stem}-{digest}_c{plan.col_off}_r{plan.row_off}_s{plan.side}"
 
     def _tile(self, raster_index: int, col_off: int, row_off: int) -> Sample | str:
         ctx = self.ctx
         plan = self._plan(raster_index, col_off, row_off)
-        bbox = self._bbox_wgs84(plan)
+        bbox = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
         split = self._split(bbox)
         if split is None:
             return "split_boundary"

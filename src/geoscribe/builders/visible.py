@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from geoscribe.geometry import intersection_with_box, pixel_box, to_pixels
+from geoscribe.geometry import chip_footprint, intersection_with_box, pixel_box, to_pixels
 from geoscribe.types import ChipPlan
 
 MAX_PAIRS = 1 << 20  # chip x feature tests per block (bounded memory for dense units)
@@ -44,14 +44,6 @@ def _objects(geoms: list) -> np.ndarray:
     array = np.empty(len(geoms), dtype=object)
     array[:] = geoms
     return array
-
-
-def chip_bounds(plan: ChipPlan) -> tuple[float, float, float, float]:
-    """The chip's bounding box in its CRS."""
-    t, size = plan.transform, plan.out_size
-    xs = [t.c, t.c + t.a * size, t.c + t.b * size, t.c + (t.a + t.b) * size]
-    ys = [t.f, t.f + t.d * size, t.f + t.e * size, t.f + (t.d + t.e) * size]
-    return min(xs), min(ys), max(xs), max(ys)
 
 
 def bbox_px(bounds: tuple[float, ...], is_point: bool, out_size: int, node_box: int,
@@ -121,7 +113,8 @@ def visible(features: ProjectedFeatures, plans: list[ChipPlan], node_box: int,
     for start in range(0, len(north), step):
         block = north[start:start + step]
         seen, cut_rows, cut_cols = _north_up_seen(
-            features, [chip_bounds(plans[k]) for k in block], [skips[k] for k in block])
+            features, [chip_footprint(plans[k].transform, plans[k].out_size) for k in block],
+            [skips[k] for k in block])
         parts = _parts(features, [plans[k] for k in block], cut_rows, cut_cols)
         b = features.bounds
         for row, k in enumerate(block):
@@ -190,7 +183,7 @@ def _in_rotated_chip(features: ProjectedFeatures, plan: ChipPlan, node_box: int,
                      skip: int | None) -> list[tuple[int, list[float], bool]]:
     """Features whose geometry, in chip pixels, meets a rotated chip."""
     t, size = plan.transform, plan.out_size
-    cx0, cy0, cx1, cy1 = chip_bounds(plan)
+    cx0, cy0, cx1, cy1 = chip_footprint(plan.transform, plan.out_size)
     b = features.bounds
     near = np.flatnonzero((b[:, 0] <= cx1) & (b[:, 2] >= cx0) & (b[:, 1] <= cy1)
                           & (b[:, 3] >= cy0))

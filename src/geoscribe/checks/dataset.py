@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from geoscribe.checks.schema import key_errors, record_errors
-from geoscribe.shards import iter_samples
+from geoscribe.shards import iter_samples, shard_stats_path
 from geoscribe.sources.registry_data import sha256_of
 
 
@@ -43,7 +43,7 @@ def validate_dataset(out: Path) -> DatasetReport:
 
 def shard_file_problems(shard: Path) -> list[str]:
     """A shard file against its stats json: present, readable, same size and sha256."""
-    stats_path = shard.parent / f"{shard.name.removesuffix('.tar')}_stats.json"
+    stats_path = shard_stats_path(shard)
     if not stats_path.exists():
         return [f"{shard.name}: missing stats json"]
     try:

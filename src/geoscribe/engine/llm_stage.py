@@ -18,9 +18,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from geoscribe.checks.schema import key_errors, record_errors
-from geoscribe.engine.units import Unit, read_marker, unit_dir
+from geoscribe.engine.units import Unit, finish_unit, read_marker, unit_dir
 from geoscribe.errors import GeoscribeError
-from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
 from geoscribe.shards import UnitPartWriter, iter_samples, record_json
 from geoscribe.text.llm_client import LLMClient
@@ -202,24 +201,14 @@ class LLMStage:
         if failed:
             writer.abort()
             return None
-        writer.commit()
-        atomic_write_text(directory / "llm_rejected.jsonl",
-                          "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejected),
-                          durable=False)
         record_rejections = sum(1 for r in rejected if r["kind"] == "record")
-        new_stats = {
+        return finish_unit(directory, writer, rejected, "llm_rejected.jsonl", LLM_MARKER, {
             **stats,
-            "samples": sum(writer.counts.values()),
-            "samples_by_split": writer.counts,
-            "payload_bytes_by_split": writer.bytes,
-            "ranges": {split: r for split, r in writer.ranges.items() if r},
             "part_prefix": LLM_PREFIX,
             "llm_rejected_records": record_rejections,
             "llm_rejected_texts": len(rejected) - record_rejections,
             "llm_seconds": round(time.perf_counter() - started, 4),
-        }
-        atomic_write_text(directory / LLM_MARKER, json.dumps(new_stats, sort_keys=True))
-        return new_stats
+        })
 
     def _count_done(self, done: dict) -> None:
         self.stats.records += done["samples"] + done.get("llm_rejected_records", 0)

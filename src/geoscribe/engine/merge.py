@@ -11,7 +11,7 @@ from pathlib import Path
 from geoscribe.engine.units import Unit, unit_dir
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
-from geoscribe.shards import ShardSink, copy_ranges, iter_samples
+from geoscribe.shards import ShardSink, copy_ranges, iter_samples, shard_stats_path
 
 
 def part_path(work_dir: Path, unit: Unit, split: str, stats: dict) -> Path:
@@ -71,8 +71,7 @@ class ShardMerger:
                 shard["unit_skipped"] = dict(sorted(skipped.items()))
                 shard["unit_build_seconds"] = round(sum(s["seconds"] for s in contributing), 4)
                 shard["written_at_unix"] = round(time.time(), 3)
-                name = shard["shard"].removesuffix(".tar")
-                atomic_write_text(self.data_dir / f"{name}_stats.json",
+                atomic_write_text(shard_stats_path(self.data_dir / shard["shard"]),
                                   json.dumps(shard, indent=2, sort_keys=True))
                 shards.append(shard)
         return shards

@@ -10,7 +10,7 @@ from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, wri
 from geoscribe.errors import InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
-from geoscribe.shards import ShardSink, iter_samples
+from geoscribe.shards import ShardSink, iter_samples, shard_stats_path
 
 
 def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
@@ -42,8 +42,8 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
                     sink.write(kept, tar.stem)
         for shard in sink.close():
             shard["rescored_from"] = shard.pop("units")
-            name = shard["shard"].removesuffix(".tar")
-            atomic_write_text(new_dir / f"{name}_stats.json", json.dumps(shard, indent=2))
+            atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
+                              json.dumps(shard, indent=2))
             shards.append(shard)
     old_dir = out / "data.old"
     if old_dir.exists():

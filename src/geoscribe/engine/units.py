@@ -9,7 +9,9 @@ from pathlib import Path
 
 from shapely.geometry.base import BaseGeometry
 
+from geoscribe.files import atomic_write_text
 from geoscribe.region import cell_bounds, cell_index, cell_name
+from geoscribe.shards import UnitPartWriter
 from geoscribe.sources.feature_store import FeatureStore
 
 DONE_MARKER = "done.json"
@@ -97,6 +99,27 @@ def unit_dir(work_dir: Path, unit: Unit) -> Path:
 def load_done(work_dir: Path, unit: Unit) -> dict | None:
     """The unit's completion record if it finished and its part tars are whole."""
     return read_marker(unit_dir(work_dir, unit), DONE_MARKER)
+
+
+def finish_unit(directory: Path, writer: UnitPartWriter, rejected: list[dict],
+                rejected_name: str, marker_name: str, marker: dict) -> dict:
+    """Close a unit stage: rename its part tars into place, write its rejections
+    (`rejected_name`, one json per line), then its completion marker last: `marker` plus what
+    the parts hold (samples, per split counts, payload bytes and byte ranges). Returns the
+    marker's record."""
+    writer.commit()
+    atomic_write_text(directory / rejected_name,
+                      "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejected),
+                      durable=False)
+    record = {
+        **marker,
+        "samples": sum(writer.counts.values()),
+        "samples_by_split": writer.counts,
+        "payload_bytes_by_split": writer.bytes,
+        "ranges": {split: r for split, r in writer.ranges.items() if r},
+    }
+    atomic_write_text(directory / marker_name, json.dumps(record, sort_keys=True))
+    return record
 
 
 def read_marker(directory: Path, marker_name: str, part_prefix: str = "") -> dict | None:

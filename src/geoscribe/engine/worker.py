@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -15,8 +14,7 @@ import rasterio
 from geoscribe.builders.context import BuildContext, PackedContext
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.recipes import make_builder
-from geoscribe.engine.units import DONE_MARKER, Unit, unit_dir
-from geoscribe.files import atomic_write_text
+from geoscribe.engine.units import DONE_MARKER, Unit, finish_unit, unit_dir
 from geoscribe.shards import UnitPartWriter, sample_members
 
 _STATE: dict = {}
@@ -87,22 +85,10 @@ def _run_unit(unit: Unit) -> dict:
     delay = float(os.environ.get("GEOSCRIBE_TEST_UNIT_DELAY", "0") or 0)
     if delay:  # lets crash/resume tests kill a run part-way through a unit
         time.sleep(delay)
-    writer.commit()
-    atomic_write_text(
-        directory / "rejected.jsonl",
-        "".join(json.dumps(r, sort_keys=True) + "\n" for r in rejected),
-        durable=False,
-    )
-    stats = {
+    return finish_unit(directory, writer, rejected, "rejected.jsonl", DONE_MARKER, {
         "unit": unit.name,
         "focus_candidates": builder.candidates,
-        "samples": sum(writer.counts.values()),
-        "samples_by_split": writer.counts,
-        "payload_bytes_by_split": writer.bytes,
-        "ranges": {split: r for split, r in writer.ranges.items() if r},
         "rejected": len(rejected),
         "skipped": dict(sorted(skipped.items())),
         "seconds": round(time.perf_counter() - started, 4),
-    }
-    atomic_write_text(directory / DONE_MARKER, json.dumps(stats, sort_keys=True))
-    return stats
+    })

@@ -9,9 +9,9 @@ import rasterio
 import rasterio.errors
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
+from geoscribe.geometry import chip_bounds_wgs84
 from geoscribe.sources.imagery import to_rgb8_planes
 from geoscribe.types import ChipPlan, RasterInfo
 
@@ -99,8 +99,7 @@ class ChipReader:
         planes = np.zeros((3, size, size), dtype=np.uint8)
         valid = np.zeros((size, size), dtype=bool)
         t = plan.transform
-        chip_bounds = (t.c, t.f + t.e * size, t.c + t.a * size, t.f)
-        west, south, east, north = transform_bounds(plan.crs, "EPSG:4326", *chip_bounds)
+        west, south, east, north = chip_bounds_wgs84(t, size, plan.crs)
         ordered = [plan.raster] + [r for r in self.rasters if r.path != plan.raster.path]
         for info in ordered:
             b = info.bounds_wgs84

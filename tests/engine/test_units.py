@@ -1,0 +1,38 @@
+"""engine/units.finish_unit: the one end of a unit stage (worker and LLM stage)."""
+
+from __future__ import annotations
+
+import json
+
+from geoscribe.engine.units import finish_unit, read_marker
+from geoscribe.shards import UnitPartWriter, iter_samples, sample_members
+
+
+def _record(key: str) -> dict:
+    return {"id": key, "texts": {"caption": f"caption of {key}"}}
+
+
+def test_finish_unit_writes_parts_rejections_then_the_marker(tmp_path):
+    """issue 11 (dedupe 6): parts renamed, rejections written, marker last and readable."""
+    directory = tmp_path / "u"
+    writer = UnitPartWriter(directory, prefix="llm-")
+    for key, split in (("a", "train"), ("b", "train"), ("c", "val")):
+        writer.write(split, sample_members(key, "png", b"\x89PNG" + key.encode(), _record(key)))
+    rejected = [{"id": "d", "reasons": ["schema"]}, {"id": "e", "reasons": ["x"]}]
+    record = finish_unit(directory, writer, rejected, "llm_rejected.jsonl", "llm.json",
+                         {"unit": "u", "samples": 99, "part_prefix": "llm-"})
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "llm-train.tar", "llm-val.tar", "llm.json", "llm_rejected.jsonl"]
+    lines = (directory / "llm_rejected.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == rejected
+    assert record["samples"] == 3  # what the parts hold, not the marker passed in
+    assert record["samples_by_split"]["train"] == 2 and record["samples_by_split"]["val"] == 1
+    assert set(record["ranges"]) == {"train", "val"}
+    assert record["unit"] == "u"
+    assert json.loads((directory / "llm.json").read_text()) == record
+    assert read_marker(directory, "llm.json", "llm-") == record
+    keys = [s["__key__"] for s in iter_samples(directory / "llm-train.tar")]
+    assert keys == ["a", "b"]
+    for split, ranges in record["ranges"].items():
+        size = (directory / f"llm-{split}.tar").stat().st_size
+        assert all(0 <= start < end <= size for _, start, end in ranges)
