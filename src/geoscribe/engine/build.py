@@ -28,6 +28,7 @@ from geoscribe.engine.outdir import (
     check_out,
     empty_out,
     remove_partial_shards,
+    run_file,
 )
 from geoscribe.engine.tiles import plan_tile_units
 from geoscribe.engine.units import Unit, build_order, load_done, plan_units, split_lanes
@@ -206,7 +207,7 @@ def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:
 def write_run_file(config: BuildConfig, run: dict) -> None:
     """OUT/.geoscribe/run.json: written once the inputs are read and the LLM answered, so a
     run that failed before cannot block its own OUT."""
-    atomic_write_text(config.out / WORK / "run.json", json.dumps(
+    atomic_write_text(run_file(config.out), json.dumps(
         {**run, "config": config.public_dump()},
         indent=2, sort_keys=True))
 

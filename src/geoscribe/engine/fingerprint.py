@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from geoscribe import __version__
+from geoscribe.engine.outdir import run_file
 from geoscribe.errors import InputError
 from geoscribe.resources import package_data
 
@@ -82,11 +83,11 @@ def check_run_file(out: Path, fingerprint: str, sources: dict[str, str]) -> bool
 
     Raises a one-line error naming what changed when OUT was built with other inputs.
     """
-    run_file = out / ".geoscribe" / "run.json"
-    if not run_file.exists():
+    path = run_file(out)
+    if not path.exists():
         return False
     try:
-        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = {}
     if previous.get("fingerprint") == fingerprint:

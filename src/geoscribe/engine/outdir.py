@@ -18,6 +18,12 @@ LOCK = "lock"
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
+def run_file(out: Path) -> Path:
+    """OUT/.geoscribe/run.json: the run's fingerprint and public config (written by the build
+    once its inputs are read; its presence marks OUT as a geoscribe output)."""
+    return out / WORK / "run.json"
+
+
 def check_out(out: Path) -> None:
     """One-line errors for an --out that is a file, under a file, or not writable."""
     what = f"--out {out}"
@@ -29,7 +35,7 @@ def check_out(out: Path) -> None:
     if not parent.is_dir():
         raise InputError(what, f"{parent} is a file, not a folder")
     if out.exists() and any(p.name != WORK for p in out.iterdir()) \
-            and not (out / WORK / "run.json").exists():
+            and not run_file(out).exists():
         raise InputError(what, "exists and is not a geoscribe output; use a new folder")
 
 

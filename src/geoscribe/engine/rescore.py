@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
+from geoscribe.engine.outdir import run_file
 from geoscribe.errors import InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
@@ -19,9 +20,8 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     if not stats_path.exists():
         raise InputError(str(out), "no stats.json (not a finished geoscribe output)")
     stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    run_file = out / ".geoscribe" / "run.json"
-    config = json.loads(run_file.read_text(encoding="utf-8"))["config"] if run_file.exists() \
-        else {}
+    run = run_file(out)
+    config = json.loads(run.read_text(encoding="utf-8"))["config"] if run.exists() else {}
     tars = [p for split in SPLITS for p in sorted((out / "data").glob(f"{split}-*.tar"))]
     if not tars:
         raise InputError(str(out), "no shards under data/")
