@@ -85,14 +85,15 @@ def _read_inputs(store: FeatureStore, osm_paths: list[Path], label_paths: list[P
     jobs = [("osm", p, read_osm) for p in osm_paths] + [("labels", p, read_labels)
                                                           for p in label_paths]
     dedupe = len(osm_paths) > 1
+    bounds, prepared = tuple(region.bounds), prep(region)  # once for every input
     bar = tqdm(total=None, unit=" features", desc="reading vector sources", disable=not progress)
     try:
         for kind, path, reader in jobs:
             stats = SourceStats()
             first_id = store.next_id()
             try:
-                added = _add_input(store, reader, path, policy, region, stats, bar,
-                                   dedupe and kind == "osm")
+                added = _add_input(store, reader, path, policy, (bounds, prepared), stats,
+                                   bar, dedupe and kind == "osm", first_id)
             except InputError as exc:
                 store.remove_since(first_id)
                 errors.append(exc)
@@ -106,13 +107,12 @@ def _read_inputs(store: FeatureStore, osm_paths: list[Path], label_paths: list[P
     return report
 
 
-def _add_input(store: FeatureStore, reader, path: Path, policy: TagPolicy,
-               region: BaseGeometry, stats: SourceStats, bar, dedupe: bool) -> int:
-    """Store one input's groundable features; an OSM file that needs the rewrite is read again
-    through it (what the first try stored is removed first)."""
-    first_id = store.next_id()
-    bounds = tuple(region.bounds)
-    prepared = prep(region)
+def _add_input(store: FeatureStore, reader, path: Path, policy: TagPolicy, region: tuple,
+               stats: SourceStats, bar, dedupe: bool, first_id: int) -> int:
+    """Store one input's groundable features (`region`: its bounds and prepared geometry); an
+    OSM file that needs the rewrite is read again through it (what the first try stored, from
+    id `first_id` on, is removed first)."""
+    bounds, prepared = region
     name = str(path)
 
     def duplicate(_feature: Feature) -> None:
