@@ -216,7 +216,7 @@ def _read_file(
                 if line is not None:
                     yield line
             elif obj.is_relation() and _is_multipolygon(obj):
-                relations[obj.id] = any(member.ref < 0 for member in obj.members)
+                relations[obj.id] = can_rewrite and any(member.ref < 0 for member in obj.members)
         if areas:
             yield from _area_features(areas, area_box, name, stats)
         if area_ways > way_areas:  # closed ways osmium could make no area of (degenerate rings)
