@@ -12,6 +12,7 @@ from functools import lru_cache
 import jinja2
 
 from geoscribe.text.faithfulness import Facts, classes_in, first_class, numbers_in
+from geoscribe.text.tag_policy import phrase_table
 from geoscribe.text.templates import load_wording
 
 PROMPTS = {"rsteller-like": "rsteller_caption_v1.yaml",
@@ -211,11 +212,7 @@ def caption_task(record: dict, vocabulary: set[str], rewrites: int,
 @lru_cache(maxsize=1)
 def tag_vocabulary() -> frozenset[str]:
     """Every class phrase of prompts/tag_phrases.yaml (the names a caption can use)."""
-    import yaml
-
-    from geoscribe.resources import read_text
-
-    table = yaml.safe_load(read_text("prompts", "tag_phrases.yaml"))["primary"]
+    table = phrase_table()["primary"]
     names = set()
     for key, values in table.items():
         for value, phrase in values.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -92,8 +92,8 @@ class TagPolicy:
                 dropped.append(reason)
         return kept
 
-    @property
-    def _primary_set(self) -> frozenset[str]:
+    @cached_property
+    def _primary_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
         return frozenset(self.primary_keys)
 
     def primary_key(self, tags: dict[str, str]) -> str | None:
@@ -126,7 +126,7 @@ def _value_lists(data: dict) -> dict[str, frozenset[str]]:
     """The value-shape key lists and instruction words (the packaged ones where left out)."""
     names = ("number_keys", "colour_keys", "latin_keys", "instruction_words")
     return {name: frozenset(str(v).lower() if name == "instruction_words" else str(v)
-                            for v in data.get(name, _packaged_policy()[name]))
+                            for v in (data[name] if name in data else _packaged_policy()[name]))
             for name in names}
 
 
