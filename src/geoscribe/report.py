@@ -7,6 +7,7 @@ import html
 import json
 from pathlib import Path
 
+from geoscribe.region import SPLITS
 from geoscribe.resources import read_text
 from geoscribe.shards import iter_samples
 
@@ -36,7 +37,7 @@ def preview_html(out: Path, per_split: int = 12) -> Path:
     stats_path = out / "stats.json"
     stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
     rows = []
-    for split in ("train", "val", "test"):
+    for split in SPLITS:
         shown = 0
         for shard in sorted((out / "data").glob(f"{split}-*.tar")):
             for sample in iter_samples(shard):
@@ -92,7 +93,7 @@ def summary_lines(out: Path, stats: dict) -> list[str]:
     if skipped:
         top = sorted(skipped.items(), key=lambda kv: -kv[1])[:6]
         lines.append("skipped: " + ", ".join(f"{k}={v}" for k, v in top))
-    empty = [split for split in ("train", "val", "test") if not by_split.get(split)]
+    empty = [split for split in SPLITS if not by_split.get(split)]
     if stats.get("samples") and empty:
         verb = "splits are" if len(empty) > 1 else "split is"
         lines.append(f"note:    the {' and '.join(empty)} {verb} empty (a small region; see "

@@ -13,6 +13,7 @@ from geoscribe import __version__
 from geoscribe.engine.outdir import run_file
 from geoscribe.errors import InputError
 from geoscribe.resources import package_data
+from geoscribe.sources.registry_data import sha256_of
 
 EDGE = 1 << 20  # bytes hashed at each end of a file
 
@@ -25,11 +26,10 @@ def file_digest(path: Path) -> str:
     same size rewritten in its middle while keeping its mtime is the one change missed.
     """
     info = os.stat(path)
+    if info.st_size <= 2 * EDGE:
+        return f"sha256:{sha256_of(path)}"
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        if info.st_size <= 2 * EDGE:
-            digest.update(fh.read())
-            return f"sha256:{digest.hexdigest()}"
         digest.update(fh.read(EDGE))
         fh.seek(info.st_size - EDGE)
         digest.update(fh.read(EDGE))
