@@ -19,7 +19,6 @@ from geoscribe.region import (
     parse_bbox,
     parse_geojson,
     parse_region,
-    splits_touched,
 )
 
 FRACTIONS = (0.8, 0.1, 0.1)
@@ -151,19 +150,6 @@ def test_block_split_depends_on_seed():
     assert a != b
     assert all(block_split(i, 0, 0, (1.0, 0.0, 0.0)) == "train" for i in range(100))
     assert all(block_split(i, 0, 0, (0.0, 0.0, 1.0)) == "test" for i in range(100))
-
-
-def test_splits_touched():
-    block = 0.01
-    # a box inside one block touches exactly that block's split
-    inside = (0.0012, 0.0012, 0.0048, 0.0048)
-    assert splits_touched(inside, block, 3, FRACTIONS) == {block_split(0, 0, 3, FRACTIONS)}
-    # a box spanning a 3 x 2 range of blocks touches the union of their splits
-    span = (-0.005, 0.002, 0.015, 0.012)
-    expected = {block_split(ix, iy, 3, FRACTIONS) for ix in (-1, 0, 1) for iy in (0, 1)}
-    assert splits_touched(span, block, 3, FRACTIONS) == expected
-    # a wide box over many blocks touches all three splits
-    assert splits_touched((0.0, 0.0, 0.5, 0.5), block, 3, FRACTIONS) == {"train", "val", "test"}
 
 
 def test_crosses_split_is_the_guard_of_both_builders():

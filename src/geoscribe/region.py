@@ -137,20 +137,3 @@ def crosses_split(
     ix1, iy1 = cell_index(bounds_wgs84[2], bounds_wgs84[3], block_deg)
     return any(split_of((ix, iy)) != split
                for ix in range(ix0, ix1 + 1) for iy in range(iy0, iy1 + 1))
-
-
-def splits_touched(
-    bounds_wgs84: tuple[float, float, float, float],
-    block_deg: float,
-    seed: int,
-    fractions: tuple[float, float, float],
-) -> set[str]:
-    """The set of splits of every block a WGS84 box touches."""
-    minx, miny, maxx, maxy = bounds_wgs84
-    ix0, iy0 = cell_index(minx, miny, block_deg)
-    ix1, iy1 = cell_index(maxx, maxy, block_deg)
-    return {
-        block_split(ix, iy, seed, fractions)
-        for ix in range(ix0, ix1 + 1)
-        for iy in range(iy0, iy1 + 1)
-    }
