@@ -188,7 +188,7 @@ def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:
         return stats
     run = {"fingerprint": fingerprint, "sources": sources}
     llm = open_llm(config) if config.llm else None
-    # start (and warm up) the worker pool now: it imports while the inputs are read
+    # start (and warm up) the worker pool now: it imports while the vector inputs are ingested
     executor = make_executor(config.workers, warm_up, close_worker)
     try:
         return _build_units(config, inputs, run, executor, started, llm)
