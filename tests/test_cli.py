@@ -48,3 +48,31 @@ def test_help_panel_of_options():
     for option, panel in expected.items():
         holders = [t for t in HELP_PANELS if re.search(rf"(?m)^  {option}\b", sections[t])]
         assert holders == [panel], (option, holders)
+
+
+def _options(text: str) -> set[str]:
+    return set(re.findall(r"(?m)^  (--[a-z-]+)", text))
+
+
+def test_recipe_help_lists_only_that_recipes_options():
+    """issue 11 case registry: `build-dataset RECIPE --help` (and -h) starts with the recipe's
+    description and lists the common options and its own, not another recipe's."""
+    for flag in ("--help", "-h"):
+        rsvqa = run_cli("build-dataset", "rsvqa-like", flag, check=True).stdout
+        assert RECIPES["rsvqa-like"].description.split()[0] in rsvqa.split("Arguments:")[0]
+        assert {"--qa-types", "--qa-per-chip", "--tile-px", "--osm", "--region", "--llm",
+                "--workers"} <= _options(rsvqa)
+        assert not {"--margin", "--box-format", "--class-map"} & _options(rsvqa)
+    sky = run_cli("build-dataset", "skyscript-like", "--help", check=True).stdout
+    assert {"--margin", "--min-chip-px", "--min-object-px", "--osm", "--llm"} <= _options(sky)
+    assert not {"--qa-types", "--qa-per-chip", "--tile-px", "--class-map"} & _options(sky)
+    counting = run_cli("build-dataset", "--workers", "2", "counting-qa", "-h", check=True).stdout
+    assert {"--class-map", "--mask-kind", "--min-object-px", "--tile-px"} <= _options(counting)
+    assert not {"--osm", "--margin", "--qa-types"} & _options(counting)
+
+
+def test_plain_or_unknown_recipe_help_lists_every_option():
+    """issue 11 case registry: without a known recipe, --help lists every option."""
+    for args in (("--help",), ("no-such-recipe", "--help")):
+        text = run_cli("build-dataset", *args, check=True).stdout
+        assert {"--qa-types", "--margin", "--box-format", "--class-map"} <= _options(text)

@@ -176,11 +176,22 @@ def test_package_keeps_its_layers():
 
 
 def test_shared_types_and_math_import_nothing_from_the_package():
-    """issue 11: the bottom modules (types, geometry, files, recipes) stand on their own."""
+    """issue 11: the bottom modules (types, geometry, files) stand on their own."""
     modules = parse_all(SRC)
-    bottom = {"geoscribe.types", "geoscribe.geometry", "geoscribe.files", "geoscribe.recipes"}
+    bottom = {"geoscribe.types", "geoscribe.geometry", "geoscribe.files"}
     assert bottom <= set(modules)
     assert [i for i in package_imports(modules) if i.source in bottom] == []
+
+
+def test_the_registry_sits_above_the_builders():
+    """issue 11 case registry: recipes.py imports the recipe modules (builders/), so only the
+    layers above them (checks/, engine/, cli) import it."""
+    modules = parse_all(SRC)
+    importers = {i.source for i in package_imports(modules) if i.target == "geoscribe.recipes"}
+    assert importers
+    assert {m.split(".")[1] for m in importers} <= {"checks", "engine", "cli"}, importers
+    targets = {i.target for i in package_imports(modules) if i.source == "geoscribe.recipes"}
+    assert any(t.startswith("geoscribe.builders") for t in targets)
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:

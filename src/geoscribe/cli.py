@@ -31,6 +31,8 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPTED = "interrupted; re-run the same command to resume"
 HELP_PANELS = ("Sources", "Chips", "Text / LLM", "Filters", "Run")
 RUN_PANEL = HELP_PANELS[-1]  # where --help and --version go
+HELP_RECIPE = "geoscribe.help_recipe"  # ctx.meta key: the recipe named before --help
+RECIPE_HELP = "Recipe name."  # the RECIPE argument's help, completed when help is shown
 
 
 class Interrupted(BaseException):
@@ -75,18 +77,56 @@ def _panel(title: str) -> Callable[..., Any]:
 Src, Chip, Text, Filt, Run = (_panel(t) for t in HELP_PANELS)
 
 
+def _recipe_help() -> str:
+    """The RECIPE argument's help: the names of the registry (read only when help is shown:
+    the registry imports every builder)."""
+    from geoscribe.recipes import RECIPES
+
+    return f"Recipe name: {', '.join(RECIPES)} (see `geoscribe recipes`)."
+
+
+def _recipe_in(args: list[str]):
+    """The spec of the first argument that names a recipe (None when none does)."""
+    from geoscribe.recipes import RECIPES
+
+    return next((RECIPES[a] for a in args if not a.startswith("-") and a in RECIPES), None)
+
+
+def _hidden_options(spec) -> frozenset[str]:
+    """The config fields of other recipes' own options, which `spec`'s help leaves out."""
+    from geoscribe.recipes import recipe_options
+
+    return recipe_options() - set(spec.options) if spec is not None else frozenset()
+
+
 class PanelCommand(TyperCommand):
     """A command whose plain-text `--help` lists its options in panels (HELP_PANELS order),
-    as rich would, without needing rich."""
+    as rich would, without needing rich. `build-dataset RECIPE --help` starts with the
+    recipe's description and lists only the options that recipe reads."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if set(args) & set(ctx.help_option_names):  # --help is eager: runs inside parse_args
+            ctx.meta[HELP_RECIPE] = _recipe_in(args)
+        return super().parse_args(ctx, args)
+
+    def format_help_text(self, ctx: typer.Context, formatter: Any) -> None:
+        spec = ctx.meta.get(HELP_RECIPE)
+        if spec is not None:
+            formatter.write_paragraph()
+            formatter.write_text(f"{spec.name}: {spec.description}")
+        super().format_help_text(ctx, formatter)
 
     def format_options(self, ctx: typer.Context, formatter: Any) -> None:
+        from geoscribe.config import FLAG_FIELDS
+
+        hidden = _hidden_options(ctx.meta.get(HELP_RECIPE))
         args, panels = [], {title: [] for title in HELP_PANELS}
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
-            if record is None:
+            if record is None or FLAG_FIELDS.get(param.name, param.name) in hidden:
                 continue
             if param.param_type_name == "argument":
-                args.append(record)
+                args.append((record[0], record[1].replace(RECIPE_HELP, _recipe_help())))
             else:
                 panels.setdefault(getattr(param, "rich_help_panel", None) or RUN_PANEL,
                                   []).append(record)
@@ -96,15 +136,11 @@ class PanelCommand(TyperCommand):
                     formatter.write_dl(records)
 
 
-def _recipe_help() -> str:
-    from geoscribe.recipes import RECIPES
-
-    return f"Recipe name: {', '.join(RECIPES)} (see `geoscribe recipes`)."
 
 
 @build_app.command(cls=PanelCommand, context_settings={"help_option_names": ["-h", "--help"]})
 def build_dataset(
-    recipe: Annotated[str, typer.Argument(help=_recipe_help())],
+    recipe: Annotated[str, typer.Argument(help=RECIPE_HELP)],
     region: Annotated[str, Src(help="bbox min_lon,min_lat,max_lon,max_lat (write "
                                     "--region=-81.99,29.68,-81.98,29.69 for western "
                                     "longitudes), a GeoJSON file, or 'demo'.")],
@@ -113,9 +149,9 @@ def build_dataset(
                                                    "repeat for a mosaic.")] = None,
     osm: Annotated[list[str] | None, Src(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
                                               "repeatable.")] = None,
-    labels: Annotated[list[str] | None, Src(help="skyscript-like: vector labels (.geojson/"
-                                                 ".gpkg/.shp) with OSM-style tag columns; "
-                                                 "tile recipes: label rasters (masks). "
+    labels: Annotated[list[str] | None, Src(help="Vector labels (.geojson/.gpkg/.shp) with "
+                                                 "OSM-style tag columns; for recipes that "
+                                                 "read a label mask: label rasters (masks). "
                                                  "Repeatable.")] = None,
     config: Annotated[Path | None, Run(help="YAML file of options (flags override it).")] = None,
     version: VersionOpt = False,
@@ -134,11 +170,11 @@ def build_dataset(
                                                     "(default 3); counting-qa: mask objects "
                                                     "with fewer pixels inside the tile are "
                                                     "not counted (default 10).")] = None,
-    class_map: Annotated[list[Path] | None, Src(help="Tile recipes: JSON/YAML of mask value "
+    class_map: Annotated[list[Path] | None, Src(help="Mask recipes: JSON/YAML of mask value "
                                                      "(or instance id; '*' = any other id) "
                                                      "-> class name; one for all --labels "
                                                      "or one per --labels.")] = None,
-    mask_kind: Annotated[list[str] | None, Src(help="Tile recipes: semantic (default; objects"
+    mask_kind: Annotated[list[str] | None, Src(help="Mask recipes: semantic (default; objects"
                                                     " are 8-connected components) or "
                                                     "instance (one id per object); one for "
                                                     "all --labels or one per --labels.")] = None,

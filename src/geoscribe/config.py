@@ -217,12 +217,15 @@ def parse_split_fractions(text: str) -> tuple[float, ...]:
         raise InputError("--split-fractions", f"{text!r} is not 3 numbers") from None
 
 
+FLAG_FIELDS = {"qa_types": "qa_weights"}  # build-dataset flags named apart from their field
+
+
 def flag_values(flags: dict) -> dict:
     """BuildConfig fields from build-dataset's flags: parsed, unset (None or empty) ones left
     out so the YAML file's values (or the defaults) stand."""
     values = {k: v for k, v in flags.items() if k not in ("qa_types", "split_fractions")}
     if flags.get("qa_types") is not None:
-        values["qa_weights"] = parse_qa_types(flags["qa_types"])
+        values[FLAG_FIELDS["qa_types"]] = parse_qa_types(flags["qa_types"])
     if flags.get("split_fractions") is not None:
         values["split_fractions"] = parse_split_fractions(flags["split_fractions"])
     return {k: v for k, v in values.items() if v is not None and v != []}

@@ -1,5 +1,6 @@
-"""Shared types at the bottom of the package: what sources yield, chips are planned as, and
-builders produce. Every layer may import these; this module imports nothing from geoscribe."""
+"""Shared types at the bottom of the package: what sources yield, chips are planned as,
+builders produce, and what a recipe declares. Every layer may import these; this module
+imports nothing from geoscribe."""
 
 from __future__ import annotations
 
@@ -111,3 +112,69 @@ class Sample:
     split: str
     image: bytes
     record: dict
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """Mask value (or instance id) -> class name; `default` names ids not listed ('*')."""
+
+    classes: dict[int, str]
+    default: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Class names in first-seen value order (the default last)."""
+        names = list(dict.fromkeys(self.classes[v] for v in sorted(self.classes)))
+        if self.default and self.default not in names:
+            names.append(self.default)
+        return names
+
+
+@dataclass(frozen=True)
+class MaskInfo:
+    """A label raster and how to read it."""
+
+    path: str
+    crs: str
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    nodata: float | None
+    bounds_wgs84: tuple[float, float, float, float]
+    kind: str
+    class_map: ClassMap
+    uri: str = ""  # how outputs name the file (`path` is only for opening it); index_mask
+    # sets it with sources.registry_data.source_uri; left empty it is the path as given
+
+    def __post_init__(self) -> None:
+        if not self.uri:
+            object.__setattr__(self, "uri", self.path)
+
+
+@dataclass(frozen=True)
+class SourceLicense:
+    """License and attribution of one input file."""
+
+    kind: str  # imagery | osm | labels
+    uri: str
+    license: str
+    attribution: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """What a recipe declares (in its own module, as `RECIPE`; geoscribe.recipes lists them):
+    the rest of the package reads per-recipe knowledge from here instead of naming recipes."""
+
+    name: str
+    description: str
+    chips: str  # "features" (one chip per vector feature) | "tiles" (a grid of tiles)
+    builder: type  # its builder class: `builder.open(ctx)` is called in each worker
+    needs_masks: bool = False  # --labels are label rasters (with --class-map/--mask-kind)
+    needs_vectors: bool = False  # --osm/--labels are vector files, read into the feature store
+    options: tuple[str, ...] = ()  # BuildConfig fields it reads that not every recipe reads
+    llm_task: str | None = None  # its own --llm task (text.llm_tasks.TASKS); None: rewrite
+    focus: bool = False  # its records have exactly one focus feature (else none)
+    min_object_px: float = 3.0  # the default of --min-object-px
+    demo: str | None = None  # what `--region demo` gives it: "vectors" | "masks" | None

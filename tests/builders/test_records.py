@@ -6,9 +6,9 @@ import pytest
 from affine import Affine
 
 from geoscribe import __version__
-from geoscribe.builders.context import BuildContext, SourceLicense
+from geoscribe.builders.context import BuildContext
 from geoscribe.builders.records import chip_block, image_block, key_part, provenance_block
-from geoscribe.types import ChipPlan, RasterInfo
+from geoscribe.types import ChipPlan, RasterInfo, SourceLicense
 
 RASTER = RasterInfo(path="/data/in/ortho_2021.tif", crs="EPSG:32633",
                     transform=(0.3, 0.0, 400000.0, 0.0, -0.3, 5600000.0), width=4000,

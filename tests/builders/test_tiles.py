@@ -19,12 +19,13 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from geoscribe.builders.context import BuildContext, SourceLicense
+from geoscribe.builders.context import BuildContext
 from geoscribe.builders.tiles import TileBuilder
 from geoscribe.engine.units import Unit
 from geoscribe.region import block_split
 from geoscribe.sources.imagery import index_raster
 from geoscribe.sources.masks import ClassMap, index_mask
+from geoscribe.types import SourceLicense
 from scene import CRS, GSD, ORIGIN_X, ORIGIN_Y, write_raster
 
 TILE = 256

@@ -1,18 +1,27 @@
-"""The recipe table (engine/recipes.py): every recipe has a builder of the right kind, a
-description, and flags that agree with each other and with its builder."""
+"""The registry (recipes.py) and make_builder (engine/recipes.py): each recipe module declares
+its RECIPE, the registry lists the modules, every recipe has a builder of the right kind, a
+description, flags that agree with each other and with its builder, and options that are what
+its recipe reads."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+from pathlib import Path
+
 import pytest
 
-from conftest import run_cli
+from conftest import build_args, digests, run_cli
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.tiles import TileBuilder
+from geoscribe.config import BuildConfig
 from geoscribe.engine.recipes import make_builder
-from geoscribe.recipes import RECIPES
+from geoscribe.recipes import MODULES, RECIPES, recipe_options
 from geoscribe.sources.feature_store import FeatureStore
+from geoscribe.types import RecipeSpec
 
 NAMES = sorted(RECIPES)
+SRC = Path(__file__).resolve().parents[2] / "src" / "geoscribe"
 
 
 def _context(recipe: str, tmp_path) -> BuildContext:
@@ -86,3 +95,71 @@ def test_tools_recipes_lists_every_recipe_with_its_description():
     assert [line.split()[0] for line in lines] == list(RECIPES)
     for line, spec in zip(lines, RECIPES.values(), strict=True):
         assert line.split(None, 1)[1] == spec.description
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_module_declares_its_recipe_next_to_its_builder(module):
+    """issue 11 case registry: a registered module holds `RECIPE`, a RecipeSpec whose builder
+    class is defined in that same module and can be opened (`open(ctx)`); the registry keys
+    it by its name."""
+    spec = module.RECIPE
+    assert isinstance(spec, RecipeSpec)
+    assert inspect.isclass(spec.builder) and spec.builder.__module__ == module.__name__
+    assert callable(getattr(spec.builder, "open", None))
+    assert RECIPES[spec.name] is spec
+
+
+def test_names_are_unique():
+    """issue 11 case registry: no two modules declare the same recipe name."""
+    names = [module.RECIPE.name for module in MODULES]
+    assert len(set(names)) == len(names) == len(RECIPES)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_options_are_config_fields(name):
+    """issue 11 case registry: a spec's own options are real BuildConfig fields, each named
+    once, and never the options every recipe reads (recipe, region, imagery, ...)."""
+    options = RECIPES[name].options
+    assert len(set(options)) == len(options)
+    assert set(options) <= set(BuildConfig.model_fields)
+    assert not set(options) & {"recipe", "region", "out", "imagery", "labels", "chip_size",
+                               "seed", "workers", "llm", "clip"}
+
+
+def test_recipe_names_are_spelled_only_in_their_own_module():
+    """issue 11 case registry (R7, stricter): a recipe's name is a string literal in one
+    source file only, its own module."""
+    where: dict[str, set[str]] = {name: set() for name in RECIPES}
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in where:
+                where[node.value].add(str(path.relative_to(SRC)))
+    for module in MODULES:
+        own = module.__name__.removeprefix("geoscribe.").replace(".", "/") + ".py"
+        assert where[module.RECIPE.name] == {own}, module.RECIPE.name
+
+
+def _build(scene, out: Path, recipe: str, *extra: str) -> dict[str, str]:
+    args = build_args(scene, out, "--workers", "1", "--limit", "6", *extra)
+    args[1] = recipe
+    run_cli(*args, check=True)
+    return digests(out)
+
+
+@pytest.mark.parametrize(("recipe", "own", "other"), [
+    ("skyscript-like", "--margin=0.6", "--qa-per-chip=2"),
+    ("rsvqa-like", "--qa-per-chip=2", "--margin=0.6"),
+])
+def test_options_are_what_the_recipe_reads(scene, tmp_path, recipe, own, other):
+    """issue 11 case registry: on the test scene, changing one of the recipe's own options
+    changes its shards, and changing another recipe's own option leaves them byte-identical
+    (so the spec's `options`, which decide `build-dataset RECIPE --help`, are right)."""
+    spec = RECIPES[recipe]
+    own_field = own[2:].split("=")[0].replace("-", "_")
+    other_field = other[2:].split("=")[0].replace("-", "_")
+    assert own_field in spec.options
+    assert other_field in recipe_options() - set(spec.options)
+    base = _build(scene, tmp_path / "base", recipe)
+    assert base
+    assert _build(scene, tmp_path / "other", recipe, other) == base
+    assert _build(scene, tmp_path / "own", recipe, own) != base

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from geoscribe.recipes import RECIPES
 from geoscribe.text.llm_client import LLMClient
 from geoscribe.text.llm_generate import generate, parse_reply
 from geoscribe.text.llm_spec import LLMSettings, parse_llm_spec
@@ -28,7 +29,8 @@ def fake():
 def run(fake, tmp_path, record=RECORD, repairs=2):
     settings = LLMSettings(spec=parse_llm_spec(f"m@{fake.base_url}"), backoff_s=0.01)
     client = LLMClient(settings, tmp_path / "c.sqlite")
-    task = caption_task(record, set(tag_vocabulary()), 2, 60)
+    task = caption_task(record, set(tag_vocabulary()), 2, 60,
+                        RECIPES[record["recipe"]].llm_task)  # as the LLM stage asks
     return task, generate(client, task, 60, repairs)
 
 

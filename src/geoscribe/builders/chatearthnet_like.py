@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoscribe.builders.tiles import TileBuilder
+from geoscribe.builders.tiles import MASK_TILE_OPTIONS, TileBuilder
 from geoscribe.qa.land_cover_shares import (
     chatearthnet_wording,
     class_pixels,
@@ -18,8 +18,7 @@ from geoscribe.qa.land_cover_shares import (
     share_word,
     shares,
 )
-from geoscribe.sources.masks import MaskInfo
-from geoscribe.types import ChipPlan
+from geoscribe.types import ChipPlan, MaskInfo, RecipeSpec
 
 
 class ChatEarthNetBuilder(TileBuilder):
@@ -55,3 +54,9 @@ class ChatEarthNetBuilder(TileBuilder):
             },
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},
         }
+
+
+RECIPE = RecipeSpec(
+    "chatearthnet-like", "tiles with land-cover shares overall and per region (ChatEarthNet "
+    "style), captioned by template or LLM", "tiles", ChatEarthNetBuilder, needs_masks=True,
+    options=MASK_TILE_OPTIONS, llm_task="chatearthnet_caption", min_object_px=0)

@@ -7,19 +7,7 @@ import pickle
 from dataclasses import dataclass, field
 
 from geoscribe.sources.chip_qc import ChipQC
-from geoscribe.sources.masks import MaskInfo
-from geoscribe.types import ChipSettings, RasterInfo
-
-
-@dataclass(frozen=True)
-class SourceLicense:
-    """License and attribution of one input file."""
-
-    kind: str  # imagery | osm | labels
-    uri: str
-    license: str
-    attribution: str | None = None
-    name: str | None = None
+from geoscribe.types import ChipSettings, MaskInfo, RasterInfo, SourceLicense
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoscribe.builders.tiles import TileBuilder
+from geoscribe.builders.tiles import MASK_TILE_OPTIONS, TileBuilder
 from geoscribe.qa.counting import (
     PresenceBalancer,
     counting_caption,
@@ -16,8 +16,7 @@ from geoscribe.qa.counting import (
     counting_templates,
 )
 from geoscribe.qa.objects import class_counts, instance_objects, semantic_objects
-from geoscribe.sources.masks import MaskInfo
-from geoscribe.types import ChipPlan
+from geoscribe.types import ChipPlan, MaskInfo, RecipeSpec
 
 
 class CountingQABuilder(TileBuilder):
@@ -51,3 +50,9 @@ class CountingQABuilder(TileBuilder):
             },
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},
         }
+
+
+RECIPE = RecipeSpec(
+    "counting-qa", "tiles with counting QA (how many / any / more than / total) computed from "
+    "a label mask", "tiles", CountingQABuilder, needs_masks=True,
+    options=MASK_TILE_OPTIONS + ("min_object_px",), min_object_px=10, demo="masks")

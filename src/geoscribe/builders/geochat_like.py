@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from geoscribe.builders.records import tile_feature_entry
-from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
+from geoscribe.builders.tile_features import (
+    VECTOR_TILE_OPTIONS,
+    FeatureTileBuilder,
+    counts_by_name,
+)
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.grounding import geochat_templates, grounded_conversations, rotation_deg
-from geoscribe.types import ChipPlan
+from geoscribe.types import ChipPlan, RecipeSpec
 
 
 class GeochatBuilder(FeatureTileBuilder):
@@ -31,3 +35,9 @@ class GeochatBuilder(FeatureTileBuilder):
                           "box_format": self.ctx.box_format},
             "_inputs": sorted({i.feature.input for i in items}),
         }
+
+
+RECIPE = RecipeSpec(
+    "geochat-like", "tiles with grounded instructions (GeoChat boxes) for the OSM features in "
+    "them", "tiles", GeochatBuilder, needs_vectors=True,
+    options=VECTOR_TILE_OPTIONS + ("box_format",))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoscribe.builders.tiles import TileBuilder
-from geoscribe.sources.masks import MaskInfo
+from geoscribe.builders.tiles import MASK_TILE_OPTIONS, TileBuilder
 from geoscribe.text.templates import load_wording
-from geoscribe.types import ChipPlan
+from geoscribe.types import ChipPlan, MaskInfo, RecipeSpec
 
 
 def landcover_templates() -> tuple[str, str, dict[str, str]]:
@@ -40,3 +39,9 @@ class LandcoverBuilder(TileBuilder):
             "evidence": {"mask": mask.uri, "labelled_pixels": total},
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},
         }
+
+
+RECIPE = RecipeSpec(
+    "landcover-cls", "tiles labelled with the majority class of a label raster (with its "
+    "share)", "tiles", LandcoverBuilder, needs_masks=True, options=MASK_TILE_OPTIONS,
+    min_object_px=0)

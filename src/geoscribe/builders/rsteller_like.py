@@ -7,11 +7,15 @@ Without an LLM the caption is a deterministic template over those facts
 from __future__ import annotations
 
 from geoscribe.builders.records import tile_feature_entry
-from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
+from geoscribe.builders.tile_features import (
+    VECTOR_TILE_OPTIONS,
+    FeatureTileBuilder,
+    counts_by_name,
+)
 from geoscribe.geometry import metric_frame
 from geoscribe.qa.osm_elements import element_facts, elements_caption, rsteller_wording, salient
 from geoscribe.text.phrases import describe
-from geoscribe.types import ChipPlan
+from geoscribe.types import ChipPlan, RecipeSpec
 
 
 class RstellerBuilder(FeatureTileBuilder):
@@ -36,3 +40,9 @@ class RstellerBuilder(FeatureTileBuilder):
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha},
             "_inputs": sorted({i.feature.input for i in items}),
         }
+
+
+RECIPE = RecipeSpec(
+    "rsteller-like", "tiles with facts about their largest OSM areas and longest lines "
+    "(RSTeller style), captioned by template or LLM", "tiles", RstellerBuilder,
+    needs_vectors=True, options=VECTOR_TILE_OPTIONS, llm_task="rsteller_caption")

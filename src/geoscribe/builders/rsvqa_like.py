@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from geoscribe.builders.records import tile_feature_entry
-from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
+from geoscribe.builders.tile_features import (
+    VECTOR_TILE_OPTIONS,
+    FeatureTileBuilder,
+    counts_by_name,
+)
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.rsvqa import (
     DEFAULT_WEIGHTS,
@@ -13,7 +17,7 @@ from geoscribe.qa.rsvqa import (
     select_questions,
 )
 from geoscribe.text.phrases import describe
-from geoscribe.types import ChipPlan
+from geoscribe.types import ChipPlan, RecipeSpec
 
 
 class RsvqaBuilder(FeatureTileBuilder):
@@ -52,3 +56,8 @@ class RsvqaBuilder(FeatureTileBuilder):
             "_inputs": sorted({i.feature.input for i in items}),
         }
 
+
+RECIPE = RecipeSpec(
+    "rsvqa-like", "tiles with presence/count/comparison/area/size/relation QA computed from "
+    "OSM features", "tiles", RsvqaBuilder, needs_vectors=True,
+    options=VECTOR_TILE_OPTIONS + ("qa_weights", "qa_per_chip"))

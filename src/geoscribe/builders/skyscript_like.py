@@ -32,7 +32,7 @@ from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import FeaturePhrase, describe
 from geoscribe.text.tag_policy import TagPolicy, load_tag_policy
 from geoscribe.text.templates import CaptionTemplate, count_others, load_caption_template
-from geoscribe.types import ChipPlan, Feature, Sample
+from geoscribe.types import ChipPlan, Feature, RecipeSpec, Sample
 
 
 def sample_key(prefix: str, feature: Feature) -> str:
@@ -249,3 +249,11 @@ class SkyscriptBuilder:
             "provenance": provenance_block(self.ctx, plan.raster.path, inputs,
                                            tag_policy_sha256=self.policy.sha256),
         }
+
+
+RECIPE = RecipeSpec(
+    "skyscript-like", "object-centred chips per OSM/label feature, captioned from tags",
+    "features", SkyscriptBuilder, needs_vectors=True,
+    options=("osm", "tag_policy", "margin", "min_chip_px", "max_chip_px", "min_object_px",
+             "max_others"),
+    focus=True, demo="vectors")

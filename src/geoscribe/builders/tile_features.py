@@ -7,12 +7,15 @@ from pathlib import Path
 import shapely
 
 from geoscribe.builders.context import BuildContext
-from geoscribe.builders.tiles import TileBuilder
+from geoscribe.builders.tiles import TILE_OPTIONS, TileBuilder
 from geoscribe.geometry import intersection_with_box, metric_frame, project, to_pixels
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import describe
 from geoscribe.text.tag_policy import load_tag_policy
 from geoscribe.types import ChipPlan, TileFeature
+
+# the BuildConfig fields every tile recipe of vector features reads (RecipeSpec.options)
+VECTOR_TILE_OPTIONS = TILE_OPTIONS + ("osm", "tag_policy")
 
 
 class FeatureTileBuilder(TileBuilder):

@@ -20,10 +20,12 @@ from geoscribe.builders.records import (
 from geoscribe.geometry import chip_bounds_wgs84
 from geoscribe.region import block_split, cell_index, crosses_split
 from geoscribe.sources.chip_reader import ChipReader
-from geoscribe.sources.masks import MaskInfo, read_mask
-from geoscribe.types import ChipPlan, Sample
+from geoscribe.sources.masks import read_mask
+from geoscribe.types import ChipPlan, MaskInfo, Sample
 
 MIN_VALID_LABELS = 0.5  # tiles whose mask covers less than this fraction are skipped
+TILE_OPTIONS = ("tile_px",)  # the BuildConfig fields every tile recipe reads (RecipeSpec.options)
+MASK_TILE_OPTIONS = TILE_OPTIONS + ("class_map", "mask_kind")  # ... and those reading a mask
 
 
 class TileBuilder:

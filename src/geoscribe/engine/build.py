@@ -62,8 +62,7 @@ def resolve_demo(values: dict) -> dict:
             raise InputError(f"--{key.replace('_', '-')}",
                              "--region demo brings its own inputs; drop this option")
         filled[key] = value
-    options = demo.DEMO_OPTIONS if spec and spec.chips == "features" else demo.TILE_DEMO_OPTIONS
-    for key, value in options.items():
+    for key, value in demo.demo_options(spec.demo).items():
         filled.setdefault(key, value)
     return filled
 

@@ -20,6 +20,7 @@ from tqdm import tqdm
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.units import Unit, finish_unit, read_marker, unit_dir
 from geoscribe.errors import GeoscribeError
+from geoscribe.recipes import RECIPES
 from geoscribe.region import SPLITS
 from geoscribe.shards import UnitPartWriter, iter_samples, record_json
 from geoscribe.text.llm_client import LLMClient
@@ -90,8 +91,9 @@ class LLMStage:
         self.failures: Counter[str] = Counter()  # why requests failed, over every unit
 
     def _ask(self, record: dict) -> tuple[CaptionTask, Generated]:
+        spec = RECIPES.get(record.get("recipe"))
         task = caption_task(record, self.vocabulary, self.settings.rewrites,
-                            self.settings.max_words)
+                            self.settings.max_words, spec.llm_task if spec else None)
         return task, generate(self.client, task, self.settings.max_words, self.settings.repairs)
 
     def run(self, units: list[Unit], unit_stats: dict[str, dict]) -> dict[str, dict]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-
 from geoscribe.builders.context import BuildContext
 from geoscribe.recipes import RECIPES
 
 
 def make_builder(ctx: BuildContext):
-    """The builder of `ctx.recipe`, opened inside the current (worker) process."""
+    """The builder of `ctx.recipe` (its spec's builder class), opened inside the current
+    (worker) process."""
     spec = RECIPES.get(ctx.recipe)
     if spec is None:
         raise ValueError(f"no builder for recipe {ctx.recipe!r}")
-    module, _, name = spec.builder.rpartition(".")
-    return getattr(importlib.import_module(module), name).open(ctx)
+    return spec.builder.open(ctx)

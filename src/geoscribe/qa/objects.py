@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
@@ -45,6 +44,8 @@ def semantic_objects(
     mask: np.ndarray, class_map: dict[int, str], min_pixels: int, valid: np.ndarray | None = None
 ) -> list[MaskObject]:
     """8-connected components of each class value with at least `min_pixels` pixels."""
+    from scipy import ndimage  # here, not at import: the recipe registry imports every builder
+
     objects = []
     for value in sorted(class_map):
         region = mask == value
@@ -67,6 +68,8 @@ def instance_objects(
     valid: np.ndarray | None = None,
 ) -> list[MaskObject]:
     """Each instance id (> 0) with at least `min_pixels` pixels; touching ids stay apart."""
+    from scipy import ndimage  # here, not at import: the recipe registry imports every builder
+
     ids = mask.astype(np.int64, copy=False)
     if valid is not None:
         ids = np.where(valid, ids, 0)

@@ -39,6 +39,7 @@ BUILDING_IDS = "atlanta_building_ids.tif"  # from the instance stack (registry_d
 ROAD_MASK = "solaris/data/sample_road_raster_mask.tif"
 TILE_DEMO_OPTIONS = {"split_block_deg": 0.0015, "unit_deg": 0.002, "tile_px": 128,
                      "chip_size": 256}
+KIND_OPTIONS = {"vectors": DEMO_OPTIONS, "masks": TILE_DEMO_OPTIONS}  # by the spec's demo kind
 
 
 def _instance_ids(stack: Path, target: Path) -> Path:
@@ -92,6 +93,12 @@ def demo_inputs(recipe: str, kind: str | None) -> dict:
         "labels_license": SPACENET_LICENSE,
         "labels_attribution": SPACENET_ATTRIBUTION,
     }
+
+
+def demo_options(kind: str) -> dict:
+    """The settings the demo gives a recipe whose spec asks for `kind` of labels (defaults:
+    the user's flags win)."""
+    return KIND_OPTIONS[kind]
 
 
 def demo_region(raster_bounds: list[tuple[float, float, float, float]]):

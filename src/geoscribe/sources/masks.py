@@ -8,7 +8,6 @@ values are never blended. Mask nodata (or pixels outside the mask) are never obj
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,24 +22,9 @@ from rasterio.windows import Window
 
 from geoscribe.errors import InputError
 from geoscribe.sources.registry_data import source_uri
+from geoscribe.types import ClassMap, MaskInfo
 
 MASK_KINDS = ("semantic", "instance")
-
-
-@dataclass(frozen=True)
-class ClassMap:
-    """Mask value (or instance id) -> class name; `default` names ids not listed ('*')."""
-
-    classes: dict[int, str]
-    default: str | None = None
-
-    @property
-    def names(self) -> list[str]:
-        """Class names in first-seen value order (the default last)."""
-        names = list(dict.fromkeys(self.classes[v] for v in sorted(self.classes)))
-        if self.default and self.default not in names:
-            names.append(self.default)
-        return names
 
 
 def load_class_map(path: Path) -> ClassMap:
@@ -75,26 +59,6 @@ def load_class_map(path: Path) -> ClassMap:
     return ClassMap(classes, default)
 
 
-@dataclass(frozen=True)
-class MaskInfo:
-    """A label raster and how to read it."""
-
-    path: str
-    crs: str
-    transform: tuple[float, ...]
-    width: int
-    height: int
-    nodata: float | None
-    bounds_wgs84: tuple[float, float, float, float]
-    kind: str
-    class_map: ClassMap
-    uri: str = ""  # how outputs name the file (`path` is only for opening it); see source_uri
-
-    def __post_init__(self) -> None:
-        if not self.uri:
-            object.__setattr__(self, "uri", source_uri(self.path))
-
-
 def index_mask(path: Path, class_map: ClassMap, kind: str) -> MaskInfo:
     """Open a mask once and describe it; a missing or unreadable file is an InputError."""
     where = f"--labels {path}"
@@ -116,7 +80,7 @@ def index_mask(path: Path, class_map: ClassMap, kind: str) -> MaskInfo:
             return MaskInfo(str(path), src.crs.to_string(), tuple(src.transform)[:6],
                             src.width, src.height, src.nodata,
                             tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds)),
-                            kind, class_map)
+                            kind, class_map, source_uri(str(path)))
     except rasterio.errors.RasterioError as exc:
         raise InputError(where, f"unreadable raster ({exc})") from None
 

@@ -15,8 +15,8 @@ from geoscribe.text.faithfulness import Facts, classes_in, first_class, numbers_
 from geoscribe.text.tag_policy import phrase_table
 from geoscribe.text.templates import load_wording
 
-PROMPTS = {"rsteller-like": "rsteller_caption_v1.yaml",
-           "chatearthnet-like": "chatearthnet_caption_v1.yaml"}
+RSTELLER_PROMPT = "rsteller_caption_v1.yaml"
+CHATEARTHNET_PROMPT = "chatearthnet_caption_v1.yaml"
 REWRITE_PROMPT = "rewrite_caption_v1.yaml"
 REWRITE_QA_PROMPT = "rewrite_qa_v1.yaml"
 REWRITE_CONVERSATION_PROMPT = "rewrite_conversation_v1.yaml"
@@ -126,8 +126,8 @@ def _rsteller(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     classes = {e.get("name") for e in elements if e.get("name")} | set(counts)
     salient = {e["name"] for e in elements[:1] if e.get("name")}  # the most salient element
     data = quoted({"objects": described})
-    return PROMPTS["rsteller-like"], data, Facts(numbers, set(), classes,
-                                                  vocabulary | classes, salient)
+    return RSTELLER_PROMPT, data, Facts(numbers, set(), classes, vocabulary | classes,
+                                         salient)
 
 
 def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
@@ -146,8 +146,8 @@ def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]
     classes = set(shares)
     dominant = {max(shares, key=shares.get)} if shares else set()
     data = quoted({"overall": overall, "regions": regions})
-    return PROMPTS["chatearthnet-like"], data, Facts(allowed, allowed, classes,
-                                                      vocabulary | classes, dominant)
+    return CHATEARTHNET_PROMPT, data, Facts(allowed, allowed, classes,
+                                             vocabulary | classes, dominant)
 
 
 def _answer_text(answer) -> str:
@@ -197,13 +197,18 @@ def conversation_turns(record: dict) -> tuple:
     return tuple(turns[:MAX_QA])
 
 
-def caption_task(record: dict, vocabulary: set[str], rewrites: int,
-                 max_words: int) -> CaptionTask:
-    """The request for one record: the recipe's own caption prompt where it has one (facts
-    from `evidence`/`label`), else a rewrite of the record's template caption."""
-    maker = {"rsteller-like": _rsteller, "chatearthnet-like": _chatearthnet}.get(
-        record["recipe"], _rewrite)
-    prompt, data, facts = maker(record, vocabulary)
+# The tasks a recipe can declare as its own (RecipeSpec.llm_task): facts from the record's
+# `evidence`/`label` -> (prompt file, quoted data, the facts a reply must respect).
+TASKS = {"rsteller_caption": _rsteller, "chatearthnet_caption": _chatearthnet}
+
+
+def caption_task(record: dict, vocabulary: set[str], rewrites: int, max_words: int,
+                 task: str | None = None) -> CaptionTask:
+    """The request for one record: `task` (the LLM task its recipe declares) where it has one,
+    else (None) a rewrite of the record's template caption."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown LLM task {task!r} (known: {sorted(TASKS)})")
+    prompt, data, facts = TASKS.get(task, _rewrite)(record, vocabulary)
     qa = tuple(record.get("qa") or [])[:MAX_QA] if prompt == REWRITE_QA_PROMPT else ()
     turns = conversation_turns(record) if prompt == REWRITE_CONVERSATION_PROMPT else ()
     return render_task(prompt, data, facts, rewrites, max_words, qa, turns)
