@@ -8,18 +8,17 @@ from pathlib import Path
 
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
 from geoscribe.engine.outdir import run_file
+from geoscribe.engine.run_stats import add_filter_stats
 from geoscribe.errors import InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
+from geoscribe.report import read_stats
 from geoscribe.shards import ShardSink, iter_samples, shard_stats_path
 
 
 def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     """Score every sample of OUT's shards, apply selection/dedup, rewrite the shards."""
-    stats_path = out / "stats.json"
-    if not stats_path.exists():
-        raise InputError(str(out), "no stats.json (not a finished geoscribe output)")
-    stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    stats = read_stats(out)
     run = run_file(out)
     config = json.loads(run.read_text(encoding="utf-8"))["config"] if run.exists() else {}
     tars = [p for split in SPLITS for p in sorted((out / "data").glob(f"{split}-*.tar"))]
@@ -52,8 +51,6 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     new_dir.rename(out / "data")
     shutil.rmtree(old_dir)
     write_dropped(out, result)
-    from geoscribe.engine.build import add_filter_stats
-
     stats["shards"] = [s["shard"] for s in shards]
     stats["samples_by_split"] = {split: sum(s["samples"] for s in shards if s["split"] == split)
                                  for split in SPLITS}
@@ -61,5 +58,5 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     stats["skipped"] = {k: v for k, v in stats.get("skipped", {}).items()
                         if not k.startswith(("clip_", "duplicate_"))}
     add_filter_stats(stats, result)
-    atomic_write_text(stats_path, json.dumps(stats, indent=2, sort_keys=True))
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     return stats
