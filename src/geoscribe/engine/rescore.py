@@ -26,24 +26,9 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
         raise InputError(str(out), "no shards under data/")
     result = run_filters(options, tars, stats.get("samples"), progress)
     new_dir = out / "data.new"
-    if new_dir.exists():
-        shutil.rmtree(new_dir)
-    new_dir.mkdir()
-    rewrite = rewriter(result)
-    shards = []
-    for split in SPLITS:
-        sink = ShardSink(new_dir, split, config.get("shard_max_samples", 1000),
-                         config.get("shard_max_bytes", 512 * 1024 * 1024))
-        for tar in (t for t in tars if t.name.startswith(f"{split}-")):
-            for sample in iter_samples(tar):
-                kept = rewrite(sample)
-                if kept is not None:
-                    sink.write(kept, tar.stem)
-        for shard in sink.close():
-            shard["rescored_from"] = shard.pop("units")
-            atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
-                              json.dumps(shard, indent=2))
-            shards.append(shard)
+    shards = write_shards(new_dir, tars, rewriter(result),
+                          config.get("shard_max_samples", 1000),
+                          config.get("shard_max_bytes", 512 * 1024 * 1024))
     old_dir = out / "data.old"
     if old_dir.exists():
         shutil.rmtree(old_dir)
@@ -60,3 +45,30 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     add_filter_stats(stats, result)
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     return stats
+
+
+def write_shards(new_dir: Path, tars: list[Path], rewrite, max_samples: int,
+                 max_bytes: int) -> list[dict]:
+    """The samples of `tars` that `rewrite` keeps, in new shards under `new_dir` (made afresh)
+    with their stats json; return the shard records. A failure leaves no half-written shard."""
+    if new_dir.exists():
+        shutil.rmtree(new_dir)
+    new_dir.mkdir()
+    shards = []
+    for split in SPLITS:
+        sink = ShardSink(new_dir, split, max_samples, max_bytes)
+        try:
+            for tar in (t for t in tars if t.name.startswith(f"{split}-")):
+                for sample in iter_samples(tar):
+                    kept = rewrite(sample)
+                    if kept is not None:
+                        sink.write(kept, tar.stem)
+        except BaseException:
+            sink.abort()
+            raise
+        for shard in sink.close():
+            shard["rescored_from"] = shard.pop("units")
+            atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
+                              json.dumps(shard, indent=2))
+            shards.append(shard)
+    return shards
