@@ -85,3 +85,18 @@ def test_shard_stats_path_sits_next_to_its_shard(tmp_path):
     """issue 11 (dedupe 3): the one spelling of a shard's stats json."""
     assert shard_stats_path(tmp_path / "train-000003.tar") == tmp_path / "train-000003_stats.json"
     assert shard_stats_path(Path("data/val-000000.tar")) == Path("data/val-000000_stats.json")
+
+
+def test_abort_drops_the_shard_being_written_and_keeps_finished_ones(tmp_path):
+    """issue 11 review (partial shards): the sink removes what it began on abort: the
+    half-written `.tar.tmp` goes, the shards it finished stay whole (readable by tarfile)."""
+    sink = ShardSink(tmp_path, "train", 2, 10**9)
+    for i in range(3):  # two in train-000000 (closed), one in train-000001 (open)
+        key = f"k{i:03d}"
+        sink.write(sample_members(key, "jpg", b"x" * 50, _record(key)), "u1")
+    assert (tmp_path / "train-000001.tar.tmp").exists()
+    sink.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-000000.tar"]
+    with tarfile.open(tmp_path / "train-000000.tar") as tar:
+        assert len(tar.getmembers()) == 2 * 3  # jpg, json, txt of two samples
+    sink.abort()  # nothing open: nothing to do

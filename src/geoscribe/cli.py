@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import sys
@@ -293,7 +292,7 @@ def finish(out: Path, stats: dict) -> list[str]:
     """Write OUT's preview.html and dataset card for `stats`; return the run's summary lines."""
     from geoscribe.report import preview_html, summary_lines, write_dataset_card
 
-    preview_html(out)
+    preview_html(out, stats)
     write_dataset_card(out, stats)
     return summary_lines(out, stats)
 
@@ -361,32 +360,17 @@ def score(
 @tools_app.command("report")
 def report(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
     """Print the run summary and (re)write OUT/preview.html."""
-    stats_path = out / "stats.json"
-    stats = _read_stats(stats_path)
+    from geoscribe.report import read_stats
+
+    stats = read_stats(out)
     try:
         lines = finish(out, stats)
     except tarfile.TarError as exc:
         raise InputError(str(out / "data"), f"a shard is unreadable ({exc}); "
                          f"`geoscribe validate {out}` names it") from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(str(stats_path), f"unexpected content ({exc})") from None
+        raise InputError(str(out / "stats.json"), f"unexpected content ({exc})") from None
     _echo(lines)
-
-
-def _read_stats(path: Path) -> dict:
-    """A finished output's stats.json, or a one-line error saying what is wrong with it."""
-    if not path.exists():
-        raise InputError(str(path.parent), "no stats.json (not a finished geoscribe output)")
-    try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(str(path), "not UTF-8 text (corrupt)") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"invalid JSON (line {exc.lineno}, column {exc.colno}: "
-                                    f"{exc.msg})") from None
-    if not isinstance(stats, dict):
-        raise InputError(str(path), "expected a JSON object (corrupt)")
-    return stats
 
 
 def _run(app: typer.Typer) -> None:

@@ -7,9 +7,28 @@ import html
 import json
 from pathlib import Path
 
+from geoscribe.errors import InputError
 from geoscribe.region import SPLITS
 from geoscribe.resources import read_text
 from geoscribe.shards import iter_samples
+
+
+def read_stats(out: Path) -> dict:
+    """OUT/stats.json of a finished output, or a one-line error saying what is wrong with it
+    (missing, not UTF-8, not JSON, not an object)."""
+    path = out / "stats.json"
+    if not path.exists():
+        raise InputError(str(out), "no stats.json (not a finished geoscribe output)")
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(str(path), "not UTF-8 text (corrupt)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"invalid JSON (line {exc.lineno}, column {exc.colno}: "
+                                    f"{exc.msg})") from None
+    if not isinstance(stats, dict):
+        raise InputError(str(path), "expected a JSON object (corrupt)")
+    return stats
 
 
 def _preview_boxes(record: dict) -> list[list[float]]:
@@ -32,10 +51,9 @@ def _qa_lines(record: dict, limit: int = 4) -> str:
                    for q in items[:limit])
 
 
-def preview_html(out: Path, per_split: int = 12) -> Path:
-    """Write OUT/preview.html showing the first samples of each split; return its path."""
-    stats_path = out / "stats.json"
-    stats = json.loads(stats_path.read_text(encoding="utf-8")) if stats_path.exists() else {}
+def preview_html(out: Path, stats: dict, per_split: int = 12) -> Path:
+    """Write OUT/preview.html showing the run's `stats` and the first samples of each split;
+    return its path."""
     rows = []
     for split in SPLITS:
         shown = 0
@@ -59,7 +77,7 @@ def preview_html(out: Path, per_split: int = 12) -> Path:
                 shown += 1
     summary = html.escape(json.dumps({k: stats.get(k) for k in
                                       ("recipe", "samples", "samples_by_split", "skipped")},
-                                     indent=2))
+                                     indent=2, sort_keys=True))  # as stats.json orders them
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>geoscribe preview</title>
 <style>body{{font-family:sans-serif;margin:1em}} figure{{display:inline-block;width:260px;
 margin:6px;vertical-align:top}} .chip{{position:relative;width:256px;height:256px}}

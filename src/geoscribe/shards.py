@@ -10,6 +10,7 @@ complete; its stats json is written after the tar exists.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -257,6 +258,15 @@ class ShardSink:
         if self._fh is not None:
             self._close_shard()
         return self.shards
+
+    def abort(self) -> None:
+        """Drop the shard being written (its `.tar.tmp`), if any; finished shards stay."""
+        if self._fh is None:
+            return
+        fh, self._fh = self._fh, None
+        with contextlib.suppress(OSError):  # closing flushes: it can fail as the write did
+            fh.close()
+        (self.data_dir / f"{self.name}.tar.tmp").unlink(missing_ok=True)
 
 
 def encode_sample(sample: dict) -> bytes:

@@ -85,22 +85,31 @@ def test_changed_options_into_same_out_are_refused(scene, tmp_path):
     assert result.returncode == 2 and "other inputs or options" in result.stderr
 
 
+def _fail_third_shard_write(monkeypatch, error: BaseException) -> tuple[list, list]:
+    """Make the shard writer raise `error` at its third sample (after the first samples went
+    to a shard's .tar.tmp); return the calls seen and the .tar.tmp files there then."""
+    original = ShardSink.write_raw
+    calls, partial = [], []
+
+    def failing(self, members_bytes, unit):
+        calls.append(unit)
+        if len(calls) == 3:
+            partial.extend(self.data_dir.glob("*.tar.tmp"))
+            raise error
+        return original(self, members_bytes, unit)
+
+    monkeypatch.setattr(ShardSink, "write_raw", failing)
+    return calls, partial
+
+
 def test_disk_full_while_merging_is_one_line_and_leaves_no_partial_shard(
         scene, built, tmp_path, monkeypatch):
     """issue 10 case 11: ENOSPC from the shard writer (injected after the first samples went
     to a shard's .tar.tmp) is a one-line error naming --out; no *.tar.tmp is left behind, and
     the same build run again completes to the usual shards."""
     original = ShardSink.write_raw
-    calls, partial = [], []
-
-    def filling(self, members_bytes, unit):
-        calls.append(unit)
-        if len(calls) == 3:
-            partial.extend(self.data_dir.glob("*.tar.tmp"))
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return original(self, members_bytes, unit)
-
-    monkeypatch.setattr(ShardSink, "write_raw", filling)
+    calls, partial = _fail_third_shard_write(
+        monkeypatch, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
     out = tmp_path / "o"
     with pytest.raises(InputError) as caught:
         build(_config(scene, out))
@@ -127,3 +136,32 @@ def test_summary_names_the_splits_that_came_out_empty(scene, tmp_path):
     assert len(notes) == 1
     for split in ("train", "val", "test"):
         assert (f" {split} " in notes[0]) == (split in empty), notes[0]
+
+
+def test_interrupt_while_merging_leaves_no_partial_shard(scene, built, tmp_path, monkeypatch):
+    """issue 11 review (partial shards): an interrupt (here KeyboardInterrupt from the shard
+    writer, after the first samples went to a shard's .tar.tmp) unwinds through the merger,
+    which removes the shard it began; the same build then completes to the usual shards."""
+    original = ShardSink.write_raw
+    calls, partial = _fail_third_shard_write(monkeypatch, KeyboardInterrupt())
+    out = tmp_path / "o"
+    with pytest.raises(KeyboardInterrupt):
+        build(_config(scene, out))
+    assert len(calls) == 3 and partial  # a shard was half-written when it came
+    assert not list(out.rglob("*.tmp"))
+    monkeypatch.setattr(ShardSink, "write_raw", original)
+    build(_config(scene, out))
+    assert {p.name: p.read_bytes() for p in (out / "data").glob("*.tar")} == \
+        {p.name: p.read_bytes() for p in (built / "data").glob("*.tar")}
+
+
+def test_complete_out_with_a_corrupt_stats_json_is_a_one_line_error(scene, tmp_path):
+    """issue 11 review (one stats.json reader): a relaunch into a complete OUT whose
+    stats.json is corrupt says so in one line instead of a JSON traceback."""
+    out = tmp_path / "o"
+    build(_config(scene, out, limit=2))
+    (out / "stats.json").write_text('{"samples": 3,', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        build(_config(scene, out, limit=2))
+    assert str(caught.value).startswith(f"{out / 'stats.json'}: invalid JSON (line 1")
+    assert "\n" not in str(caught.value)

@@ -152,3 +152,31 @@ def test_an_interrupt_stops_running_tasks_at_once():
     assert time.perf_counter() - started < 30
     _, alive = psutil.wait_procs(_pool_workers(), timeout=5)
     assert not alive
+
+
+def test_close_is_the_one_place_that_stops_the_workers(monkeypatch):
+    """issue 11 review (executors: map_lanes and close both stopped the workers): an interrupt
+    unwinding through map_lanes and close() terminates the workers once, in close()."""
+    import psutil
+
+    stops = []
+    original = LocalPoolExecutor._stop_workers
+
+    def counted(self):
+        stops.append(self)
+        original(self)
+
+    monkeypatch.setattr(LocalPoolExecutor, "_stop_workers", counted)
+    executor = LocalPoolExecutor(2, _noop)
+    lanes = executor.map_lanes(_sleep, [[0.0, 60.0], [60.0]])
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            for _ in lanes:
+                raise KeyboardInterrupt
+        finally:
+            lanes.close()  # the caller drops the generator before closing the pool
+            assert stops == []
+            executor.close()
+    assert stops == [executor]
+    _, alive = psutil.wait_procs(_pool_workers(), timeout=5)
+    assert not alive

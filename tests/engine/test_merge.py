@@ -192,3 +192,20 @@ def test_rejected_records_are_gathered_in_unit_order_and_parts_removed(tmp_path)
     for unit in units:
         assert sorted(p.name for p in unit_dir(work, unit).iterdir()) == [
             "done.json", "llm_rejected.jsonl", "rejected.jsonl"]
+
+
+def test_abort_removes_the_shards_begun_and_keeps_the_finished(tmp_path):
+    """issue 11 review (partial shards): ShardMerger.abort leaves no `.tar.tmp` in data/; the
+    shards closed before (count cap reached) stay, whole."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    units, all_stats, expected = _make_units(work, 6)
+    merger = ShardMerger(out, work, units, 2, 10**9)
+    for stats in all_stats[:4]:
+        merger.unit_done(stats)
+    begun = {p.name for p in (out / "data").glob("*.tar.tmp")}
+    assert begun  # the case of this test: shards half-written
+    finished = sorted(p.name for p in (out / "data").glob("*.tar"))
+    merger.abort()
+    assert sorted(p.name for p in (out / "data").iterdir()) == finished
+    for name in finished:
+        assert len(_read_tar(out / "data" / name)) % 3 == 0  # whole samples, readable

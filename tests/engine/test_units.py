@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from geoscribe.engine.units import finish_unit, read_marker
+import pytest
+
+from geoscribe.engine.units import finish_unit, read_marker, unit_parts
 from geoscribe.shards import UnitPartWriter, iter_samples, sample_members
 
 
@@ -36,3 +38,13 @@ def test_finish_unit_writes_parts_rejections_then_the_marker(tmp_path):
     for split, ranges in record["ranges"].items():
         size = (directory / f"llm-{split}.tar").stat().st_size
         assert all(0 <= start < end <= size for _, start, end in ranges)
+
+
+def test_unit_parts_removes_its_temporary_parts_when_the_stage_fails(tmp_path):
+    """issue 11 case 'one unit stage shared by the worker and the LLM stage': a stage that
+    fails inside unit_parts leaves no part tar, temporary or renamed."""
+    with pytest.raises(KeyboardInterrupt), unit_parts(tmp_path / "u", "llm-") as writer:
+        writer.write("train", sample_members("k1", "png", b"png", _record("k1")))
+        assert (tmp_path / "u" / "llm-train.tar.tmp").exists()
+        raise KeyboardInterrupt
+    assert list((tmp_path / "u").iterdir()) == []

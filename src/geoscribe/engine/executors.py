@@ -9,9 +9,10 @@ need and workers never inherit open files or threads from the main process.
 
 Interrupts: a terminal sends Ctrl-C (SIGINT) to the whole process group, but only the main
 process acts on it: the forkserver (started with SIGINT ignored) and the workers ignore it, and
-an interrupt unwinding the main process terminates the workers (their units are not done; the
-next run builds them). A worker also ends itself as soon as the main process is gone, however
-that ended (even kill -9), so no worker, forkserver or resource tracker outlives its build.
+an interrupt unwinding the main process through `close()` terminates the workers (their units
+are not done; the next run builds them). A worker also ends itself as soon as the main
+process is gone, however that ended (even kill -9), so no worker, forkserver or resource
+tracker outlives its build.
 
 Tasks come in lanes (one per worker): a lane's tasks run in order with one in flight, so the
 worker that finishes a task is the idle one that takes the lane's next task and keeps its
@@ -178,16 +179,15 @@ class LocalPoolExecutor:
                 for future in done:
                     submit_next(pending.pop(future))  # before the caller merges the result
                     yield future.result()
-        except BaseException as exc:
-            for future in pending:
+        except BaseException:  # an error, an interrupt, or the caller dropped us: queued
+            for future in pending:  # tasks are not started; close() ends the running ones
                 future.cancel()
-            if not isinstance(exc, Exception):  # an interrupt, or the caller dropped us
-                self._stop_workers()
             raise
 
     def close(self) -> None:
         """Shut the pool down: wait for running tasks, unless an interrupt (a BaseException
-        that is not an Exception, such as KeyboardInterrupt) is unwinding the caller."""
+        that is not an Exception, such as KeyboardInterrupt) is unwinding the caller, when
+        the workers are terminated (the one place that stops them)."""
         self._starter.join()
         if self._pool is None:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -11,13 +12,32 @@ from shapely.geometry.base import BaseGeometry
 from shapely.prepared import prep
 from tqdm import tqdm
 
+from geoscribe.config import BuildConfig
+from geoscribe.engine.inputs import Inputs
 from geoscribe.errors import GeoscribeError, InputError
+from geoscribe.files import atomic_write_text
+from geoscribe.recipes import RECIPES
 from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.labels import check_labels_path, read_labels
 from geoscribe.sources.osm import OsmRewriteNeeded, check_osm_path, read_osm
-from geoscribe.text.tag_policy import TagPolicy
+from geoscribe.text.tag_policy import TagPolicy, load_tag_policy
 from geoscribe.types import Feature
+
+
+def ingest_vectors(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
+    """Read the vector inputs into the feature store (once: a resumed run reuses it); return
+    the ingest report (per input: read, kept, skipped; failed inputs)."""
+    if not RECIPES[config.recipe].needs_vectors:
+        return {"inputs": {}, "failed_inputs": {}}
+    store_path, ingest_file = work / "features.sqlite", work / "ingest.json"
+    if store_path.exists() and ingest_file.exists():
+        return json.loads(ingest_file.read_text(encoding="utf-8"))
+    policy = load_tag_policy(config.tag_policy)
+    ingest = build_store(store_path, inputs.osm_paths, inputs.label_paths,
+                         inputs.region.geometry, policy, progress=config.progress)
+    atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
+    return ingest
 
 
 def _groundable(

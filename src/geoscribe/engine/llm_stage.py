@@ -18,15 +18,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from geoscribe.checks.schema import key_errors, record_errors
-from geoscribe.engine.units import Unit, finish_unit, read_marker, unit_dir
+from geoscribe.config import BuildConfig
+from geoscribe.engine.units import Unit, finish_unit, read_marker, unit_dir, unit_parts
 from geoscribe.errors import GeoscribeError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import SPLITS
 from geoscribe.shards import UnitPartWriter, iter_samples, record_json
-from geoscribe.text.llm_client import LLMClient
+from geoscribe.text.llm_client import LLMClient, probe_endpoint
 from geoscribe.text.llm_generate import Generated, generate
-from geoscribe.text.llm_spec import LLMSettings
-from geoscribe.text.llm_tasks import CaptionTask, caption_task
+from geoscribe.text.llm_spec import LLMSettings, parse_llm_spec
+from geoscribe.text.llm_tasks import CaptionTask, caption_task, tag_vocabulary
 
 LLM_MARKER = "llm.json"
 LLM_PREFIX = "llm-"
@@ -162,47 +163,14 @@ class LLMStage:
         marker, nothing written) when a request failed."""
         started = time.perf_counter()
         directory = unit_dir(self.work, unit)
-        writer = UnitPartWriter(directory, prefix=LLM_PREFIX)
-        rejected = []
-        failed = 0
-        try:
-            for split, sample, record, future in jobs:
-                task, outcome = future.result()
-                bar.update(1)
-                self.stats.records += 1
-                if outcome.failure is not None:  # no verdict: the unit is asked again
-                    self.failures[outcome.failure.splitlines()[0][:200]] += 1
-                    failed += 1
-                    continue
-                for text in outcome.rejected_texts:
-                    reason = text["reasons"][0].split(":", 1)[0]
-                    self.stats.rejected_texts[reason] += 1
-                    rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
-                                     "kind": "text", "role": text["role"],
-                                     "reasons": text["reasons"], "text": text["text"]})
-                if outcome.caption is None:
-                    self.stats.rejected_records[outcome.reason] += 1
-                    rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
-                                     "kind": "record", "reasons": [outcome.reason],
-                                     "record": record})
-                    continue
-                new = apply_texts(record, task, outcome, self.settings)
-                errors = record_errors(new) + key_errors(new)
-                if errors:
-                    self.stats.rejected_records["schema"] += 1
-                    rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
-                                     "kind": "record", "reasons": errors, "record": new})
-                    continue
-                self.stats.captioned += 1
-                self.stats.rewrites += len(outcome.rewrites)
-                writer.write(split, {**sample, "txt": new["texts"]["caption"].encode("utf-8"),
-                                     "json": record_json(new)})
-        except BaseException:
-            writer.abort()
-            raise
-        if failed:
-            writer.abort()
-            return None
+        rejected: list[dict] = []
+        with unit_parts(directory, LLM_PREFIX) as writer:
+            failed = 0
+            for job in jobs:  # every job, also after a failure: each failure is counted
+                failed += not self._take(unit, job, writer, rejected, bar)
+            if failed:
+                writer.abort()
+                return None
         record_rejections = sum(1 for r in rejected if r["kind"] == "record")
         return finish_unit(directory, writer, rejected, "llm_rejected.jsonl", LLM_MARKER, {
             **stats,
@@ -211,6 +179,46 @@ class LLMStage:
             "llm_rejected_texts": len(rejected) - record_rejections,
             "llm_seconds": round(time.perf_counter() - started, 4),
         })
+
+    def _take(self, unit: Unit, job, writer: UnitPartWriter, rejected: list[dict],
+              bar) -> bool:
+        """One record's answer: its new sample written, or its rejections listed; False when
+        its request failed (no verdict: the unit is asked again)."""
+        split, sample, record, future = job
+        task, outcome = future.result()
+        bar.update(1)
+        self.stats.records += 1
+        if outcome.failure is not None:
+            self.failures[outcome.failure.splitlines()[0][:200]] += 1
+            return False
+        for text in outcome.rejected_texts:
+            self.stats.rejected_texts[text["reasons"][0].split(":", 1)[0]] += 1
+            rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
+                             "kind": "text", "role": text["role"],
+                             "reasons": text["reasons"], "text": text["text"]})
+        new, reasons = self._new_record(record, task, outcome)
+        if reasons:
+            rejected.append({"id": record["id"], "unit": unit.name, "stage": "llm",
+                             "kind": "record", "reasons": reasons, "record": new})
+            return True
+        self.stats.captioned += 1
+        self.stats.rewrites += len(outcome.rewrites)
+        writer.write(split, {**sample, "txt": new["texts"]["caption"].encode("utf-8"),
+                             "json": record_json(new)})
+        return True
+
+    def _new_record(self, record: dict, task: CaptionTask,
+                    outcome: Generated) -> tuple[dict, list[str]]:
+        """The record with its LLM texts and why it is rejected (none: it is kept); a record
+        the LLM gave no caption is rejected as it was."""
+        if outcome.caption is None:
+            self.stats.rejected_records[outcome.reason] += 1
+            return record, [outcome.reason]
+        new = apply_texts(record, task, outcome, self.settings)
+        errors = record_errors(new) + key_errors(new)
+        if errors:
+            self.stats.rejected_records["schema"] += 1
+        return new, errors
 
     def _count_done(self, done: dict) -> None:
         self.stats.records += done["samples"] + done.get("llm_rejected_records", 0)
@@ -243,3 +251,44 @@ class LLMStage:
             "counters": dict(sorted(counters.items())),
             "seconds": round(time.perf_counter() - started, 3),
         }
+
+
+def llm_settings(config: BuildConfig) -> LLMSettings:
+    """The LLM settings of a config (the API key stays in the environment)."""
+    from geoscribe.sources.registry_data import cache_dir
+
+    cache = config.llm_cache or cache_dir() / "llm" / "responses.sqlite"
+    return LLMSettings(
+        spec=parse_llm_spec(config.llm), temperature=config.llm_temperature,
+        top_p=config.llm_top_p, max_tokens=config.llm_max_tokens, seed=config.seed,
+        rewrites=config.llm_rewrites, max_words=config.llm_max_words,
+        json_mode=config.llm_json_mode, repairs=config.llm_repairs,
+        concurrency=config.llm_concurrency, rpm=config.llm_rpm, tpm=config.llm_tpm,
+        max_retries=config.llm_max_retries, timeout_s=config.llm_timeout,
+        price_in_per_m=config.llm_price_in, price_out_per_m=config.llm_price_out,
+        cache_path=str(cache))
+
+
+def open_llm(config: BuildConfig) -> LLMClient:
+    """The LLM client of a run; fails fast (one line) when the endpoint cannot be reached."""
+    settings = llm_settings(config)
+    client = LLMClient(settings, Path(settings.cache_path))
+    try:
+        probe_endpoint(client)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def run_llm_stage(client: LLMClient, work: Path, units: list[Unit], unit_stats: dict[str, dict],
+                  masks: list, progress: bool) -> tuple[dict[str, dict], dict]:
+    """Give every unit's records their LLM texts; return the units' new stats and the `llm`
+    block of stats.json."""
+    started = time.perf_counter()
+    vocabulary = set(tag_vocabulary())
+    for mask in masks:
+        vocabulary.update(mask.class_map.classes.values())
+    stage = LLMStage(client.settings, client, vocabulary, work, progress)
+    new_stats = stage.run(units, unit_stats)
+    return new_stats, stage.summary(started)

@@ -57,6 +57,16 @@ class ShardMerger:
                         self.sinks[split].write(kept, unit.name)
             self._next += 1
 
+    def has(self, unit: Unit) -> bool:
+        """Whether `unit` was handed to the merger."""
+        return unit.name in self.unit_stats
+
+    def abort(self) -> None:
+        """Remove the shards begun and not finished (a failed or interrupted build): no
+        half-written shard stays; finished shards stay until the next run rebuilds data/."""
+        for sink in self.sinks.values():
+            sink.abort()
+
     def close(self) -> list[dict]:
         """Close the last shards, write every shard's stats json; return the shard records."""
         if self._next != len(self.units):

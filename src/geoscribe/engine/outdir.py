@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -109,10 +108,3 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
-
-
-def remove_partial_shards(out: Path) -> None:
-    """Drop shard files a failed merge left half-written (`*.tar.tmp`)."""
-    with contextlib.suppress(OSError):
-        for path in (out / "data").glob("*.tmp"):
-            path.unlink(missing_ok=True)

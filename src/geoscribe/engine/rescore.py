@@ -8,18 +8,17 @@ from pathlib import Path
 
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
 from geoscribe.engine.outdir import run_file
+from geoscribe.engine.run_stats import add_filter_stats
 from geoscribe.errors import InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
+from geoscribe.report import read_stats
 from geoscribe.shards import ShardSink, iter_samples, shard_stats_path
 
 
 def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     """Score every sample of OUT's shards, apply selection/dedup, rewrite the shards."""
-    stats_path = out / "stats.json"
-    if not stats_path.exists():
-        raise InputError(str(out), "no stats.json (not a finished geoscribe output)")
-    stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    stats = read_stats(out)
     run = run_file(out)
     config = json.loads(run.read_text(encoding="utf-8"))["config"] if run.exists() else {}
     tars = [p for split in SPLITS for p in sorted((out / "data").glob(f"{split}-*.tar"))]
@@ -27,24 +26,9 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
         raise InputError(str(out), "no shards under data/")
     result = run_filters(options, tars, stats.get("samples"), progress)
     new_dir = out / "data.new"
-    if new_dir.exists():
-        shutil.rmtree(new_dir)
-    new_dir.mkdir()
-    rewrite = rewriter(result)
-    shards = []
-    for split in SPLITS:
-        sink = ShardSink(new_dir, split, config.get("shard_max_samples", 1000),
-                         config.get("shard_max_bytes", 512 * 1024 * 1024))
-        for tar in (t for t in tars if t.name.startswith(f"{split}-")):
-            for sample in iter_samples(tar):
-                kept = rewrite(sample)
-                if kept is not None:
-                    sink.write(kept, tar.stem)
-        for shard in sink.close():
-            shard["rescored_from"] = shard.pop("units")
-            atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
-                              json.dumps(shard, indent=2))
-            shards.append(shard)
+    shards = write_shards(new_dir, tars, rewriter(result),
+                          config.get("shard_max_samples", 1000),
+                          config.get("shard_max_bytes", 512 * 1024 * 1024))
     old_dir = out / "data.old"
     if old_dir.exists():
         shutil.rmtree(old_dir)
@@ -52,8 +36,6 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     new_dir.rename(out / "data")
     shutil.rmtree(old_dir)
     write_dropped(out, result)
-    from geoscribe.engine.build import add_filter_stats
-
     stats["shards"] = [s["shard"] for s in shards]
     stats["samples_by_split"] = {split: sum(s["samples"] for s in shards if s["split"] == split)
                                  for split in SPLITS}
@@ -61,5 +43,32 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     stats["skipped"] = {k: v for k, v in stats.get("skipped", {}).items()
                         if not k.startswith(("clip_", "duplicate_"))}
     add_filter_stats(stats, result)
-    atomic_write_text(stats_path, json.dumps(stats, indent=2, sort_keys=True))
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     return stats
+
+
+def write_shards(new_dir: Path, tars: list[Path], rewrite, max_samples: int,
+                 max_bytes: int) -> list[dict]:
+    """The samples of `tars` that `rewrite` keeps, in new shards under `new_dir` (made afresh)
+    with their stats json; return the shard records. A failure leaves no half-written shard."""
+    if new_dir.exists():
+        shutil.rmtree(new_dir)
+    new_dir.mkdir()
+    shards = []
+    for split in SPLITS:
+        sink = ShardSink(new_dir, split, max_samples, max_bytes)
+        try:
+            for tar in (t for t in tars if t.name.startswith(f"{split}-")):
+                for sample in iter_samples(tar):
+                    kept = rewrite(sample)
+                    if kept is not None:
+                        sink.write(kept, tar.stem)
+        except BaseException:
+            sink.abort()
+            raise
+        for shard in sink.close():
+            shard["rescored_from"] = shard.pop("units")
+            atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
+                              json.dumps(shard, indent=2))
+            shards.append(shard)
+    return shards

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,18 @@ def unit_dir(work_dir: Path, unit: Unit) -> Path:
 def load_done(work_dir: Path, unit: Unit) -> dict | None:
     """The unit's completion record if it finished and its part tars are whole."""
     return read_marker(unit_dir(work_dir, unit), DONE_MARKER)
+
+
+@contextmanager
+def unit_parts(directory: Path, prefix: str = "") -> Iterator[UnitPartWriter]:
+    """The part writer of a unit stage (the worker's, or the LLM stage's with `prefix`
+    "llm-"); its temporary part tars are removed when the stage fails. finish_unit ends it."""
+    writer = UnitPartWriter(directory, prefix)
+    try:
+        yield writer
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def finish_unit(directory: Path, writer: UnitPartWriter, rejected: list[dict],

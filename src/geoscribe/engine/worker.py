@@ -14,8 +14,8 @@ import rasterio
 from geoscribe.builders.context import BuildContext, PackedContext
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.recipes import make_builder
-from geoscribe.engine.units import DONE_MARKER, Unit, finish_unit, unit_dir
-from geoscribe.shards import UnitPartWriter, sample_members
+from geoscribe.engine.units import DONE_MARKER, Unit, finish_unit, unit_dir, unit_parts
+from geoscribe.shards import sample_members
 
 _STATE: dict = {}
 
@@ -69,8 +69,7 @@ def _run_unit(unit: Unit) -> dict:
         shutil.rmtree(directory)  # leftovers of an interrupted attempt
     skipped: Counter[str] = Counter()
     rejected = []
-    writer = UnitPartWriter(directory)
-    try:
+    with unit_parts(directory) as writer:
         for sample in builder.unit_samples(unit, lambda reason: skipped.update([reason])):
             errors = record_errors(sample.record) + key_errors(sample.record)
             if errors:
@@ -79,9 +78,6 @@ def _run_unit(unit: Unit) -> dict:
                 continue
             writer.write(sample.split,
                          sample_members(sample.key, ctx.image_format, sample.image, sample.record))
-    except BaseException:
-        writer.abort()
-        raise
     delay = float(os.environ.get("GEOSCRIBE_TEST_UNIT_DELAY", "0") or 0)
     if delay:  # lets crash/resume tests kill a run part-way through a unit
         time.sleep(delay)

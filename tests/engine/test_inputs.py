@@ -1,0 +1,103 @@
+"""engine/inputs.py: the inputs read and checked before OUT is touched (issue 11 case 'the
+engine reads like the flow': input reading is its own module). Truth from pyproj/shapely on
+the scene's known UTM footprint, not from the code under test."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+from pyproj import Transformer
+
+from geoscribe.config import make_config
+from geoscribe.engine.inputs import input_files, read_inputs, resolve_demo
+from geoscribe.errors import InputError
+from scene import CRS, GSD, ORIGIN_X, ORIGIN_Y, SIZE
+
+
+def _config(scene, out, **overrides):
+    values = dict(recipe="skyscript-like", region=scene.bbox, out=out,
+                  imagery=[str(scene.raster)], osm=[str(scene.osm)], workers=1,
+                  progress=False)
+    values.update(overrides)
+    return make_config(**values)
+
+
+def _footprint_wgs84() -> shapely.Polygon:
+    """The scene raster's footprint in lon/lat, from its UTM corners (pyproj)."""
+    t = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    corners = [(ORIGIN_X, ORIGIN_Y), (ORIGIN_X + SIZE * GSD, ORIGIN_Y),
+               (ORIGIN_X + SIZE * GSD, ORIGIN_Y - SIZE * GSD), (ORIGIN_X, ORIGIN_Y - SIZE * GSD)]
+    return shapely.Polygon([t.transform(x, y) for x, y in corners])
+
+
+def test_read_inputs_indexes_the_scene_and_touches_no_out(scene, tmp_path):
+    """issue 11 case 'engine flow': read_inputs indexes the raster, keeps the vector files and
+    the region, and does not create OUT."""
+    out = tmp_path / "o"
+    inputs = read_inputs(_config(scene, out))
+    assert [r.path for r in inputs.rasters] == [str(scene.raster)]
+    assert inputs.failed_rasters == {} and inputs.masks == []
+    assert inputs.osm_paths == [scene.osm] and inputs.label_paths == []
+    lon0, lat0, lon1, lat1 = (float(v) for v in scene.bbox.split(","))
+    assert inputs.region.bounds == pytest.approx((lon0, lat0, lon1, lat1))
+    assert inputs.region.geometry.contains(_footprint_wgs84())
+    assert not out.exists()
+
+
+def test_region_outside_the_imagery_names_the_imagery_footprint(scene, tmp_path):
+    """issue 11 case 'engine flow': a region that misses the imagery is one line giving the
+    imagery's lon/lat bounds (the union of the raster footprints)."""
+    with pytest.raises(InputError) as caught:
+        read_inputs(_config(scene, tmp_path / "o", region="10,10,10.01,10.01"))
+    message = str(caught.value)
+    assert message.startswith("--region 10,10,10.01,10.01: outside the imagery")
+    values = message.split("lon/lat ")[1].rstrip(")").split(", ")
+    assert [float(v) for v in values] == pytest.approx(_footprint_wgs84().bounds, abs=2e-5)
+
+
+def test_missing_vector_file_is_named_by_its_option(scene, tmp_path):
+    """issue 11 case 'engine flow': a missing --osm or --labels file is one line naming it."""
+    missing = tmp_path / "nowhere.osm"
+    with pytest.raises(InputError, match=f"^--osm {missing}: file not found$"):
+        read_inputs(_config(scene, tmp_path / "o", osm=[str(missing)]))
+    labels = tmp_path / "nowhere.geojson"
+    with pytest.raises(InputError, match=f"^--labels {labels}: file not found$"):
+        read_inputs(_config(scene, tmp_path / "o", labels=[str(labels)]))
+    with pytest.raises(InputError, match="^--osm/--labels: give at least one"):
+        read_inputs(_config(scene, tmp_path / "o", osm=[]))
+
+
+def test_mask_recipe_without_a_mask_is_an_error(scene, tmp_path):
+    """issue 11 case 'engine flow': a mask recipe needs --labels (a raster) and --class-map."""
+    with pytest.raises(InputError, match="^--labels: .* needs a label raster"):
+        read_inputs(_config(scene, tmp_path / "o", recipe="counting-qa", osm=[]))
+
+
+def test_unreadable_raster_is_kept_aside_and_listed_as_an_input(scene, tmp_path):
+    """issue 11 case 'engine flow': a broken raster among good ones is recorded as failed and
+    still counts as an input file of the output (its change changes the fingerprint)."""
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"not a tiff")
+    config = _config(scene, tmp_path / "o", imagery=[str(scene.raster), str(broken)])
+    inputs = read_inputs(config)
+    assert list(inputs.failed_rasters) == [str(broken)]
+    files = input_files(config, inputs)
+    assert files == {"--imagery": sorted([str(scene.raster), str(broken)]),
+                     "--osm": [str(scene.osm)]}
+
+
+def test_resolve_demo_leaves_other_regions_alone_and_refuses_own_inputs(monkeypatch):
+    """issue 11 case 'engine flow': only `--region demo` is expanded; it brings its own imagery,
+    so an --imagery given with it is an error naming the option."""
+    values = {"region": "1,2,3,4", "recipe": "skyscript-like", "imagery": ["a.tif"]}
+    assert resolve_demo(values) is values
+    from geoscribe.sources import demo
+
+    monkeypatch.setattr(demo, "demo_inputs", lambda recipe, kind: {"imagery": ["demo.tif"]})
+    with pytest.raises(InputError, match="^--imagery: --region demo brings its own inputs"):
+        resolve_demo({**values, "region": "demo"})
+    filled = resolve_demo({"region": " Demo ", "recipe": "skyscript-like"})
+    assert filled["imagery"] == ["demo.tif"]
+    for key, value in demo.DEMO_OPTIONS.items():
+        assert filled[key] == value
+
