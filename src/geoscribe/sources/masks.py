@@ -88,11 +88,12 @@ class MaskInfo:
     bounds_wgs84: tuple[float, float, float, float]
     kind: str
     class_map: ClassMap
-    uri: str = ""  # how outputs name the file (`path` is only for opening it); see source_uri
+    uri: str = ""  # how outputs name the file (`path` is only for opening it); index_mask
+    # sets it with sources.registry_data.source_uri; left empty it is the path as given
 
     def __post_init__(self) -> None:
         if not self.uri:
-            object.__setattr__(self, "uri", source_uri(self.path))
+            object.__setattr__(self, "uri", self.path)
 
 
 def index_mask(path: Path, class_map: ClassMap, kind: str) -> MaskInfo:
@@ -116,7 +117,7 @@ def index_mask(path: Path, class_map: ClassMap, kind: str) -> MaskInfo:
             return MaskInfo(str(path), src.crs.to_string(), tuple(src.transform)[:6],
                             src.width, src.height, src.nodata,
                             tuple(transform_bounds(src.crs, "EPSG:4326", *src.bounds)),
-                            kind, class_map)
+                            kind, class_map, uri=source_uri(path))
     except rasterio.errors.RasterioError as exc:
         raise InputError(where, f"unreadable raster ({exc})") from None
 
