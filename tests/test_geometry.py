@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+import shapely
 from affine import Affine
 from pyproj import Transformer
 
-from geoscribe.geometry import chip_bounds_wgs84, chip_footprint
+from geoscribe.geometry import (
+    chip_bounds_wgs84,
+    chip_footprint,
+    chip_transform,
+    coords_transform,
+    local_utm,
+    project,
+    project_many,
+)
 
 CRS = "EPSG:32633"
 SIZE = 256
@@ -74,3 +84,24 @@ def test_north_up_footprint_is_bit_identical_to_the_tile_formula():
         min(xs), min(ys), max(xs), max(ys), densify_pts=5)
     assert chip_footprint(t, SIZE) == (min(xs), min(ys), max(xs), max(ys))
     assert chip_bounds_wgs84(t, SIZE, CRS) == tuple(old)
+
+
+def test_one_coordinate_transform_serves_project_project_many_and_local_utm():
+    """issue 11 mends: the three reprojections share coords_transform; each vertex lands
+    where pyproj puts it."""
+    to_utm = Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
+    line = shapely.LineString([(15.0, 52.0), (15.01, 52.02), (14.99, 52.03)])
+    expected = [to_utm.transform(x, y) for x, y in line.coords]
+    fn = coords_transform(to_utm)
+    assert np.allclose(fn(np.array(line.coords)), expected, rtol=0, atol=1e-9)
+    for geom in (project(line, CRS), project_many([line], CRS)[0], local_utm(line, 15.0, 52.0)):
+        assert np.allclose(np.array(geom.coords), expected, rtol=0, atol=1e-9)
+    assert project_many([], CRS) == []
+
+
+def test_chip_transform_is_affines_product():
+    """issue 11 mends: builders/tiles.py now plans with chip_transform; the same floats as
+    affine's matrix product."""
+    grid = (0.5, 0.0, 500_000.0, 0.0, -0.5, 3_300_000.0)
+    expected = Affine(*grid) @ Affine.translation(256, 384) @ Affine.scale(2.0)
+    assert tuple(chip_transform(grid, 256, 384, 2.0)) == tuple(expected)

@@ -10,10 +10,7 @@ import tarfile
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
 from conftest import BIN
-from geoscribe.redact import public_url, redact_text, url_secrets
 from llm_fake import FakeLLM
 from test_llm_e2e import records, tile_args
 
@@ -23,39 +20,6 @@ PASSWORD = "pw-9c1e@x"  # an @ typed as is, as users do
 TOKEN = "tok-5b2d81e0"
 KEY = "sk-key-4e1d9a77"
 OPENAI_KEY = "sk-openai-8b0c2f55"
-
-
-@pytest.mark.parametrize(("url", "public"), [
-    ("http://user:pass@127.0.0.1:8080/v1", "http://127.0.0.1:8080/v1"),
-    ("http://user:p@ss@host:1/v1", "http://host:1/v1"),
-    ("http://us%40er:p%40ss@host/v1", "http://host/v1"),
-    ("http://user:pa/ss@host:1/v1", "http://host:1/v1"),
-    ("https://host/v1?token=abc&api_key=def#frag", "https://host/v1"),
-    ("http://host/v1?sig=x&model=y", "http://host/v1"),
-    ("http://u:p@[::1]:8080/v1?key=k", "http://[::1]:8080/v1"),
-    ("http://[fe80::1%25eth0]:9/v1", "http://[fe80::1%25eth0]:9/v1"),
-    ("user:pass@host:8080/v1", "host:8080/v1"),
-    ("host:8080/v1?token=t", "host:8080/v1"),
-    ("https://api.openai.com/v1", "https://api.openai.com/v1"),
-])
-def test_public_url_drops_user_info_query_and_fragment(url, public):
-    """issue 10 case 1: the stored form of a URL."""
-    assert public_url(url) == public
-
-
-def test_url_secrets_are_what_public_url_drops():
-    """issue 10 case 1: the parts masked out of error lines."""
-    secrets = url_secrets("http://us%40er:p@ss@host/v1?token=t0k&sig=s1g#fr4g")
-    assert {"us%40er", "p@ss", "t0k", "s1g", "fr4g"} <= set(secrets)
-    assert url_secrets("http://host:8/v1") == []
-
-
-def test_redact_text_masks_urls_and_secrets_in_any_encoding():
-    """issue 10 case 1: error lines quoting a URL or a secret."""
-    secret = "p@ss word"
-    text = f"cannot reach http://u:{quote(secret)}@h/v1?token=t0ken ({secret}; {quote(secret)})"
-    out = redact_text(text, [secret])
-    assert out == "cannot reach http://h/v1 (***; ***)"
 
 
 def secret_forms(*secrets: str) -> list[bytes]:

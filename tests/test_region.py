@@ -16,6 +16,7 @@ from geoscribe.region import (
     cell_index,
     cell_name,
     crosses_split,
+    guarded_split,
     parse_bbox,
     parse_geojson,
     parse_region,
@@ -172,3 +173,29 @@ def test_crosses_split_is_the_guard_of_both_builders():
     asked = []
     crosses_split(span, "train", block, lambda c: asked.append(c) or "train")
     assert sorted(asked) == sorted(cells)
+
+
+def test_guarded_split_is_the_centre_block_unless_the_box_crosses():
+    """issue 11 mends: the one split rule of both builders: the split of the block holding
+    the point, None when guarded and the box reaches a block of another split; block splits
+    are cached (neighbouring chips ask for the same blocks)."""
+    block, seed = 0.01, 3
+
+    def truth(ix: int, iy: int) -> str:
+        u = int.from_bytes(hashlib.sha256(f"{seed}:{ix}:{iy}".encode()).digest()[:8],
+                           "big") / 2**64
+        return "train" if u < 0.8 else "val" if u < 0.9 else "test"
+
+    ix = next(i for i in range(1000) if truth(i, 0) != truth(i + 1, 0))
+    inside = (ix * block + 0.001, 0.001, ix * block + 0.009, 0.009)
+    across = (ix * block + 0.005, 0.001, (ix + 1) * block + 0.005, 0.009)
+    point = (ix * block + 0.005, 0.005)
+    fractions = [0.8, 0.1, 0.1]  # a list (as read from YAML) is accepted
+    assert guarded_split(point, inside, block, seed, fractions, True) == truth(ix, 0)
+    assert guarded_split(point, across, block, seed, fractions, True) is None
+    assert guarded_split(point, across, block, seed, fractions, False) == truth(ix, 0)
+    block_split.cache_clear()
+    for _ in range(3):
+        guarded_split(point, across, block, seed, fractions, True)
+    info = block_split.cache_info()
+    assert (info.misses, info.hits) == (2, 7)  # blocks ix and ix + 1, each hashed once

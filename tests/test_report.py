@@ -1,15 +1,19 @@
-"""report.py: the one reader of stats.json and a preview written from the stats it is given
-(issue 11 review: preview_html re-read stats.json and rescore repeated the CLI's check)."""
+"""report.py: the one reader of stats.json, the run summary lines, the HTML preview (written
+from the stats it is given) and the Hub dataset card."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
+import tarfile
 
 import pytest
+import yaml
 
 from geoscribe.errors import InputError
-from geoscribe.report import preview_html, read_stats
+from geoscribe.report import preview_html, read_stats, summary_lines, write_dataset_card
 
 
 @pytest.mark.parametrize("content, needle", [
@@ -52,3 +56,64 @@ def test_preview_shows_the_stats_it_is_given_as_stats_json_orders_them(built, tm
     assert preview_html(out, stats).read_text(encoding="utf-8") == from_file
     stats["recipe"] = "renamed-in-memory"
     assert "renamed-in-memory" in preview_html(out, stats).read_text(encoding="utf-8")
+
+
+
+def test_summary_lines_counts_skips_and_empty_splits(tmp_path):
+    """issue 11 tests mirror src: counts per split, the six largest skip reasons largest
+    first, and a note naming the empty splits."""
+    stats = {"samples": 7, "samples_by_split": {"train": 7}, "rejected": 2,
+             "shards": ["a", "b"], "skipped": {f"r{i}": i for i in range(1, 9)}}
+    lines = summary_lines(tmp_path, stats)
+    assert lines[0] == "built 7 samples (train 7, val 0, test 0); 2 rejected"
+    assert f"({2} tar files" in lines[1]
+    assert "skipped: r8=8, r7=7, r6=6, r5=5, r4=4, r3=3" in lines
+    assert lines[-1].startswith("note:    the val and test splits are empty")
+    assert not any(line.startswith("note") for line in summary_lines(
+        tmp_path, {"samples": 3, "samples_by_split": {"train": 1, "val": 1, "test": 1}}))
+
+
+def test_summary_line_of_an_llm_stage(tmp_path):
+    """issue 11 tests mirror src: captioned/records, rejections summed, tokens summed."""
+    llm = {"captioned": 5, "records": 6, "model": "m", "rejected_records": {"a": 1, "b": 2},
+           "requests": 9, "cache_hits": 4, "prompt_tokens": 100, "completion_tokens": 23}
+    lines = summary_lines(tmp_path, {"llm": llm})
+    assert ("llm:     5/6 records captioned by m; 3 rejected; 9 requests (4 cache hits), "
+            "123 tokens") in lines
+
+
+@pytest.mark.parametrize(("licenses", "hub", "samples", "size"), [
+    ([["CC-BY-4.0", "x"]], "cc-by-4.0", 999, "n<1K"),
+    ([["CC-BY-4.0", "x"], ["ODbL-1.0", "y"]], "other", 1000, "1K<n<10K"),
+    ([["unknown", "x"], ["ODbL-1.0", "y"]], "unknown", 2_000_000, "n>1M"),
+])
+def test_dataset_card_header(tmp_path, licenses, hub, samples, size):
+    """issue 11 tests mirror src: the YAML header a Hub card needs, read back with yaml."""
+    stats = {"recipe": "skyscript-like", "samples": samples,
+             "samples_by_split": {"train": samples, "val": 0}, "licenses": licenses}
+    text = write_dataset_card(tmp_path, stats).read_text()
+    header = yaml.safe_load(text.split("---")[1])
+    assert header["license"] == hub
+    assert header["size_categories"] == [size]
+    assert header["configs"][0]["data_files"] == [{"split": "train",
+                                                   "path": "data/train-*.tar"}]
+
+
+def test_preview_shows_every_sample_up_to_the_limit(built, tmp_path):
+    """issue 11 tests mirror src: one figure per sample (at most per_split per split), the
+    caption escaped, the image embedded; the first samples in shard order."""
+    out = tmp_path / "out"
+    shutil.copytree(built / "data", out / "data")
+    shutil.copy(built / "stats.json", out / "stats.json")
+    per_split, expected = 2, []
+    for shard in [out / "data" / f"{split}-000000.tar" for split in ("train", "val", "test")]:
+        with tarfile.open(shard) as tar:
+            keys = list(dict.fromkeys(m.name.partition(".")[0] for m in tar if m.isfile()))
+        expected += keys[:per_split]
+    page = preview_html(out, per_split=per_split).read_text()
+    assert page.count("<figure>") == len(expected)
+    shown = re.findall(r"<small>([^ ]+) ·", page)
+    assert [html.unescape(k) for k in shown] == expected
+    assert page.count("data:image/png;base64,") == len(expected)
+    stats = json.loads((out / "stats.json").read_text())
+    assert f"&quot;samples&quot;: {stats['samples']}" in page

@@ -23,28 +23,27 @@ def transformer_to_wgs84(crs: str) -> Transformer:
     return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
 
-def project(geom: BaseGeometry, crs: str) -> BaseGeometry:
-    """Reproject a WGS84 geometry into `crs`."""
-    transformer = transformer_from_wgs84(crs)
+def coords_transform(transformer: Transformer) -> Callable[[np.ndarray], np.ndarray]:
+    """`transformer` as a function of an (n, 2) coordinate array, for `shapely.transform`."""
 
     def fn(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
         return np.column_stack([x, y])
 
-    return shapely.transform(geom, fn)
+    return fn
+
+
+def project(geom: BaseGeometry, crs: str) -> BaseGeometry:
+    """Reproject a WGS84 geometry into `crs`."""
+    return shapely.transform(geom, coords_transform(transformer_from_wgs84(crs)))
 
 
 def project_many(geoms: list[BaseGeometry], crs: str) -> list[BaseGeometry]:
     """Reproject many WGS84 geometries into `crs` with one coordinate transform call."""
     if not geoms:
         return []
-    transformer = transformer_from_wgs84(crs)
-
-    def fn(coords: np.ndarray) -> np.ndarray:
-        x, y = transformer.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    return list(shapely.transform(np.asarray(geoms, dtype=object), fn))
+    return list(shapely.transform(np.asarray(geoms, dtype=object),
+                                  coords_transform(transformer_from_wgs84(crs))))
 
 
 def to_pixels(geom_crs: BaseGeometry, transform: Affine) -> BaseGeometry:
@@ -125,13 +124,7 @@ def _to_utm(lon: float, lat: float) -> Transformer:
 
 def local_utm(geom_wgs84: BaseGeometry, lon: float, lat: float) -> BaseGeometry:
     """A WGS84 geometry in the UTM zone of (lon, lat) — metres, for areas and lengths."""
-    transformer = _to_utm(round(lon, 0), round(lat, 0))
-
-    def fn(coords):
-        x, y = transformer.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    return shapely.transform(geom_wgs84, fn)
+    return shapely.transform(geom_wgs84, coords_transform(_to_utm(round(lon, 0), round(lat, 0))))
 
 
 def metric_frame(transform: Affine, crs: str, bbox_wgs84

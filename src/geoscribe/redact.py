@@ -34,23 +34,28 @@ def _split(url: str) -> tuple[str, str, str]:
     return scheme, rest[:cut + 1], rest[cut + 1:]
 
 
-def public_url(url: str) -> str:
-    """`url` without user-info, query string and fragment (see the module rule)."""
-    scheme, _userinfo, rest = _split(url.strip())
-    return scheme + re.split(r"[?#]", rest, maxsplit=1)[0]
-
-
-def url_secrets(url: str) -> list[str]:
-    """The parts of `url` that `public_url` drops (user, password, query, fragment)."""
-    _scheme, userinfo, rest = _split(url.strip())
+def url_parts(url: str) -> tuple[str, list[str]]:
+    """(the public form of `url`, the parts it drops: user, password, query, fragment), from
+    one parse (see the module rule)."""
+    scheme, userinfo, rest = _split(url.strip())
+    kept = re.split(r"[?#]", rest, maxsplit=1)[0]
     parts = []
     if userinfo:
         user, _, password = userinfo[:-1].partition(":")
         parts += [userinfo[:-1], user, password]
-    tail = rest[len(re.split(r"[?#]", rest, maxsplit=1)[0]):].lstrip("?#")
-    for item in re.split(r"[&;#]", tail):
+    for item in re.split(r"[&;#]", rest[len(kept):].lstrip("?#")):
         parts += [item, item.partition("=")[2]]
-    return [p for p in parts if p]
+    return scheme + kept, [p for p in parts if p]
+
+
+def public_url(url: str) -> str:
+    """`url` without user-info, query string and fragment (see the module rule)."""
+    return url_parts(url)[0]
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of `url` that `public_url` drops (user, password, query, fragment)."""
+    return url_parts(url)[1]
 
 
 def redact_text(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
@@ -94,4 +99,5 @@ def public_llm(text: str) -> str:
     model, sep, url = text.partition("@")
     if not sep:
         return redact_text(text)
-    return redact_text(f"{model}{sep}{public_url(url)}", url_secrets(url))
+    public, secrets = url_parts(url)
+    return redact_text(f"{model}{sep}{public}", secrets)

@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import shapely
@@ -113,8 +114,11 @@ def cell_name(ix: int, iy: int) -> str:
     return f"x{ix}y{iy}"
 
 
+@lru_cache(maxsize=1 << 16)
 def block_split(ix: int, iy: int, seed: int, fractions: tuple[float, float, float]) -> str:
-    """Split of a spatial block: a seeded hash of the block index, so it never depends on region."""
+    """Split of a spatial block: a seeded hash of the block index, so it never depends on region.
+
+    Cached: neighbouring chips ask for the same few blocks again and again."""
     digest = hashlib.sha256(f"{seed}:{ix}:{iy}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     train, val, _ = fractions
@@ -137,3 +141,24 @@ def crosses_split(
     ix1, iy1 = cell_index(bounds_wgs84[2], bounds_wgs84[3], block_deg)
     return any(split_of((ix, iy)) != split
                for ix in range(ix0, ix1 + 1) for iy in range(iy0, iy1 + 1))
+
+
+def guarded_split(
+    point: tuple[float, float],
+    bounds_wgs84: tuple[float, float, float, float],
+    block_deg: float,
+    seed: int,
+    fractions: tuple[float, float, float],
+    guard: bool,
+) -> str | None:
+    """The split of the block holding `point` (lon, lat), or None when `guard` is on and the
+    WGS84 box crosses into a block of another split (the one split rule of every builder)."""
+    fractions = tuple(fractions)
+
+    def split_of(block: tuple[int, int]) -> str:
+        return block_split(*block, seed, fractions)
+
+    split = split_of(cell_index(point[0], point[1], block_deg))
+    if guard and crosses_split(bounds_wgs84, split, block_deg, split_of):
+        return None
+    return split

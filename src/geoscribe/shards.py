@@ -19,6 +19,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from geoscribe.region import SPLITS
 
@@ -161,10 +162,12 @@ def shard_stats_path(shard: Path) -> Path:
     return shard.with_name(f"{shard.name.removesuffix('.tar')}_stats.json")
 
 
-def iter_samples(tar_path: Path) -> Iterator[dict]:
-    """Read samples back from a tar written by this module (members grouped by key)."""
+def iter_samples(tar_path: Path, stream: BinaryIO | None = None) -> Iterator[dict]:
+    """Read samples back from a tar written by this module (members grouped by key); from
+    `stream` (read once, front to back) instead of opening `tar_path` when it is given."""
     current: dict | None = None
-    with tarfile.open(tar_path, "r") as tar:
+    how = {"name": tar_path, "mode": "r"} if stream is None else {"fileobj": stream, "mode": "r|"}
+    with tarfile.open(**how) as tar:
         for member in tar:
             if not member.isfile():
                 continue

@@ -102,6 +102,7 @@ class TileFeature:
     clipped: bool  # the tile's edge cuts the feature
     area_m2: float  # area inside the tile (polygons), in a local UTM projection
     length_m: float  # length inside the tile (lines)
+    attributes: tuple[str, ...] = ()  # its phrase's attributes, e.g. ("paved",)
 
 
 @dataclass

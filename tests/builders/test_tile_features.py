@@ -55,3 +55,49 @@ def test_node_box_is_the_chip_setting(node_box_px):
     expected = (col - node_box_px, max(0.0, row - node_box_px), col + node_box_px,
                 row + node_box_px)
     assert item.bbox_px == pytest.approx(expected, abs=0.011)
+
+
+def _building(osm_id: int, col: float, row: float, half: float, tags: dict) -> Feature:
+    to_wgs84 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    x, y = ORIGIN_X + col * GSD, ORIGIN_Y - row * GSD
+    ring = [to_wgs84.transform(x + dx, y + dy)
+            for dx, dy in ((-half, -half), (half, -half), (half, half), (-half, half))]
+    return Feature("osm", shapely.Polygon(ring), tags, "s.osm", "way", osm_id)
+
+
+def test_rsteller_builds_one_metric_frame_and_describes_each_feature_once(monkeypatch):
+    """issue 11 mends: rsteller-like built a second metric frame and described every feature
+    a second time for its attributes; the attributes now travel on the TileFeature."""
+    import geoscribe.builders.rsteller_like as rsteller_like
+    import geoscribe.builders.tile_features as tile_features
+    from geoscribe.text.phrases import describe
+
+    features = [_building(1, 30, 30, 6, {"building": "yes", "roof:shape": "gabled"}),
+                _building(2, 90, 90, 4, {"highway": "pedestrian", "area": "yes",
+                                         "surface": "paved"})]
+    policy = load_tag_policy(None)
+    frames, described = [], []
+    real_frame = tile_features.metric_frame
+
+    def counting_frame(*args):
+        frames.append(args)
+        return real_frame(*args)
+
+    def counting_describe(tags, pol):
+        described.append(tags)
+        return describe(tags, pol)
+
+    for module in (tile_features, rsteller_like):
+        monkeypatch.setattr(module, "metric_frame", counting_frame, raising=False)
+        monkeypatch.setattr(module, "describe", counting_describe, raising=False)
+    builder = object.__new__(rsteller_like.RstellerBuilder)
+    builder.ctx = SimpleNamespace(chip=ChipSettings())
+    builder.store = _Store(features)
+    builder.policy = policy
+    body = builder.describe_features(_plan(), (0, 0, 1, 1), "key")
+    assert len(frames) == 1
+    assert len(described) == len(features)
+    attributes = [describe(f.tags, policy).attributes for f in features]
+    items = builder.features_in_tile(_plan(), (0, 0, 1, 1))
+    assert [i.attributes for i in items] == attributes and any(attributes)
+    assert len(body["evidence"]["elements"]) == 2

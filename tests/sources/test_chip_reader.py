@@ -12,6 +12,7 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
 
 from geoscribe.builders.chip_window import plan_chip
+from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.chip_reader import ChipReader, ChipReadError
 from geoscribe.sources.imagery import index_raster
 from geoscribe.types import ChipPlan, ChipSettings
@@ -186,3 +187,26 @@ def test_reader_keeps_at_most_max_open(noise):
     assert list(reader._open) == [infos[1].path, infos[2].path]
     reader.close()
     assert not reader._open
+
+
+def test_mosaic_uses_the_callers_chip_bounds(noise, monkeypatch):
+    """issue 11 mends: a builder that has the chip's WGS84 bounds passes them, and the mosaic
+    read does not compute them again; without them it computes them itself, same pixels."""
+    import geoscribe.sources.chip_reader as chip_reader
+    from geoscribe.geometry import chip_bounds_wgs84
+
+    data, _full, left, right = noise
+    left_info, right_info = index_raster(left), index_raster(right)
+    plan = window_plan(left_info, 150, 60, 128, 128, mosaic=True)
+    bounds = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
+    reader = ChipReader([left_info, right_info])
+    computed, _ = reader.read_planes(plan)
+
+    def fail(*_args):
+        raise AssertionError("chip bounds computed again")
+
+    monkeypatch.setattr(chip_reader, "chip_bounds_wgs84", fail)
+    planes, valid = reader.read_checked(plan, ChipQC(), bounds)
+    assert valid.all()
+    assert np.array_equal(planes, computed)
+    assert np.array_equal(planes, data[:, 60:188, 150:278])

@@ -22,7 +22,8 @@ from scipy import ndimage
 
 from geoscribe.errors import InputError
 from geoscribe.qa.objects import semantic_objects
-from geoscribe.sources.masks import ClassMap, index_mask, load_class_map, read_mask
+from geoscribe.sources.masks import ClassMap, MaskInfo, index_mask, load_class_map, read_mask
+from geoscribe.types import RasterInfo
 
 UTM = "EPSG:32617"
 X0, Y0 = 500_000.0, 4_000_000.0
@@ -378,3 +379,22 @@ def test_reprojected_mask_nodata_is_invalid(tmp_path):
     assert not valid.any()
     for src in datasets.values():
         src.close()
+
+
+def test_mask_uri_defaults_like_a_raster_uri(tmp_path, monkeypatch):
+    """issue 11 mends: MaskInfo and RasterInfo built without a uri both name the file by its
+    path; index_mask (like index_raster) gives a cached registry file its canonical id."""
+    monkeypatch.setenv("GEOSCRIBE_CACHE", str(tmp_path / "cache"))
+    cached = tmp_path / "cache" / "registry" / "solaris/data/sample_geotiff.tif"
+    cached.parent.mkdir(parents=True)
+    with rasterio.open(cached, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                       crs="EPSG:32617", transform=from_origin(500_000, 3_300_000, 1, 1)) as dst:
+        dst.write(np.ones((4, 4), dtype="uint8"), 1)
+    cmap = ClassMap({1: "building"})
+    mask = MaskInfo(str(cached), "EPSG:32617", (1, 0, 0, 0, -1, 0), 4, 4, None, (0, 0, 1, 1),
+                    "semantic", cmap)
+    raster = RasterInfo(str(cached), "EPSG:32617", (1, 0, 0, 0, -1, 0), 4, 4, 1, "uint8", None,
+                        [1], (0, 0, 1, 1), 1.0, None, "passthrough")
+    assert mask.uri == raster.uri == str(cached)
+    assert index_mask(cached, cmap, "semantic").uri == \
+        "pypi:solaris==0.4.0/solaris/data/sample_geotiff.tif"

@@ -33,23 +33,6 @@ def client_for(fake, tmp_path, **kw) -> LLMClient:
     return LLMClient(settings, tmp_path / "cache.sqlite")
 
 
-def test_parse_llm_spec_forms():
-    assert parse_llm_spec("gpt-4o-mini").is_openai
-    assert parse_llm_spec("openai:gpt-4o-mini").model == "gpt-4o-mini"
-    local = parse_llm_spec("qwen@http://127.0.0.1:8080/v1/")
-    assert (local.model, local.base_url, local.is_openai) == ("qwen", "http://127.0.0.1:8080/v1",
-                                                              False)
-    for bad in ("", "@http://x", "m@ftp://host", "m@notaurl"):
-        with pytest.raises(InputError):
-            parse_llm_spec(bad)
-
-
-def test_openai_api_needs_key_from_environment(monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(InputError, match="OPENAI_API_KEY"):
-        parse_llm_spec("gpt-4o-mini").api_key()
-
-
 def test_429_is_retried_after_retry_after_seconds(fake, tmp_path):
     fake.script = [{"status": 429, "headers": {"Retry-After": "1"}}]
     client = client_for(fake, tmp_path)

@@ -14,7 +14,6 @@ from geoscribe.builders.tile_features import (
 )
 from geoscribe.geometry import metric_frame
 from geoscribe.qa.osm_elements import element_facts, elements_caption, rsteller_wording, salient
-from geoscribe.text.phrases import describe
 from geoscribe.types import ChipPlan, RecipeSpec
 
 
@@ -22,16 +21,13 @@ class RstellerBuilder(FeatureTileBuilder):
     prefix = "rst"
 
     def describe_features(self, plan: ChipPlan, bbox_wgs84, key: str) -> dict | str:
-        items = self.features_in_tile(plan, bbox_wgs84)
+        to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
+        items = self.features_in_tile(plan, bbox_wgs84, to_metres)
         if not items:
             return "no_features"
-        to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
         size = (plan.out_size, plan.out_size)
-        elements = []
-        for item in salient(items):
-            attributes = describe(item.feature.tags, self.policy).attributes
-            elements.append(element_facts(item, list(attributes),
-                                          to_metres(item.pixel_geometry), size))
+        elements = [element_facts(item, list(item.attributes), to_metres(item.pixel_geometry),
+                                  size) for item in salient(items)]
         template_id, sha, words = rsteller_wording()
         return {
             "features": [tile_feature_entry(i) for i in items],

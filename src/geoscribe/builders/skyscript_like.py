@@ -26,7 +26,7 @@ from geoscribe.builders.records import (
 )
 from geoscribe.builders.visible import ProjectedFeatures, bbox_px, visible
 from geoscribe.geometry import bounds_in_pixels, chip_bounds_wgs84, project, project_many
-from geoscribe.region import block_split, cell_index, crosses_split
+from geoscribe.region import guarded_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.text.phrases import FeaturePhrase, describe
@@ -62,7 +62,6 @@ class SkyscriptBuilder:
         self._wgs84_bounds: dict[int, tuple[float, ...]] = {}
         self._phrases: dict[int, FeaturePhrase | None] = {}
         self._seen: dict[int, list[tuple[int, list[float], bool]]] = {}
-        self._splits: dict[tuple[int, int], str] = {}
         self._captions: dict[tuple, str] = {}
         self._crss = sorted({r.crs for r in ctx.rasters})
 
@@ -126,8 +125,9 @@ class SkyscriptBuilder:
         if isinstance(plan, str):
             return focus, plan, None, None
         bbox_wgs84 = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
-        split = self._split(cell_index((minx + maxx) / 2, (miny + maxy) / 2, ctx.split_block_deg))
-        if ctx.split_guard and crosses_split(bbox_wgs84, split, ctx.split_block_deg, self._split):
+        split = guarded_split(((minx + maxx) / 2, (miny + maxy) / 2), bbox_wgs84,
+                              ctx.split_block_deg, ctx.seed, ctx.split_fractions, ctx.split_guard)
+        if split is None:
             return focus, "split_boundary", None, None
         return focus, plan, bbox_wgs84, split
 
@@ -143,7 +143,7 @@ class SkyscriptBuilder:
     def _build_one(self, focus: Feature, plan: ChipPlan, bbox_wgs84, split: str,
                    context: list[Feature]) -> Sample | str:
         ctx = self.ctx
-        chip = self.reader.read_checked(plan, ctx.qc)
+        chip = self.reader.read_checked(plan, ctx.qc, bbox_wgs84)
         if isinstance(chip, str):
             return chip
         planes, _ = chip
@@ -159,13 +159,6 @@ class SkyscriptBuilder:
         record = self._record(key, split, plan, bbox_wgs84, features, inputs, caption,
                               phrase.noun)
         return Sample(key, split, encode_image(planes, ctx.image_format, ctx.jpeg_quality), record)
-
-    def _split(self, block: tuple[int, int]) -> str:
-        split = self._splits.get(block)
-        if split is None:
-            ctx = self.ctx
-            split = self._splits[block] = block_split(*block, ctx.seed, ctx.split_fractions)
-        return split
 
     def _project_batch(self, features: list[Feature]) -> None:
         for crs in self._crss:

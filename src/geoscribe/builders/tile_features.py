@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.tiles import TILE_OPTIONS, TileBuilder
@@ -33,14 +35,18 @@ class FeatureTileBuilder(TileBuilder):
         super().close()
         self.store.close()
 
-    def features_in_tile(self, plan: ChipPlan, bbox_wgs84) -> list[TileFeature]:
+    def features_in_tile(self, plan: ChipPlan, bbox_wgs84,
+                         pixels_to_metres: Callable[[BaseGeometry], BaseGeometry] | None = None,
+                         ) -> list[TileFeature]:
         """Every describable feature intersecting the tile, in store order.
 
-        Areas and lengths are of the part inside the tile, measured in the local UTM zone.
+        Areas and lengths are of the part inside the tile, measured in the local UTM zone
+        (`pixels_to_metres`: the tile's `metric_frame`, when the caller has built it).
         """
         size, half = plan.out_size, self.ctx.chip.node_box_px
         chip = shapely.box(0, 0, size, size)
-        pixels_to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
+        if pixels_to_metres is None:
+            pixels_to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
         found = []
         for feature in self.store.intersecting(bbox_wgs84):
             phrase = describe(feature.tags, self.policy)
@@ -54,7 +60,8 @@ class FeatureTileBuilder(TileBuilder):
                 box = (max(0.0, x - half), max(0.0, y - half), min(size, x + half),
                        min(size, y + half))
                 found.append(TileFeature(feature, phrase.noun, geom_px,
-                                         tuple(round(v, 2) for v in box), False, 0.0, 0.0))
+                                         tuple(round(v, 2) for v in box), False, 0.0, 0.0,
+                                         tuple(phrase.attributes)))
                 continue
             inside = intersection_with_box(geom_px, chip)
             polygonal = "Polygon" in geom_px.geom_type
@@ -64,7 +71,7 @@ class FeatureTileBuilder(TileBuilder):
             found.append(TileFeature(
                 feature, phrase.noun, inside, tuple(round(v, 2) for v in inside.bounds),
                 not chip.contains(geom_px), metric.area if polygonal else 0.0,
-                0.0 if polygonal else metric.length))
+                0.0 if polygonal else metric.length, tuple(phrase.attributes)))
         return found
 
 

@@ -17,8 +17,8 @@ from geoscribe.builders.records import (
     key_part,
     provenance_block,
 )
-from geoscribe.geometry import chip_bounds_wgs84
-from geoscribe.region import block_split, cell_index, crosses_split
+from geoscribe.geometry import chip_bounds_wgs84, chip_transform
+from geoscribe.region import guarded_split
 from geoscribe.sources.chip_reader import ChipReader
 from geoscribe.sources.masks import read_mask
 from geoscribe.types import ChipPlan, MaskInfo, Sample
@@ -67,21 +67,15 @@ class TileBuilder:
     def _plan(self, raster_index: int, col_off: int, row_off: int) -> ChipPlan:
         raster = self.ctx.rasters[raster_index]
         side, out = self.ctx.tile_px, self.ctx.chip.out_size
-        transform = (Affine(*raster.transform) @ Affine.translation(col_off, row_off)
-                     @ Affine.scale(side / out))
+        transform = chip_transform(raster.transform, col_off, row_off, side / out)
         return ChipPlan(raster, col_off, row_off, side, out, transform, False)
 
     def _split(self, bbox) -> str | None:
         """The tile's split, or None if the split guard drops it."""
         ctx = self.ctx
-        cx, cy = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
-        split = self._block_split(cell_index(cx, cy, ctx.split_block_deg))
-        if ctx.split_guard and crosses_split(bbox, split, ctx.split_block_deg, self._block_split):
-            return None
-        return split
-
-    def _block_split(self, block: tuple[int, int]) -> str:
-        return block_split(*block, self.ctx.seed, self.ctx.split_fractions)
+        centre = (bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2
+        return guarded_split(centre, bbox, ctx.split_block_deg, ctx.seed, ctx.split_fractions,
+                             ctx.split_guard)
 
     def _mask_for(self, bbox) -> MaskInfo | None:
         for mask in self.ctx.masks:
@@ -109,7 +103,7 @@ class TileBuilder:
         mask = self._mask_for(bbox) if self.uses_mask else None
         if self.uses_mask and mask is None:
             return "no_mask"
-        chip = self.reader.read_checked(plan, ctx.qc)
+        chip = self.reader.read_checked(plan, ctx.qc, bbox)
         if isinstance(chip, str):
             return chip
         planes, _ = chip

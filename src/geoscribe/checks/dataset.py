@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
 from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.shards import iter_samples, shard_stats_path
-from geoscribe.sources.registry_data import sha256_of
 
 
 @dataclass
@@ -31,34 +32,66 @@ def validate_dataset(out: Path) -> DatasetReport:
     seen: set[str] = set()
     for shard in shards:
         report.shards += 1
-        report.problems.extend(shard_file_problems(shard))
-        try:
-            for sample in iter_samples(shard):
-                report.samples += 1
-                report.problems.extend(sample_problems(shard, sample, seen))
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            report.problems.append(f"{shard.name}: unreadable tar, truncated or corrupt ({exc})")
+        report.problems.extend(shard_problems(shard, report, seen))
     return report
 
 
-def shard_file_problems(shard: Path) -> list[str]:
-    """A shard file against its stats json: present, readable, same size and sha256."""
+class _HashingReader(io.RawIOBase):
+    """A file read once, front to back, whose sha256 is taken on the way."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh, self.digest = fh, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.fh.readinto(buffer)
+        self.digest.update(memoryview(buffer)[:n])
+        return n
+
+    def hexdigest(self) -> str:
+        """The sha256 of the whole file (what is not read yet is read now)."""
+        for block in iter(lambda: self.fh.read(1 << 20), b""):
+            self.digest.update(block)
+        return self.digest.hexdigest()
+
+
+def shard_problems(shard: Path, report: DatasetReport, seen: set[str]) -> list[str]:
+    """A shard's file problems (`shard_file_problems`) then its samples' problems, the file
+    read once for both (counts its samples in `report`)."""
+    expected, problems = shard_file_problems(shard)
+    sample_list: list[str] = []
+    with open(shard, "rb") as fh:
+        reader = _HashingReader(fh)
+        try:
+            for sample in iter_samples(shard, io.BufferedReader(reader)):
+                report.samples += 1
+                sample_list.extend(sample_problems(shard, sample, seen))
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            sample_list.append(f"{shard.name}: unreadable tar, truncated or corrupt ({exc})")
+        if expected is not None and expected != reader.hexdigest():
+            problems.append(f"{shard.name}: sha256 differs from its stats json (altered)")
+    return problems + sample_list
+
+
+def shard_file_problems(shard: Path) -> tuple[str | None, list[str]]:
+    """A shard file against its stats json: present, readable, same size; and the sha256
+    the shard must have (None: nothing to compare, or already wrong)."""
     stats_path = shard_stats_path(shard)
     if not stats_path.exists():
-        return [f"{shard.name}: missing stats json"]
+        return None, [f"{shard.name}: missing stats json"]
     try:
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [f"{stats_path.name}: invalid JSON ({exc})"]
+        return None, [f"{stats_path.name}: invalid JSON ({exc})"]
     if not isinstance(stats, dict):
-        return [f"{stats_path.name}: not a JSON object"]
+        return None, [f"{stats_path.name}: not a JSON object"]
     size = shard.stat().st_size
     if stats.get("tar_bytes") is not None and stats["tar_bytes"] != size:
-        return [f"{shard.name}: {size} bytes, its stats json says {stats['tar_bytes']} "
-                "(truncated or altered)"]
-    if stats.get("sha256") is not None and stats["sha256"] != sha256_of(shard):
-        return [f"{shard.name}: sha256 differs from its stats json (altered)"]
-    return []
+        return None, [f"{shard.name}: {size} bytes, its stats json says {stats['tar_bytes']} "
+                      "(truncated or altered)"]
+    return stats.get("sha256"), []
 
 
 def sample_problems(shard: Path, sample: dict, seen: set[str]) -> list[str]:

@@ -56,19 +56,25 @@ class ChipReader:
             valid = np.ones(planes.shape[1:], dtype=bool)
         return np.ascontiguousarray(np.moveaxis(planes, 0, -1)), valid
 
-    def read_checked(self, plan: ChipPlan, qc) -> tuple[np.ndarray, np.ndarray | None] | str:
-        """Planes and valid mask of a chip, or the reason it is dropped (read error, QC)."""
+    def read_checked(self, plan: ChipPlan, qc, bounds_wgs84: tuple[float, ...] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None] | str:
+        """Planes and valid mask of a chip, or the reason it is dropped (read error, QC).
+        `bounds_wgs84`: the chip's `chip_bounds_wgs84` when the caller has it already."""
         try:
-            planes, valid = self.read_planes(plan)
+            planes, valid = self.read_planes(plan, bounds_wgs84)
         except ChipReadError as exc:
             return f"read_error:{exc.uri}"
         return qc.reason_planes(planes, valid) or (planes, valid)
 
-    def read_planes(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray | None]:
-        """Return (rgb uint8 planes (3, h, w), valid mask (h, w) or None if all valid)."""
+    def read_planes(self, plan: ChipPlan, bounds_wgs84: tuple[float, ...] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return (rgb uint8 planes (3, h, w), valid mask (h, w) or None if all valid).
+        `bounds_wgs84`: the chip's `chip_bounds_wgs84` if known (a mosaic needs it)."""
         if not plan.mosaic:
             return self._read_window(plan)
-        return self._read_mosaic(plan)
+        if bounds_wgs84 is None:
+            bounds_wgs84 = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
+        return self._read_mosaic(plan, bounds_wgs84)
 
     def _read_window(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray]:
         info = plan.raster
@@ -94,12 +100,13 @@ class ChipReader:
         valid = ~np.ma.getmaskarray(data).any(axis=0)
         return to_rgb8_planes(np.ma.getdata(data), info), valid
 
-    def _read_mosaic(self, plan: ChipPlan) -> tuple[np.ndarray, np.ndarray]:
+    def _read_mosaic(self, plan: ChipPlan, bounds_wgs84: tuple[float, ...]
+                     ) -> tuple[np.ndarray, np.ndarray]:
         size = plan.out_size
         planes = np.zeros((3, size, size), dtype=np.uint8)
         valid = np.zeros((size, size), dtype=bool)
         t = plan.transform
-        west, south, east, north = chip_bounds_wgs84(t, size, plan.crs)
+        west, south, east, north = bounds_wgs84
         ordered = [plan.raster] + [r for r in self.rasters if r.path != plan.raster.path]
         for info in ordered:
             b = info.bounds_wgs84

@@ -10,6 +10,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from geoscribe.errors import InputError
+from geoscribe.geometry import coords_transform
 from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.label_mappings import column_tags, is_spacenet_roads, spacenet_road_tags
 from geoscribe.types import Feature
@@ -33,12 +34,7 @@ def _to_wgs84(geoms: np.ndarray, crs_text: str | None) -> np.ndarray:
     if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS.from_user_input("OGC:CRS84")):
         return geoms
     transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-
-    def project(coords: np.ndarray) -> np.ndarray:
-        x, y = transformer.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    return shapely.transform(geoms, project)
+    return shapely.transform(geoms, coords_transform(transformer))
 
 
 def read_labels(

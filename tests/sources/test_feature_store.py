@@ -1,4 +1,4 @@
-"""FeatureStore (engine/feature_store.py): R*Tree box queries against brute force, centre
+"""FeatureStore (sources/feature_store.py): R*Tree box queries against brute force, centre
 queries, duplicate OSM elements, removal, and the read-only store a worker opens.
 
 Coordinates lie on a 1/256-degree grid, which float32 (the R*Tree's storage) holds exactly,
