@@ -238,3 +238,12 @@ def test_checker_passes_allowed_imports(tmp_path):
         "__main__.py": "from geoscribe.cli import app\n", "cli.py": "app = 1\n",
     })
     assert violations(package, {"demo-like"}) == []
+
+
+def test_test_modules_have_unique_basenames():
+    """issue 11 (tests mirror src/): tests/ has no packages, so two test files with one
+    basename (tests/engine/test_context.py and tests/builders/test_context.py) stop pytest at
+    collection; a mirrored name that collides gets its package as a prefix instead."""
+    tests = Path(__file__).resolve().parent
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []

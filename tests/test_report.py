@@ -110,10 +110,10 @@ def test_preview_shows_every_sample_up_to_the_limit(built, tmp_path):
         with tarfile.open(shard) as tar:
             keys = list(dict.fromkeys(m.name.partition(".")[0] for m in tar if m.isfile()))
         expected += keys[:per_split]
-    page = preview_html(out, per_split=per_split).read_text()
+    stats = json.loads((out / "stats.json").read_text())
+    page = preview_html(out, stats, per_split=per_split).read_text()
     assert page.count("<figure>") == len(expected)
     shown = re.findall(r"<small>([^ ]+) ·", page)
     assert [html.unescape(k) for k in shown] == expected
     assert page.count("data:image/png;base64,") == len(expected)
-    stats = json.loads((out / "stats.json").read_text())
     assert f"&quot;samples&quot;: {stats['samples']}" in page

@@ -20,13 +20,13 @@ def _ctx(seed: int = 0, **extra) -> BuildContext:
 def test_packed_context_round_trips_and_is_keyed_by_its_bytes():
     """issue 11 tests mirror src: the key is the sha256 of the pickle; unpack gives an equal
     context; a changed setting changes the key."""
-    ctx = _ctx(chip=ChipSettings(out_size=128), qa_weights={"count": 2.0})
+    ctx = _ctx(chip=ChipSettings(out_size=128), options={"qa_weights": {"count": 2.0}})
     packed = PackedContext.pack(ctx)
     assert packed.key == hashlib.sha256(packed.data).hexdigest()
     assert packed.unpack() == ctx
     assert pickle.loads(packed.data).chip.out_size == 128
     assert PackedContext.pack(_ctx(chip=ChipSettings(out_size=128),
-                                   qa_weights={"count": 2.0})).key == packed.key
+                                   options={"qa_weights": {"count": 2.0}})).key == packed.key
     assert PackedContext.pack(_ctx(seed=1)).key != packed.key
 
 
@@ -34,5 +34,5 @@ def test_defaults_are_not_shared_between_contexts():
     """issue 11 tests mirror src: list/dict defaults are per context (default_factory)."""
     a, b = _ctx(), _ctx()
     a.masks.append("m")
-    a.qa_weights["x"] = 1.0
-    assert b.masks == [] and b.qa_weights == {}
+    a.options["qa_weights"] = {"x": 1.0}
+    assert b.masks == [] and b.options == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, field
+from typing import Any
 
 from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.types import ChipSettings, MaskInfo, RasterInfo, SourceLicense
@@ -35,9 +36,9 @@ class BuildContext:
     masks: list[MaskInfo] = field(default_factory=list)
     tile_px: int = 256
     min_object_px: float = 10.0  # mask objects: fewer pixels inside the chip are ignored
-    qa_weights: dict[str, float] = field(default_factory=dict)  # rsvqa-like sampling weights
-    qa_per_chip: int = 8
-    box_format: str = "geochat"  # geochat-like: "geochat" | "json"
+    # the recipe's own options (its spec's `options`), by BuildConfig field name: a recipe
+    # that adds an option reads it here, so no engine or context code names it
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

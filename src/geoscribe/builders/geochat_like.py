@@ -30,9 +30,9 @@ class GeochatBuilder(FeatureTileBuilder):
         return {
             "features": features,
             "texts": {"caption": counting_caption(counts)},
-            "conversations": grounded_conversations(items, plan.out_size, self.ctx.box_format),
+            "conversations": grounded_conversations(items, plan.out_size, self.ctx.options["box_format"]),
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha,
-                          "box_format": self.ctx.box_format},
+                          "box_format": self.ctx.options["box_format"]},
             "_inputs": sorted({i.feature.input for i in items}),
         }
 

@@ -38,8 +38,9 @@ class RsvqaBuilder(FeatureTileBuilder):
         items = self.features_in_tile(plan, bbox_wgs84)
         gsd = plan.raster.gsd_m * plan.side / plan.out_size
         candidates = candidate_questions(items, self.vocabulary, gsd)
-        weights = self.ctx.qa_weights or DEFAULT_WEIGHTS
-        qa = select_questions(candidates, key, weights, self.ctx.qa_per_chip, self.balancer)
+        weights = self.ctx.options["qa_weights"] or DEFAULT_WEIGHTS
+        qa = select_questions(candidates, key, weights, self.ctx.options["qa_per_chip"],
+                              self.balancer)
         if not qa:
             return "no_questions"
         counts = counts_by_name(items)
