@@ -22,6 +22,7 @@ class GeochatBuilder(FeatureTileBuilder):
             return "no_features"
         counts = counts_by_name(items)
         template_id, sha, _ = geochat_templates()
+        box_format = self.ctx.options["box_format"]
         features = []
         for item in items:
             entry = tile_feature_entry(item)
@@ -30,9 +31,9 @@ class GeochatBuilder(FeatureTileBuilder):
         return {
             "features": features,
             "texts": {"caption": counting_caption(counts)},
-            "conversations": grounded_conversations(items, plan.out_size, self.ctx.options["box_format"]),
+            "conversations": grounded_conversations(items, plan.out_size, box_format),
             "generator": {"kind": "template", "template_id": template_id, "prompt_sha256": sha,
-                          "box_format": self.ctx.options["box_format"]},
+                          "box_format": box_format},
             "_inputs": sorted({i.feature.input for i in items}),
         }
 
