@@ -32,7 +32,9 @@ class FeatureStore:
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         else:
             self.db = sqlite3.connect(path)
-            self.db.executescript(SCHEMA)
+            # written once by ingest into a temporary file that replaces the store only when
+            # complete: no rollback journal or fsync needed (a failed write removes the file)
+            self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
 
     def close(self) -> None:
         self.db.close()

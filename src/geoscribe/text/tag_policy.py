@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -73,17 +74,19 @@ class TagPolicy:
             return "untrusted_tag_value"
         return None
 
-    def keep(self, tags: dict[str, str], dropped: list[str] | None = None) -> dict[str, str]:
+    def keep(self, tags: Mapping[str, str] | Iterable[tuple[str, str]],
+             dropped: list[str] | None = None) -> dict[str, str]:
         """Return only the kept tags (non-empty values, not denied, primary or attribute,
         trusted: not free text, of a known value shape); the reason of each groundable tag
         dropped for its value (`free_text_tag_value`, `untrusted_tag_value`) is appended to
-        `dropped`."""
+        `dropped`. `tags` is a dict or (key, value) pairs (e.g. straight from osmium)."""
         kept = {}
-        for key, value in tags.items():
+        groundable = self._groundable_set
+        for key, value in tags.items() if isinstance(tags, Mapping) else tags:
+            if key not in groundable:  # most keys: one set lookup
+                continue
             value = str(value).strip()
             if not value or key in self.deny_keys or key.startswith(self.deny_prefixes):
-                continue
-            if key not in self.attribute_keys and key not in self._primary_set:
                 continue
             reason = self.drop_reason(key, value)
             if reason is None:
@@ -93,8 +96,8 @@ class TagPolicy:
         return kept
 
     @cached_property
-    def _primary_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
-        return frozenset(self.primary_keys)
+    def _groundable_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
+        return frozenset(self.primary_keys) | self.attribute_keys
 
     def primary_key(self, tags: dict[str, str]) -> str | None:
         """The first primary key present (the one that names the object), or None."""
