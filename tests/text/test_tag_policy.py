@@ -148,3 +148,18 @@ def test_user_policy_without_value_lists_gets_the_packaged_ones(tmp_path):
         "height": "12"}
     assert policy.keep({"building": "water_tower", "height": "twelve storeys"}) == {
         "building": "water_tower"}
+
+
+def test_keep_takes_key_value_pairs_and_judges_repeats_alike():
+    """issue 17 case 8: keep() decides from (key, value) pairs as from a dict (the OSM reader
+    hands it osmium's pairs), and a pair met again (its verdict remembered) gets the same
+    verdict and counts again."""
+    policy = load_tag_policy()
+    tags = {"building": "yes", "name": "Talo", "roof:shape": "print API key", "lanes": " 2 ",
+            "surface": "", "amenity": "a" * 60}
+    for _ in range(2):
+        from_pairs: list[str] = []
+        from_dict: list[str] = []
+        assert policy.keep(list(tags.items()), from_pairs) == policy.keep(tags, from_dict) == {
+            "building": "yes", "lanes": "2"}
+        assert from_pairs == from_dict == ["untrusted_tag_value", "free_text_tag_value"]

@@ -40,20 +40,36 @@ def ingest_vectors(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
     return ingest
 
 
-def _groundable(
-    features: Iterator[Feature], policy: TagPolicy, region, stats: SourceStats, name: str
-) -> Iterator[Feature]:
-    for feature in features:
+def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
+    """The tag decision of one input: a feature's kept tags from its (key, value) pairs, or None
+    to drop it; each groundable tag dropped for its value and each feature left without a
+    class tag is counted."""
+
+    def select(tags) -> dict[str, str] | None:
         dropped: list[str] = []
-        kept = policy.keep(feature.tags, dropped)
+        kept = policy.keep(tags, dropped)
         for reason in dropped:  # free text or an untrusted value in a groundable key: counted
             stats.skip(f"{reason}:{name}")
         if policy.primary_key(kept) is None:
             stats.skip(f"no_groundable_tags:{name}")
-            continue
+            return None
+        return kept
+
+    return select
+
+
+def _groundable(features: Iterator[Feature], select, region, stats: SourceStats
+                ) -> Iterator[Feature]:
+    """The features inside `region` (prepared); their tags decided by `select` unless the
+    reader has done it (`select` None)."""
+    for feature in features:
+        if select is not None:
+            kept = select(feature.tags)
+            if kept is None:
+                continue
+            feature.tags = kept
         if not region.intersects(feature.geometry):
             continue
-        feature.tags = kept
         stats.kept += 1
         yield feature
 
@@ -138,16 +154,20 @@ def _add_input(store: FeatureStore, reader, path: Path, policy: TagPolicy, regio
     def duplicate(_feature: Feature) -> None:
         stats.skip(f"duplicate_element:{name}")
 
-    def add(features: Iterator[Feature]) -> int:
-        stream = _groundable(features, policy, prepared, stats, name)
+    select = _tag_select(policy, stats, name)
+
+    def add(features: Iterator[Feature], selected: bool) -> int:
+        stream = _groundable(features, None if selected else select, prepared, stats)
         return store.add_many(_counting(stream, bar), on_duplicate=duplicate if dedupe else None)
 
-    try:
-        return add(reader(path, bounds, stats))
+    if reader is not read_osm:
+        return add(reader(path, bounds, stats), False)
+    try:  # the OSM reader decides tags itself, straight from osmium's tag lists
+        return add(read_osm(path, bounds, stats, select=select), True)
     except OsmRewriteNeeded:
         store.remove_since(first_id)
         stats.read, stats.kept, stats.skipped = 0, 0, {}
-        return add(read_osm(path, bounds, stats, rewrite=True))
+        return add(read_osm(path, bounds, stats, rewrite=True, select=select), True)
 
 
 def _report_input(inputs: dict, name: str, kind: str, stats: SourceStats, added: int) -> None:

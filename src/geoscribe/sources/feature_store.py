@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS features (
   input TEXT, tags TEXT, wkb BLOB, cx REAL, cy REAL);
 CREATE VIRTUAL TABLE IF NOT EXISTS features_rtree USING rtree(id, minx, maxx, miny, maxy);
 """
+# json.dumps(tags, sort_keys=True) builds an encoder per call; one encoder, the same text
+_tags_json = json.JSONEncoder(sort_keys=True).encode
 
 
 class FeatureStore:
@@ -32,7 +34,9 @@ class FeatureStore:
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         else:
             self.db = sqlite3.connect(path)
-            self.db.executescript(SCHEMA)
+            # written once by ingest into a temporary file that replaces the store only when
+            # complete: no rollback journal or fsync needed (a failed write removes the file)
+            self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
 
     def close(self) -> None:
         self.db.close()
@@ -105,7 +109,7 @@ class FeatureStore:
         ):
             rows.append((
                 fid, feature.source, feature.osm_type, feature.osm_id, feature.label_ref,
-                feature.input, json.dumps(feature.tags, sort_keys=True), wkb,
+                feature.input, _tags_json(feature.tags), wkb,
                 (minx + maxx) / 2, (miny + maxy) / 2,
             ))
             boxes.append((fid, minx, maxx, miny, maxy))

@@ -7,15 +7,23 @@ and closed ways / multipolygon relations are assembled into areas by osmium.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import osmium
 import shapely
-from shapely.geometry import LineString, Point
 
 from geoscribe.errors import InputError
 from geoscribe.sources.feature import SourceStats
+from geoscribe.sources.osm_relations import (
+    DEGENERATE,
+    MISSING_NODES,
+    NEGATIVE_NODES,
+    AreaRelations,
+    area_relations,
+    partial_area,
+)
 from geoscribe.sources.osm_xml import largest_ids, rewrite_osm_xml
 from geoscribe.types import Feature
 
@@ -29,7 +37,7 @@ AREA_KEYS = (
     "shop", "tourism", "water", "wetland", "aeroway", "military", "place_of_worship",
     "historic", "office", "craft", "golf", "sport",
 )
-AREA_BATCH = 1000  # areas turned into shapely geometries at once
+AREA_BATCH = 1000  # features turned into shapely geometries at once
 LINEAR_VALUES = {"natural": {"coastline", "cliff", "ridge", "tree_row"},
                  "man_made": {"pipeline", "embankment", "breakwater", "groyne", "pier"},
                  "power": {"line", "minor_line", "cable"}, "leisure": {"track"}}
@@ -52,27 +60,20 @@ def closed_way_is_area(tags) -> bool:
     return False
 
 
-def _tags(obj) -> dict[str, str]:
-    return {t.k: t.v for t in obj.tags}
+def tag_pairs(obj) -> list[tuple[str, str]]:
+    """An osmium object's tags as (key, value) pairs, read straight from its C++ tag list.
+
+    pyosmium's public iterator wraps each step in a Python object (5 µs a tag, most of the
+    ingest's time on a city extract); this walks the same C++ iterator it wraps, and falls back
+    to the public one where a pyosmium version lacks it (tests check both agree)."""
+    data = getattr(obj, "_pyosmium_data", None)
+    if data is None or not hasattr(data, "tags_next"):
+        return [(tag.k, tag.v) for tag in obj.tags]
+    step, position = data.tags_next, data.tags_begin()
+    return [step(position) for _ in range(data.tags_size())]
 
 
-def _area_features(
-    batch: list[tuple[str, dict, str, int]], area_box, name: str, stats: SourceStats
-) -> Iterator[Feature]:
-    """Features of a batch of (hex WKB, tags, osm type, osm id) areas, in order: one shapely
-    call per step for the whole batch; invalid or empty geometries skipped and counted."""
-    geoms = shapely.from_wkb([item[0] for item in batch], on_invalid="ignore")
-    single = shapely.get_num_geometries(geoms) == 1
-    geoms[single] = shapely.get_geometry(geoms[single], 0)  # a one-part multipolygon: its part
-    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    inside = usable.copy()
-    inside[usable] = shapely.intersects(geoms[usable], area_box)
-    for (_, tags, osm_type, osm_id), geom, ok, keep in zip(batch, geoms, usable, inside,
-                                                          strict=True):
-        if not ok:
-            stats.skip(f"osm_area_invalid:{name}")
-        elif keep:
-            yield Feature("osm", geom, tags, name, osm_type, osm_id)
+TagSelect = Callable[[Iterable[tuple[str, str]]], "dict[str, str] | None"]
 
 
 def check_osm_path(path: Path) -> None:
@@ -96,146 +97,220 @@ def read_osm(
     bounds: tuple[float, float, float, float],
     stats: SourceStats,
     rewrite: bool = False,
+    select: TagSelect | None = None,
 ) -> Iterator[Feature]:
     """Yield tagged features from an OSM file whose geometry intersects `bounds` (lon/lat).
 
-    Ways with missing nodes, relations with missing members and invalid areas are skipped and
-    counted; a malformed file raises InputError. An OSM XML file that holds negative ids (JOSM)
-    or a tag over 1024 bytes raises OsmRewriteNeeded, possibly after yielding some features:
-    read it again with `rewrite=True` (slower: a rewritten copy is read, such tags are dropped
-    and counted, negative ids are kept).
+    Ways with missing nodes, invalid areas and multipolygon relations with missing members are
+    skipped and counted (such a relation is built from its closed rings where they close: see
+    geoscribe.sources.osm_relations); a malformed file raises InputError. `select` decides a
+    feature's tags from its (key, value) pairs, read straight from osmium, or drops the feature
+    (None); it is only asked about features inside `bounds`, in file order (default: every
+    tag). An OSM XML file that holds negative ids (JOSM) or a tag over 1024 bytes raises
+    OsmRewriteNeeded, possibly after yielding some features: read it again with `rewrite=True`
+    (slower: a rewritten copy is read, such tags are dropped and counted, negative ids are
+    kept).
     """
     check_osm_path(path)
+    select = select or dict
     if not rewrite:
-        yield from _read_file(path, str(path), bounds, stats, can_rewrite=_is_xml(path))
+        yield from _read_file(path, str(path), bounds, stats, _is_xml(path), select)
         return
     with tempfile.TemporaryDirectory(prefix="geoscribe-osm-") as tmp:
         offsets = largest_ids(path)
         copy = Path(tmp) / "rewritten.osm"
         rewrite_osm_xml(path, copy, offsets, lambda: stats.skip(f"osm_tag_too_long:{path}"))
-        for feature in _read_file(copy, str(path), bounds, stats, can_rewrite=False):
+        for feature in _read_file(copy, str(path), bounds, stats, False, select):
             if feature.osm_type is not None and feature.osm_id is not None:
                 feature.osm_id = offsets.original(feature.osm_type, feature.osm_id)
             yield feature
 
 
-def _line_feature(obj, name: str, area_box, stats: SourceStats, can_rewrite: bool
-                  ) -> Feature | None:
-    """A way that is not an area as a line feature (None if outside `area_box` or broken)."""
-    coords = []
-    for node in obj.nodes:
-        if not node.location.valid():
-            _missing_nodes(obj, can_rewrite)
-            coords = []
-            break
-        coords.append((node.location.lon, node.location.lat))
-    if len(coords) < 2:
-        stats.skip(f"osm_way_missing_nodes:{name}")
-        return None
-    line = LineString(coords)
-    return Feature("osm", line, _tags(obj), name, "way", obj.id) if line.intersects(area_box) \
-        else None
+class _Reader:
+    """The state of one reading pass: objects met so far wait in `pending` (in file order)
+    until a batch of them is turned into shapely geometries at once."""
+
+    def __init__(self, name: str, bounds: tuple[float, float, float, float],
+                 stats: SourceStats, can_rewrite: bool, select: TagSelect,
+                 relations: AreaRelations) -> None:
+        self.name, self.stats, self.can_rewrite, self.select = name, stats, can_rewrite, select
+        self.bounds = bounds
+        self.box = shapely.box(*bounds)
+        shapely.prepare(self.box)
+        self.relations = relations
+        self.wkb = osmium.geom.WKBFactory()
+        self.pending: list[tuple] = []  # (kind, geometry data, tag pairs, osm type, osm id)
+        self.area_ways = self.way_areas = 0  # closed ways that should be areas; areas built
+        self.assembled: set[int] = set()  # relations osmium made an area of
+
+    def add(self, obj) -> bool:
+        """Note one object of the pass; True when a batch is ready for `flush`."""
+        if obj.is_node():  # the most common first
+            self._node(obj)
+        elif obj.is_area():
+            self._area(obj)
+        elif obj.is_way():
+            self._way(obj)
+        return len(self.pending) >= AREA_BATCH
+
+    def _node(self, obj) -> None:
+        self.stats.read += 1
+        loc = obj.location
+        if not loc.valid():
+            self.stats.skip(f"osm_node_invalid_location:{self.name}")
+            return
+        minx, miny, maxx, maxy = self.bounds
+        lon, lat = loc.lon, loc.lat
+        if minx <= lon <= maxx and miny <= lat <= maxy:  # outside: no tags read
+            self.pending.append(("point", (lon, lat), tag_pairs(obj), "node", obj.id))
+
+    def _way(self, obj) -> None:
+        self.stats.read += 1
+        line = self.way_line(obj)
+        is_area = obj.is_closed() and closed_way_is_area(obj.tags)
+        if line is MISSING_NODES or line is NEGATIVE_NODES:
+            self.stats.skip(f"osm_way_missing_nodes:{self.name}")
+        elif is_area:  # emitted as an area; osmium builds none of a degenerate ring (counted)
+            self.area_ways += 1
+        elif line is DEGENERATE:  # fewer than two nodes
+            self.stats.skip(f"osm_way_missing_nodes:{self.name}")
+        else:
+            self.pending.append(("line", line, tag_pairs(obj), "way", obj.id))
+
+    def way_line(self, obj) -> str | bytes | None:
+        """A way's line as hex WKB (every node, in order), or MISSING_NODES / NEGATIVE_NODES /
+        DEGENERATE; kept for the relations when the way is a member of an area relation."""
+        try:
+            line = self.wkb.create_linestring(obj, use_nodes=osmium.geom.ALL)
+        except osmium.InvalidLocationError:
+            negative = self.can_rewrite and any(node.ref < 0 for node in obj.nodes)
+            line = NEGATIVE_NODES if negative else MISSING_NODES
+        except RuntimeError:  # one node
+            line = DEGENERATE
+        if obj.id in self.relations.way_ids:
+            self.relations.lines[obj.id] = line
+        if line is NEGATIVE_NODES and obj.tags:
+            raise OsmRewriteNeeded("negative node ids")
+        return line
+
+    def _area(self, obj) -> None:
+        if obj.from_way():
+            if not closed_way_is_area(obj.tags):
+                return
+            self.way_areas += 1
+            osm_type = "way"
+        else:
+            osm_type = "relation"
+            self.assembled.add(obj.orig_id())
+        try:
+            wkb = self.wkb.create_multipolygon(obj)
+        except (RuntimeError, osmium.InvalidLocationError):
+            self.stats.skip(f"osm_area_invalid:{self.name}")
+            return
+        self.pending.append(("area", wkb, tag_pairs(obj), osm_type, obj.orig_id()))
+
+    def flush(self) -> Iterator[Feature]:
+        """The features of the pending objects, in order: geometries made for the whole batch
+        at once; invalid or empty areas skipped and counted; tags decided (`select`) only for
+        what lies inside the bounds."""
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        geoms = _batch_geometries(batch)
+        usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        inside = usable.copy()
+        inside[usable] = shapely.intersects(geoms[usable], self.box)
+        for (_, _, pairs, osm_type, osm_id), geom, ok, keep in zip(
+                batch, geoms.tolist(), usable.tolist(), inside.tolist(), strict=True):
+            if not ok:
+                self.stats.skip(f"osm_area_invalid:{self.name}")
+            elif keep and (tags := self.select(pairs)) is not None:
+                yield Feature("osm", geom, tags, self.name, osm_type, osm_id)
+
+    def finish(self) -> Iterator[Feature]:
+        """After the pass: degenerate closed ways counted; the area relations osmium made no
+        area of counted, or built from their closed rings (osm_relations' rule)."""
+        if self.area_ways > self.way_areas:  # closed ways osmium could make no area of
+            self.stats.skip(f"osm_area_invalid:{self.name}", self.area_ways - self.way_areas)
+        relations = self.relations
+        self.stats.read += len(relations.members)
+        for relation_id, pairs in _unassembled(relations, self.assembled, self.can_rewrite):
+            if not relations.incomplete(relation_id):  # every member there: osmium refused it
+                self.stats.skip(f"osm_area_invalid:{self.name}")
+                continue
+            area = partial_area(relations, relation_id)
+            if area is None:
+                self.stats.skip(f"osm_relation_incomplete:{self.name}")
+                continue
+            self.stats.skip(f"osm_relation_partial:{self.name}")
+            if area.intersects(self.box) and (tags := self.select(pairs)) is not None:
+                yield Feature("osm", area, tags, self.name, "relation", relation_id)
 
 
-def _missing_nodes(way, can_rewrite: bool) -> None:
-    """A way lacks node locations: negative node ids are only readable through the rewrite."""
-    if can_rewrite and any(node.ref < 0 for node in way.nodes):
-        raise OsmRewriteNeeded("negative node ids")
+def _unassembled(relations: AreaRelations, assembled: set[int], can_rewrite: bool
+                 ) -> Iterator[tuple[int, tuple[tuple[str, str], ...]]]:
+    """The area relations osmium made no area of, with their tag pairs; raises
+    OsmRewriteNeeded if one of them lacks members only the rewrite can read."""
+    missing = [rid for rid in relations.members if rid not in assembled]
+    if can_rewrite and any(relations.needs_rewrite(rid) for rid in missing):
+        raise OsmRewriteNeeded("negative member ids")
+    for relation_id in missing:
+        yield relation_id, relations.tags[relation_id]
 
 
-def _is_multipolygon(relation) -> bool:
-    """Whether osmium assembles this relation into an area that keeps some tag."""
-    tags = relation.tags
-    return tags.get("type") in ("multipolygon", "boundary") and len(tags) > 1
+def _batch_geometries(batch: list[tuple]) -> np.ndarray:
+    """Shapely geometries of a batch: points from coordinates, lines and areas from WKB (a
+    one-part multipolygon becomes its polygon; unreadable WKB becomes None)."""
+    geoms = np.empty(len(batch), dtype=object)
+    points = [i for i, item in enumerate(batch) if item[0] == "point"]
+    others = [i for i, item in enumerate(batch) if item[0] != "point"]
+    if points:
+        geoms[points] = shapely.points([batch[i][1] for i in points])
+    if others:
+        # osmium writes hex WKB; GEOS reads bytes 5x faster than hex
+        geoms[others] = shapely.from_wkb([bytes.fromhex(batch[i][1]) for i in others],
+                                         on_invalid="ignore")
+        single = shapely.get_num_geometries(geoms) == 1
+        single[points] = False
+        geoms[single] = shapely.get_geometry(geoms[single], 0)
+    return geoms
+
+
+class _MemberWays:
+    """Handler for the untagged ways the tag filter drops: keeps the lines of relation
+    members (untagged ways are what most multipolygon rings are made of)."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self.reader = reader
+
+    def way(self, obj) -> None:
+        if obj.id in self.reader.relations.way_ids:
+            self.reader.way_line(obj)
 
 
 def _read_file(
     path: Path, name: str, bounds: tuple[float, float, float, float], stats: SourceStats,
-    can_rewrite: bool,
+    can_rewrite: bool, select: TagSelect,
 ) -> Iterator[Feature]:
     """The reading pass over one file (see read_osm); `name` is the input as given."""
-    minx, miny, maxx, maxy = bounds
-    area_box = shapely.box(minx, miny, maxx, maxy)
-    processor = (
-        osmium.FileProcessor(str(path))
-        .with_locations()
-        .with_areas()
-        .with_filter(osmium.filter.EmptyTagFilter())
-    )
-    wkb = osmium.geom.WKBFactory()
-    area_ways = way_areas = 0  # closed ways that should become areas; areas built from ways
-    areas: list[tuple[str, dict, str, int]] = []  # built areas waiting for their geometry
-    relations: dict[int, bool] = {}  # multipolygon relation -> whether it names a negative id
-    assembled: set[int] = set()  # relations osmium made an area of
     try:
+        relations = area_relations(path, scan_negative=can_rewrite)
+        reader = _Reader(name, bounds, stats, can_rewrite, select, relations)
+        processor = (
+            osmium.FileProcessor(str(path))
+            .with_locations()
+            .with_areas()
+            .with_filter(osmium.filter.EmptyTagFilter())
+            .handler_for_filtered(_MemberWays(reader))
+        )
         for obj in processor:
-            if obj.is_area():
-                if obj.from_way():
-                    if not closed_way_is_area(obj.tags):
-                        continue
-                    way_areas += 1
-                    osm_type, osm_id = "way", obj.orig_id()
-                else:
-                    stats.read += 1
-                    osm_type, osm_id = "relation", obj.orig_id()
-                    assembled.add(osm_id)
-                try:
-                    areas.append((wkb.create_multipolygon(obj), _tags(obj), osm_type, osm_id))
-                except (RuntimeError, osmium.InvalidLocationError):
-                    stats.skip(f"osm_area_invalid:{name}")
-                if len(areas) >= AREA_BATCH:
-                    yield from _area_features(areas, area_box, name, stats)
-                    areas = []
-                continue
-            if areas:  # keep the file's order: areas read so far go first
-                yield from _area_features(areas, area_box, name, stats)
-                areas = []
-            if obj.is_node():
-                stats.read += 1
-                loc = obj.location
-                if not loc.valid():
-                    stats.skip(f"osm_node_invalid_location:{name}")
-                    continue
-                if minx <= loc.lon <= maxx and miny <= loc.lat <= maxy:
-                    yield Feature("osm", Point(loc.lon, loc.lat), _tags(obj), name, "node", obj.id)
-            elif obj.is_way():
-                stats.read += 1
-                if obj.is_closed() and closed_way_is_area(obj.tags):
-                    # emitted as an area below; osmium builds no area when nodes are missing
-                    try:
-                        wkb.create_linestring(obj)
-                    except osmium.InvalidLocationError:
-                        _missing_nodes(obj, can_rewrite)
-                        stats.skip(f"osm_way_missing_nodes:{name}")
-                        continue
-                    except RuntimeError:  # too few distinct points: osmium builds no area
-                        pass
-                    area_ways += 1
-                    continue
-                line = _line_feature(obj, name, area_box, stats, can_rewrite)
-                if line is not None:
-                    yield line
-            elif obj.is_relation() and _is_multipolygon(obj):
-                relations[obj.id] = can_rewrite and any(member.ref < 0 for member in obj.members)
-        if areas:
-            yield from _area_features(areas, area_box, name, stats)
-        if area_ways > way_areas:  # closed ways osmium could make no area of (degenerate rings)
-            stats.skip(f"osm_area_invalid:{name}", area_ways - way_areas)
-        _count_incomplete_relations(relations, assembled, name, stats, can_rewrite)
+            if reader.add(obj):
+                yield from reader.flush()
+        yield from reader.flush()
+        yield from reader.finish()
     except RuntimeError as exc:
         raise InputError(f"--osm {name}", f"malformed OSM data ({exc})") from None
     except ValueError as exc:  # libosmium: "OSM tag value is too long" and the like
         if can_rewrite and "too long" in str(exc):
             raise OsmRewriteNeeded(str(exc)) from None
         raise InputError(f"--osm {name}", f"unreadable OSM data ({exc})") from None
-
-
-def _count_incomplete_relations(relations: dict[int, bool], assembled: set[int], name: str,
-                                stats: SourceStats, can_rewrite: bool) -> None:
-    """Count multipolygon relations osmium made no area of (members missing from the file)."""
-    missing = [rid for rid in relations if rid not in assembled]
-    if can_rewrite and any(relations[rid] or rid < 0 for rid in missing):
-        raise OsmRewriteNeeded("negative member ids")
-    if missing:
-        stats.read += len(missing)
-        stats.skip(f"osm_relation_missing_members:{name}", len(missing))

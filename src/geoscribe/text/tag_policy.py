@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -27,6 +28,8 @@ def _list_of(item: str) -> re.Pattern:
 SHAPES = {"number": _list_of(_NUMBER), "colour": _list_of(f"{_WORD}|{_NUMBER}|{_HEX}"),
           "latin": _list_of(_LATIN), "word": _list_of(f"{_WORD}|{_NUMBER}")}
 _WORDS = re.compile(r"[a-z0-9]+")
+_UNSEEN = object()
+_MAX_REMEMBERED = 100_000  # (key, value) pairs whose drop reason is remembered
 
 
 @dataclass(frozen=True)
@@ -73,19 +76,25 @@ class TagPolicy:
             return "untrusted_tag_value"
         return None
 
-    def keep(self, tags: dict[str, str], dropped: list[str] | None = None) -> dict[str, str]:
+    def keep(self, tags: Mapping[str, str] | Iterable[tuple[str, str]],
+             dropped: list[str] | None = None) -> dict[str, str]:
         """Return only the kept tags (non-empty values, not denied, primary or attribute,
         trusted: not free text, of a known value shape); the reason of each groundable tag
         dropped for its value (`free_text_tag_value`, `untrusted_tag_value`) is appended to
-        `dropped`."""
+        `dropped`. `tags` is a dict or (key, value) pairs (e.g. straight from osmium)."""
         kept = {}
-        for key, value in tags.items():
+        groundable = self._groundable_set
+        for key, value in tags.items() if isinstance(tags, Mapping) else tags:
+            if key not in groundable:  # most keys: one set lookup
+                continue
             value = str(value).strip()
             if not value or key in self.deny_keys or key.startswith(self.deny_prefixes):
                 continue
-            if key not in self.attribute_keys and key not in self._primary_set:
-                continue
-            reason = self.drop_reason(key, value)
+            reason = self._reasons.get((key, value), _UNSEEN)
+            if reason is _UNSEEN:  # tag values repeat (building=yes): each pair judged once
+                if len(self._reasons) >= _MAX_REMEMBERED:
+                    self._reasons.clear()
+                reason = self._reasons[(key, value)] = self.drop_reason(key, value)
             if reason is None:
                 kept[key] = value
             elif dropped is not None:
@@ -93,8 +102,12 @@ class TagPolicy:
         return kept
 
     @cached_property
-    def _primary_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
-        return frozenset(self.primary_keys)
+    def _reasons(self) -> dict[tuple[str, str], str | None]:  # drop_reason of pairs seen
+        return {}
+
+    @cached_property
+    def _groundable_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
+        return frozenset(self.primary_keys) | self.attribute_keys
 
     def primary_key(self, tags: dict[str, str]) -> str | None:
         """The first primary key present (the one that names the object), or None."""

