@@ -19,7 +19,7 @@ from statistics import median
 
 import shapely
 
-from geoscribe.text.templates import load_wording, plural
+from geoscribe.text.templates import load_wording, plural, with_article
 from geoscribe.types import TileFeature
 
 AREA_BINS = ((0.0, "0 m2"), (10.0, "between 0 and 10 m2"), (100.0, "between 10 and 100 m2"),
@@ -105,13 +105,13 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: 
     absent = [name for name in vocabulary if name not in by_class]
     qa: list[dict] = []
     for name in present:
-        qa.append({"question": words["presence"].format(name=name), "answer": "yes",
+        qa.append({"question": words["presence"].format(a_name=with_article(name)), "answer": "yes",
                    "type": "presence", "classes": [name]})
         qa.append({"question": words["count"].format(plural=plural(name)),
                    "answer": len(by_class[name]), "type": "count", "classes": [name],
                    "cut_by_edge": sum(1 for i in by_class[name] if i.clipped)})
     for name in absent:
-        qa.append({"question": words["presence"].format(name=name), "answer": "no",
+        qa.append({"question": words["presence"].format(a_name=with_article(name)), "answer": "no",
                    "type": "presence", "classes": [name]})
         qa.append({"question": words["count"].format(plural=plural(name)), "answer": 0,
                    "type": "count", "classes": [name], "cut_by_edge": 0})
@@ -134,14 +134,15 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: 
                        "area_m2": round(total, 2)})
             sizes = {size_class(a) for a in areas if a > 0}
             for size in ("small", "medium", "large"):
-                qa.append({"question": words["size"].format(size=size, name=name),
+                qa.append({"question": words["size"].format(a_size_name=with_article(name, size)),
                            "answer": "yes" if size in sizes else "no", "type": "size",
                            "classes": [name], "size": size})
             whole = [i for i in by_class[name] if not i.clipped and i.area_m2 > 0]
             if len(whole) == len(by_class[name]):  # shapes of cut objects are unknown
                 shapes = {shape_class(i.pixel_geometry) for i in whole}
                 for shape in SHAPES:
-                    qa.append({"question": words["shape"].format(shape=shape, name=name),
+                    question = words["shape"].format(a_shape_name=with_article(name, shape))
+                    qa.append({"question": question,
                                "answer": "yes" if shape in shapes else "no", "type": "shape",
                                "classes": [name], "shape": shape})
     qa.extend(_relations(items, words, gsd_m))
@@ -166,7 +167,8 @@ def _relations(items: list[TileFeature], words: dict[str, str], gsd_m: float) ->
                                for x in aa for y in bb),
             }
             for relation, answer in checks.items():
-                qa.append({"question": words[relation].format(name_a=a, name_b=b),
+                qa.append({"question": words[relation].format(a_name_a=with_article(a),
+                                                                    a_name_b=with_article(b)),
                            "answer": "yes" if answer else "no", "type": "relation",
                            "classes": [a, b], "relation": relation})
     return qa
