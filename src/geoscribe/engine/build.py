@@ -38,6 +38,7 @@ from geoscribe.files import atomic_write_text
 from geoscribe.recipes import RECIPES
 from geoscribe.redact import PublicNames
 from geoscribe.region import SPLITS, Region, parse_region
+from geoscribe.report import add_qa_mix
 from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.imagery import expand_imagery, index_raster
@@ -409,6 +410,7 @@ def _build_units(config: BuildConfig, inputs: Inputs, run: dict, executor, start
     stats["seconds"] = {"total": round(time.perf_counter() - started, 3),
                         "merge": round(time.perf_counter() - merge_started, 3),
                         "units": round(sum(s["seconds"] for s in unit_stats.values()), 3)}
+    add_qa_mix(stats, out)
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     remove_parts(work, units)
     return stats
