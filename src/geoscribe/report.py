@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+import tarfile
+from collections import Counter
 from pathlib import Path
 
 from geoscribe.errors import InputError
@@ -107,6 +109,8 @@ def summary_lines(out: Path, stats: dict) -> list[str]:
                      f"{llm['model']}; {sum(llm['rejected_records'].values())} rejected; "
                      f"{llm['requests']} requests ({llm['cache_hits']} cache hits), "
                      f"{llm['prompt_tokens'] + llm['completion_tokens']} tokens")
+    if stats.get("qa_types"):
+        lines.append(f"qa:      {_qa_mix_line(stats['qa_types'])}")
     skipped = stats.get("skipped", {})
     if skipped:
         top = sorted(skipped.items(), key=lambda kv: -kv[1])[:6]
@@ -117,6 +121,33 @@ def summary_lines(out: Path, stats: dict) -> list[str]:
         lines.append(f"note:    the {' and '.join(empty)} {verb} empty (a small region; see "
                      "--split-block-deg and --split-fractions)")
     return lines
+
+
+def qa_type_counts(data_dir: Path) -> dict[str, int]:
+    """Questions per type (`qa[].type`) over every record of the shards in `data_dir`, read
+    back from the shards themselves (only the JSON members are read)."""
+    counts: Counter[str] = Counter()
+    for shard in sorted(data_dir.glob("*.tar")):
+        with tarfile.open(shard, "r") as tar:
+            for member in tar:
+                if member.isfile() and member.name.endswith(".json"):
+                    record = json.loads(tar.extractfile(member).read())
+                    counts.update(str(q.get("type")) for q in record.get("qa") or ())
+    return dict(sorted(counts.items()))
+
+
+def add_qa_mix(stats: dict, out: Path) -> None:
+    """Set `stats["qa_types"]`, the realised question mix of OUT's shards (absent when the
+    records hold no questions)."""
+    stats.pop("qa_types", None)
+    counts = qa_type_counts(out / "data")
+    if counts:
+        stats["qa_types"] = counts
+
+
+def _qa_mix_line(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    return ", ".join(f"{name} {n} ({n / total:.0%})" for name, n in counts.items())
 
 
 def _size_category(n: int) -> str:
@@ -148,6 +179,7 @@ def write_dataset_card(out: Path, stats: dict) -> Path:
         samples=stats.get("samples", 0), samples_by_split=by_split,
         region=stats.get("region", {}).get("description", "?"), licenses=licenses,
         skipped=stats.get("skipped", {}), llm=stats.get("llm"),
+        qa_types=stats.get("qa_types") or {}, qa_total=sum((stats.get("qa_types") or {}).values()),
     )
     path = out / "README.md"
     path.write_text(text.lstrip(), encoding="utf-8")

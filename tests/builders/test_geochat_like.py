@@ -71,6 +71,27 @@ def test_conversations_are_llava_turns_with_valid_geochat_boxes(grounded):
         assert len(refers) == len(set(refers))  # each expression picks a different object
 
 
+def test_refer_expressions_fit_one_feature_of_the_record(grounded):
+    """issue 17 case 7: every [refer] expression, evaluated against all features of its
+    record (class from the tags, cell from the box centre, size from the area), fits one."""
+    from test_rsvqa_like import _name
+
+    from referring import fits
+
+    asked = 0
+    for record in grounded:
+        size = record["chip"]["width"]
+        for turn in record["conversations"]:
+            if "[refer] " not in turn["value"]:
+                continue
+            expression = turn["value"].split("[refer] ")[1]
+            fitting = [f for f in record["features"] if fits(
+                expression, _name(f["tags"]), shapely.box(*f["bbox_px"]), f["area_m2"], size)]
+            assert len(fitting) == 1, turn["value"]
+            asked += 1
+    assert asked > 5
+
+
 def test_json_box_format(scene, tmp_path):
     out = tmp_path / "o"
     run_cli("build-dataset", "geochat-like", f"--region={scene.bbox}", "--out", str(out),

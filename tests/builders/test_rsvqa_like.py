@@ -136,3 +136,16 @@ def test_shape_answers(vqa, scene):
                 assert q["answer"] == ("yes" if q["shape"] in shapes[q["classes"][0]] else "no")
                 checked += 1
     assert checked
+
+
+def test_stats_and_card_report_the_realised_question_mix(vqa):
+    """issue 17 case 6: stats.json's `qa_types` is the count of questions per type read from
+    the shards, and the dataset card lists it."""
+    out, records = vqa
+    counted = Counter(q["type"] for record in records for q in record["qa"])
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["qa_types"] == dict(counted) and len(counted) >= 5
+    card = (out / "README.md").read_text(encoding="utf-8")
+    total = sum(counted.values())
+    for qtype, n in counted.items():
+        assert f"- `{qtype}`: {n} ({100 * n / total:.1f} %)" in card

@@ -46,7 +46,7 @@ from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.recipes import RECIPES
 from geoscribe.region import SPLITS
-from geoscribe.report import read_stats
+from geoscribe.report import add_qa_mix, read_stats
 from geoscribe.sources.feature_store import FeatureStore
 
 __all__ = ["build", "filter_options", "read_inputs", "resolve_demo", "write_run_file"]
@@ -132,6 +132,7 @@ def final_stats(config: BuildConfig, inputs: Inputs, ingest: dict,
         add_filter_stats(stats, built.filtered)
     if built.llm is not None:
         stats["llm"] = built.llm
+    add_qa_mix(stats, config.out)
     now = time.perf_counter()
     stats["seconds"] = {"total": round(now - started, 3),
                         "merge": round(now - built.merge_started, 3),

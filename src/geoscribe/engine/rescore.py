@@ -12,7 +12,7 @@ from geoscribe.engine.run_stats import add_filter_stats
 from geoscribe.errors import InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
-from geoscribe.report import read_stats
+from geoscribe.report import add_qa_mix, read_stats
 from geoscribe.shards import ShardSink, iter_samples, shard_stats_path
 
 
@@ -43,6 +43,7 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     stats["skipped"] = {k: v for k, v in stats.get("skipped", {}).items()
                         if not k.startswith(("clip_", "duplicate_"))}
     add_filter_stats(stats, result)
+    add_qa_mix(stats, out)
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     return stats
 

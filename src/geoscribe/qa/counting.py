@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from geoscribe.text.templates import load_wording, plural
+from geoscribe.text.templates import count_phrase, load_wording, plural, singular
 
 TEMPLATE_FILE = ("prompts", "qa", "counting_v1.yaml")
 
@@ -64,7 +64,7 @@ def counting_questions(
         presence = [(_pick(absent, seed + ":no"), "no")]
     for name, answer in presence:
         balancer.record(answer)
-        qa.append({"question": words["presence"].format(name=name), "answer": answer,
+        qa.append({"question": words["presence"].format(name=singular(name)), "answer": answer,
                    "type": "presence", "classes": [name]})
     pairs = [(a, b) for i, a in enumerate(classes) for b in classes[i + 1:]
              if counts[a] or counts[b]]
@@ -84,7 +84,7 @@ def counting_caption(counts: dict[str, int]) -> str:
     parts = []
     for name, n in counts.items():
         if n:
-            parts.append(f"{n} {plural(name) if n != 1 else name}")
+            parts.append(count_phrase(n, name))
     if not parts:
         names = [plural(n) for n in counts]
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

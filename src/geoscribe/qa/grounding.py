@@ -6,16 +6,18 @@ the chip's width/height, θ the rotation in degrees of the geometry's minimum ro
 squares in -45..44), or as plain JSON pixel boxes `[x1, y1, x2, y2]`. Box and θ are both of
 the part of the feature inside the tile (`TileFeature.pixel_geometry`): a building cut by the
 tile's edge is boxed and turned as it is seen, not as its whole outline.
-A referring expression is the object's class plus, when the class is not unique in the chip,
-its position in a 3x3 grid, plus its size for polygons; expressions that still match several
-objects are not asked.
+A referring expression is the shortest of: the object's class; its class and its cell of a 3x3
+grid; its size word (polygons), class and cell — that fits no other object of the tile (each
+expression is evaluated against every object of the tile). An object none singles out is not
+referred to: a theatre node in the cell of a theatre polygon ("the theatre at the top" fits
+both; the polygon is "the large theatre at the top"), or one of two small houses in one cell.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from dataclasses import dataclass
 
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -69,21 +71,47 @@ def position(bbox_px, size: int) -> str:
     return GRID[row][col]
 
 
+@dataclass(frozen=True)
+class Referent:
+    """What a referring expression says: the class, and optionally size word and grid cell."""
+
+    name: str
+    size: str | None = None
+    where: str | None = None
+
+    def text(self) -> str:
+        """'the theatre', 'the theatre at the top', 'the large theatre in the centre'."""
+        described = f"{self.size} {self.name}" if self.size else self.name
+        if self.where is None:
+            return f"the {described}"
+        return f"the {described} {'in' if self.where == 'centre' else 'at'} the {self.where}"
+
+    def fits(self, item: TileFeature, size: int) -> bool:
+        """Whether the object fits every attribute the expression states."""
+        return (item.name == self.name
+                and (self.size is None or _size_word(item) == self.size)
+                and (self.where is None or position(item.bbox_px, size) == self.where))
+
+
+def _size_word(item: TileFeature) -> str | None:
+    return size_class(item.area_m2) if item.area_m2 > 0 else None
+
+
 def referring_expressions(items: list[TileFeature], size: int) -> list[tuple[str, TileFeature]]:
-    """Expressions that pick out exactly one object of the tile."""
-    per_class = Counter(i.name for i in items)
-    candidates = []
+    """Expressions that pick out exactly one object of the tile: the shortest of class, class
+    at its 3x3-grid cell, and size + class at its cell (polygons) that fits no other object of
+    the tile; an object no expression singles out is not referred to."""
+    found = []
     for item in items:
-        if per_class[item.name] == 1:
-            expression = f"the {item.name}"
-        else:
-            size_word = f"{size_class(item.area_m2)} " if item.area_m2 > 0 else ""
-            where = position(item.bbox_px, size)
-            expression = f"the {size_word}{item.name} at the {where}" if where != "centre" \
-                else f"the {size_word}{item.name} in the centre"
-        candidates.append((expression, item))
-    counts = Counter(expression for expression, _ in candidates)
-    return [(e, i) for e, i in candidates if counts[e] == 1]
+        where = position(item.bbox_px, size)
+        options = [Referent(item.name), Referent(item.name, where=where)]
+        if _size_word(item):
+            options.append(Referent(item.name, _size_word(item), where))
+        for referent in options:
+            if sum(referent.fits(other, size) for other in items) == 1:
+                found.append((referent.text(), item))
+                break
+    return found
 
 
 def grounded_conversations(items: list[TileFeature], size: int, box_format: str,

@@ -93,7 +93,7 @@ def _size_word(area_m2: float, words: dict) -> str:
 def element_phrase(element: dict, words: dict) -> str:
     """One element in words, e.g. 'a large square building of about 1,200 m² in the centre'."""
     kind = element["geometry"]
-    described = element["name"]
+    described, adjective = element["name"], ""
     slots = {"attributes": "", "orientation": "", "clipped": "",
              "position": words["positions"][element["position"]]}
     if element["attributes"]:
@@ -103,12 +103,12 @@ def element_phrase(element: dict, words: dict) -> str:
     if element["clipped"]:
         slots["clipped"] = words["clipped"]
     if kind == "area":
-        shape = "" if element["clipped"] else f"{element['shape']} "
-        described = f"{_size_word(element['area_m2'], words)} {shape}{described}"
+        shape = "" if element["clipped"] else f" {element['shape']}"
+        adjective = f"{_size_word(element['area_m2'], words)}{shape}"
         slots["area"] = f"{whole(element['area_m2']):,}"
     elif kind == "line":
         slots["length"] = f"{whole(element['length_m']):,}"
-    return words[kind].format(described=with_article(described), **slots)
+    return words[kind].format(described=with_article(described, adjective), **slots)
 
 
 def elements_caption(elements: list[dict], words: dict) -> str:

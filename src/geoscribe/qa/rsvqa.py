@@ -4,22 +4,24 @@ Types: presence, count, comparison (more / equal), area (m², binned as RSVQA di
 attribute (small < 100 m² <= medium < 1000 m² <= large), shape attribute (see shape_class;
 asked only when no object of the class is cut by the tile edge), relations (left/right/
 above/below by boxes that do not overlap on that axis; next to: closer than 10 m).
-Candidates are deduplicated, sampled by type weight (deterministic, seeded by the chip key),
-and balanced per unit: an item is dropped when its answer already occurs at least `k` times
-the median answer frequency of its type in the unit (k = 2 by default), so no answer
-dominates a type.
+Candidates are deduplicated and sampled type first: each question slot draws a type by weight
+among the types the tile has questions of, then a question of that type (deterministic, seeded
+by the chip key), so the weights shape the realised mix. Items are balanced per unit: an item
+is dropped when its answer already occurs at least `k` times the median answer frequency of
+its type in the unit (k = 2 by default), so no answer dominates a type.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from statistics import median
 
 import shapely
 
-from geoscribe.text.templates import load_wording, plural
+from geoscribe.text.templates import load_wording, plural, with_article
 from geoscribe.types import TileFeature
 
 AREA_BINS = ((0.0, "0 m2"), (10.0, "between 0 and 10 m2"), (100.0, "between 10 and 100 m2"),
@@ -105,13 +107,13 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: 
     absent = [name for name in vocabulary if name not in by_class]
     qa: list[dict] = []
     for name in present:
-        qa.append({"question": words["presence"].format(name=name), "answer": "yes",
+        qa.append({"question": words["presence"].format(a_name=with_article(name)), "answer": "yes",
                    "type": "presence", "classes": [name]})
         qa.append({"question": words["count"].format(plural=plural(name)),
                    "answer": len(by_class[name]), "type": "count", "classes": [name],
                    "cut_by_edge": sum(1 for i in by_class[name] if i.clipped)})
     for name in absent:
-        qa.append({"question": words["presence"].format(name=name), "answer": "no",
+        qa.append({"question": words["presence"].format(a_name=with_article(name)), "answer": "no",
                    "type": "presence", "classes": [name]})
         qa.append({"question": words["count"].format(plural=plural(name)), "answer": 0,
                    "type": "count", "classes": [name], "cut_by_edge": 0})
@@ -134,14 +136,15 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: 
                        "area_m2": round(total, 2)})
             sizes = {size_class(a) for a in areas if a > 0}
             for size in ("small", "medium", "large"):
-                qa.append({"question": words["size"].format(size=size, name=name),
+                qa.append({"question": words["size"].format(a_size_name=with_article(name, size)),
                            "answer": "yes" if size in sizes else "no", "type": "size",
                            "classes": [name], "size": size})
             whole = [i for i in by_class[name] if not i.clipped and i.area_m2 > 0]
             if len(whole) == len(by_class[name]):  # shapes of cut objects are unknown
                 shapes = {shape_class(i.pixel_geometry) for i in whole}
                 for shape in SHAPES:
-                    qa.append({"question": words["shape"].format(shape=shape, name=name),
+                    question = words["shape"].format(a_shape_name=with_article(name, shape))
+                    qa.append({"question": question,
                                "answer": "yes" if shape in shapes else "no", "type": "shape",
                                "classes": [name], "shape": shape})
     qa.extend(_relations(items, words, gsd_m))
@@ -166,7 +169,8 @@ def _relations(items: list[TileFeature], words: dict[str, str], gsd_m: float) ->
                                for x in aa for y in bb),
             }
             for relation, answer in checks.items():
-                qa.append({"question": words[relation].format(name_a=a, name_b=b),
+                qa.append({"question": words[relation].format(a_name_a=with_article(a),
+                                                                    a_name_b=with_article(b)),
                            "answer": "yes" if answer else "no", "type": "relation",
                            "classes": [a, b], "relation": relation})
     return qa
@@ -174,19 +178,33 @@ def _relations(items: list[TileFeature], words: dict[str, str], gsd_m: float) ->
 
 def select_questions(candidates: list[dict], seed: str, weights: dict[str, float],
                      per_chip: int, balancer: AnswerBalancer) -> list[dict]:
-    """Deduplicate, order by weighted seeded rank, balance, and keep at most `per_chip`."""
-    unique = {}
+    """Deduplicate, then fill up to `per_chip` slots: each slot draws a question type by its
+    weight among the types that still have a question for this tile (weights renormalised
+    over them), then that type's next question in a seeded order that the balancer allows
+    (refused ones are set aside). A type of weight 0 is never asked.
+
+    So the weights shape the realised mix whatever the number of candidates per type (a tile
+    with 9 classes has 360 relation candidates and 9 area ones)."""
+    by_type: dict[str, list[dict]] = defaultdict(list)
+    seen: set[str] = set()
     for item in candidates:
-        unique.setdefault(item["question"], item)
-    ranked = sorted(unique.values(), key=lambda q: (
-        _rank(seed, q["question"]) / max(weights.get(q["type"], 0.0), 1e-9)
-        if weights.get(q["type"], 0.0) > 0 else float("inf"), q["question"]))
-    chosen = []
-    for item in ranked:
-        if len(chosen) >= per_chip or weights.get(item["type"], 0.0) <= 0:
-            break
-        if not balancer.allow(item["type"], item["answer"]):
-            continue
-        balancer.record(item["type"], item["answer"])
-        chosen.append(item)
+        if item["question"] not in seen and weights.get(item["type"], 0.0) > 0:
+            seen.add(item["question"])
+            by_type[item["type"]].append(item)
+    for items in by_type.values():  # seeded order within a type, popped from the end
+        items.sort(key=lambda q: (_rank(seed, q["question"]), q["question"]), reverse=True)
+    draw = random.Random(_rank(seed, "question types"))
+    chosen: list[dict] = []
+    while len(chosen) < per_chip and by_type:
+        types = sorted(by_type)
+        qtype = draw.choices(types, weights=[weights[t] for t in types])[0]
+        queue = by_type[qtype]
+        while queue and not balancer.allow(qtype, queue[-1]["answer"]):
+            queue.pop()  # its answer is over-represented in the unit: the type's next one
+        if queue:
+            item = queue.pop()
+            balancer.record(qtype, item["answer"])
+            chosen.append(item)
+        if not queue:
+            del by_type[qtype]
     return chosen

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from geoscribe.text.templates import plural
+
 CHATTER = [re.compile(p, re.IGNORECASE) for p in (
     r"\bas an ai\b", r"\blanguage model\b", r"^\W*(sure|certainly|of course|okay|ok|absolutely)\b",
     r"\bhere(?:'s| is| are) (?:a|an|the|your|some|my)\b", r"\bi (?:cannot|can't|am unable|"
@@ -57,7 +59,7 @@ class Facts:
 
 
 def _plural_forms(phrase: str) -> list[str]:
-    forms = [phrase, phrase + "s", phrase + "es"]
+    forms = [phrase, plural(phrase), phrase + "s", phrase + "es"]
     if phrase.endswith("y"):
         forms.append(phrase[:-1] + "ies")
     return forms

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from geoscribe.text.tag_policy import TagPolicy, phrase_table
+from geoscribe.text.templates import singular, with_article
 
 
 def readable(value: str) -> str:
@@ -22,15 +23,16 @@ class FeaturePhrase:
 
 
 def object_phrase(key: str, value: str) -> str:
-    """Phrase naming an object from its primary tag."""
+    """Phrase naming one object from its primary tag, always singular (`amenity=toilets` ->
+    "toilet"): templates add the article or the plural."""
     table = phrase_table()["primary"].get(key, {"default": "{value}"})
     if value == "yes":
-        override = table.get("yes")
-        return override if override else readable(key)
-    phrase = table.get(value)
-    if phrase is None:
-        phrase = table.get("default", "{value}").format(value=readable(value))
-    return phrase
+        phrase = table.get("yes") or readable(key)
+    else:
+        phrase = table.get(value)
+        if phrase is None:
+            phrase = table.get("default", "{value}").format(value=readable(value))
+    return singular(phrase)
 
 
 def attribute_phrases(tags: dict[str, str], skip_key: str | None) -> tuple[str, ...]:
@@ -47,8 +49,8 @@ def attribute_phrases(tags: dict[str, str], skip_key: str | None) -> tuple[str, 
         if value == "1" and key in singular:
             template = singular[key]
         phrase = template.format(value=readable(value))
-        if phrase.startswith("a ") and phrase[2:3].lower() in tuple("aeiou"):
-            phrase = "an " + phrase[2:]  # "a {value} surface" with value=asphalt
+        if phrase.startswith("a "):  # "a {value} surface" with value=asphalt: "an asphalt ..."
+            phrase = with_article(phrase[2:])
         phrases.append(phrase)
     return tuple(phrases)
 

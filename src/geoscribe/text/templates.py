@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,32 +11,87 @@ from functools import lru_cache
 import jinja2
 
 from geoscribe.resources import read_text, sha256_text
+from geoscribe.text.tag_policy import phrase_table
 
 _ID_RE = re.compile(r"template_id:\s*(\S+)")
-_IRREGULAR_PLURALS = {"row of garages": "rows of garages", "row of trees": "rows of trees"}
+# head words that end in "s" but are singular: inflect would strip the s ("bus" -> "bu")
+_SINGULAR_ENDINGS = ("ss", "us", "is", "as", "ics")
 
 
-def with_article(phrase: str) -> str:
-    """'a house', 'an apartment building'."""
-    article = "an" if phrase[:1].lower() in "aeiou" else "a"
-    return f"{article} {phrase}"
+@lru_cache(maxsize=1)
+def _inflect():
+    """inflect's engine, imported without typeguard's instrumentation of its methods.
+
+    inflect >= 7.2 decorates its methods with typeguard's `@typechecked`, which re-parses the
+    module's source at import (1-8 s per process; jaraco/inflect#212). The decorator only
+    checks argument types, so it is swapped for a no-op while inflect is first imported.
+    """
+    if "inflect" not in sys.modules:
+        import typeguard
+
+        checked = typeguard.typechecked
+        typeguard.typechecked = lambda func=None, **_: func if func is not None else (
+            lambda f: f)
+        try:
+            import inflect  # noqa: F401
+        finally:
+            typeguard.typechecked = checked
+    return sys.modules["inflect"].engine()
 
 
+@lru_cache(maxsize=1)
+def _grammar() -> dict[str, frozenset[str]]:
+    """tag_phrases.yaml's `grammar` lists (uncountable phrases, words that are not plurals)."""
+    table = phrase_table().get("grammar") or {}
+    return {name: frozenset(table.get(name) or ()) for name in ("uncountable", "not_plural")}
+
+
+@lru_cache(maxsize=4096)
+def singular(phrase: str) -> str:
+    """The phrase with its head noun in the singular: "toilets" -> "toilet", "traffic signals"
+    -> "traffic signal"; singular, invariant ("series") and uncountable phrases unchanged."""
+    found = _inflect().singular_noun(phrase) if phrase.strip() else False
+    if not found or found == phrase:
+        return phrase
+    words, singulars = phrase.split(), found.split()
+    if len(words) != len(singulars):
+        return phrase
+    changed = [w for w, s in zip(words, singulars, strict=True) if w != s]
+    singular_s = any(w.lower().endswith(_SINGULAR_ENDINGS) or w.lower() in
+                     _grammar()["not_plural"] for w in changed)
+    return phrase if singular_s else found
+
+
+def countable(phrase: str) -> str:
+    """A phrase that can take an article and a number: singular, and an uncountable one as
+    "area of ..." ("farmland" -> "area of farmland")."""
+    phrase = singular(phrase)
+    return f"area of {phrase}" if phrase.lower() in _grammar()["uncountable"] else phrase
+
+
+@lru_cache(maxsize=4096)
+def with_article(phrase: str, adjective: str = "") -> str:
+    """'a house', 'an apartment building', 'a university', 'an area of farmland'; with an
+    adjective: 'an elongated building', 'a small area of farmland'."""
+    return _inflect().a(f"{adjective} {countable(phrase)}".strip())
+
+
+@lru_cache(maxsize=4096)
 def plural(phrase: str) -> str:
-    """Naive English plural of the last word (enough for tag phrases)."""
-    if phrase in _IRREGULAR_PLURALS:
-        return _IRREGULAR_PLURALS[phrase]
-    if phrase.endswith(("s", "x", "ch", "sh")):
-        return phrase + "es"
-    if phrase.endswith("y") and phrase[-2:-1] not in "aeiou":
-        return phrase[:-1] + "ies"
-    return phrase + "s"
+    """English plural of a phrase (inflect): 'houses', 'rows of trees', 'buses'; a phrase
+    already plural is pluralised from its singular ("steps" -> "steps", never "stepses")."""
+    return _inflect().plural_noun(countable(phrase))
+
+
+def count_phrase(count: int, phrase: str) -> str:
+    """'1 house', '2 houses', '0 houses' (number and noun agree)."""
+    return f"{count} {countable(phrase) if count == 1 else plural(phrase)}"
 
 
 def counted(item: dict) -> str:
     """'a house' or '3 houses'."""
     count = item["count"]
-    return with_article(item["phrase"]) if count == 1 else f"{count} {plural(item['phrase'])}"
+    return with_article(item["phrase"]) if count == 1 else count_phrase(count, item["phrase"])
 
 
 def join_and(items) -> str:
