@@ -6,6 +6,8 @@ import hashlib
 import pickle
 from dataclasses import dataclass, field
 
+from shapely.geometry.base import BaseGeometry
+
 from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.masks import MaskInfo
 from geoscribe.types import ChipSettings, RasterInfo
@@ -50,6 +52,7 @@ class BuildContext:
     qa_weights: dict[str, float] = field(default_factory=dict)  # rsvqa-like sampling weights
     qa_per_chip: int = 8
     box_format: str = "geochat"  # geochat-like: "geochat" | "json"
+    region: BaseGeometry | None = None  # WGS84: foci must meet it (the store holds more)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from geoscribe.builders.records import tile_feature_entry
 from geoscribe.builders.tile_features import FeatureTileBuilder, counts_by_name
+from geoscribe.geometry import metric_frame
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.rsvqa import (
     DEFAULT_WEIGHTS,
@@ -32,8 +33,8 @@ class RsvqaBuilder(FeatureTileBuilder):
 
     def describe_features(self, plan: ChipPlan, bbox_wgs84, key: str) -> dict | str:
         items = self.features_in_tile(plan, bbox_wgs84)
-        gsd = plan.raster.gsd_m * plan.side / plan.out_size
-        candidates = candidate_questions(items, self.vocabulary, gsd)
+        to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
+        candidates = candidate_questions(items, self.vocabulary, to_metres)
         weights = self.ctx.qa_weights or DEFAULT_WEIGHTS
         qa = select_questions(candidates, key, weights, self.ctx.qa_per_chip, self.balancer)
         if not qa:

@@ -37,7 +37,7 @@ from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.recipes import RECIPES
 from geoscribe.redact import PublicNames
-from geoscribe.region import SPLITS, Region, parse_region
+from geoscribe.region import SPLITS, Region, ingest_area, parse_region
 from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.imagery import expand_imagery, index_raster
@@ -272,9 +272,18 @@ def _ingest(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
         return json.loads(ingest_file.read_text(encoding="utf-8"))
     policy = load_tag_policy(config.tag_policy)
     ingest = build_store(store_path, inputs.osm_paths, inputs.label_paths,
-                         inputs.region.geometry, policy, progress=config.progress)
+                         _ingest_area(config, inputs), policy, progress=config.progress)
     atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
     return ingest
+
+
+def _ingest_area(config: BuildConfig, inputs: Inputs):
+    """The region grown by the largest chip (feature recipes) or tile a build can cut, so
+    that everything seen in a chip or tile crossing the region's edge is known (issue 17
+    case 2); foci stay inside the region (BuildContext.region)."""
+    side = (config.max_chip_px if RECIPES[config.recipe].chips == "features"
+            else config.tile_px or config.chip_size)
+    return ingest_area(inputs.region.geometry, side, [r.gsd_m for r in inputs.rasters])
 
 
 def _plan(config: BuildConfig, inputs: Inputs, work: Path) -> list[Unit]:
@@ -313,7 +322,7 @@ def _context(config: BuildConfig, inputs: Inputs, work: Path) -> BuildContext:
             min_contrast=ChipQC.min_contrast if config.qc_contrast else None,
             max_cloud_fraction=ChipQC.max_cloud_fraction if config.qc_clouds else None),
         qa_weights=dict(config.qa_weights), qa_per_chip=config.qa_per_chip,
-        box_format=config.box_format,
+        box_format=config.box_format, region=inputs.region.geometry,
         tag_policy_path=str(config.tag_policy) if config.tag_policy else None,
         max_others=config.max_others, image_format=config.image_format,
         jpeg_quality=config.jpeg_quality, gdal_cache_bytes=inputs.gdal_cache,
