@@ -163,10 +163,10 @@ def ground_resolution_m(transform: Affine, crs: str, col: float, row: float) -> 
     columns measured in metres), never the CRS's own unit (Web Mercator's metre is
     1/cos(lat) ground metres; degrees are not metres at all)."""
     t = transform
-    lon, lat = transformer_to_wgs84(crs).transform(*(t @ (col, row)))
     corners = to_wgs84(shapely.MultiPoint([t @ (col, row), t @ (col + 1, row),
                                             t @ (col, row + 1)]), crs)
-    origin, step_col, step_row = local_utm(corners, lon, lat).geoms
+    here = corners.geoms[0]
+    origin, step_col, step_row = local_utm(corners, here.x, here.y).geoms
     ax, ay = step_col.x - origin.x, step_col.y - origin.y
     bx, by = step_row.x - origin.x, step_row.y - origin.y
     return math.sqrt(abs(ax * by - ay * bx))
