@@ -105,3 +105,34 @@ def test_chip_transform_is_affines_product():
     grid = (0.5, 0.0, 500_000.0, 0.0, -0.5, 3_300_000.0)
     expected = Affine(*grid) @ Affine.translation(256, 384) @ Affine.scale(2.0)
     assert tuple(chip_transform(grid, 256, 384, 2.0)) == tuple(expected)
+
+
+def test_grid_footprint_is_the_polygon_of_the_corners_on_a_rotated_grid():
+    """issue 17 case 1: the footprint of a turned grid is its own quadrilateral (area w x h
+    pixels), not the box of its corners."""
+    from geoscribe.geometry import grid_footprint
+
+    transform = _rotated(25.0, gsd=0.5)
+    poly = grid_footprint(transform, 300, 200)
+    assert poly.area == pytest.approx(300 * 200 * 0.25)
+    assert poly.area < shapely.box(*poly.bounds).area * 0.8
+    for col, row in ((0.5, 0.5), (299.5, 0.5), (0.5, 199.5), (299.5, 199.5)):
+        assert poly.contains(shapely.Point(transform @ (col, row)))
+    assert not poly.contains(shapely.Point(transform @ (-0.5, 100)))
+
+
+@pytest.mark.parametrize("lat", [0.0, 45.0, 60.17, 75.0])
+def test_ground_resolution_on_web_mercator_is_geodesic(lat):
+    """issue 17 case 3: one Web Mercator pixel of 1 unit is cos(lat) ground metres: checked
+    with pyproj.Geod over its two sides."""
+    from pyproj import Geod
+
+    from geoscribe.geometry import ground_resolution_m
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(24.94, lat)
+    transform = Affine(1.0, 0.0, x, 0.0, -1.0, y)
+    to_wgs84 = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    p0, p1, p2 = (to_wgs84.transform(*(transform @ cr)) for cr in ((0, 0), (1, 0), (0, 1)))
+    geod = Geod(ellps="WGS84")
+    truth = math.sqrt(geod.inv(*p0, *p1)[2] * geod.inv(*p0, *p2)[2])
+    assert ground_resolution_m(transform, "EPSG:3857", 0, 0) == pytest.approx(truth, rel=0.002)

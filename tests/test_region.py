@@ -199,3 +199,30 @@ def test_guarded_split_is_the_centre_block_unless_the_box_crosses():
         guarded_split(point, across, block, seed, fractions, True)
     info = block_split.cache_info()
     assert (info.misses, info.hits) == (2, 7)  # blocks ix and ix + 1, each hashed once
+
+
+@pytest.mark.parametrize("box", [(24.935, 60.164, 24.953, 60.179), (-0.01, -0.01, 0.01, 0.01),
+                                 (-70.2, -54.9, -70.1, -54.8)])
+def test_ingest_area_reaches_as_far_as_a_chip(box):
+    """issue 17 case 2: the ingest area holds every point within a chip's diagonal (side x
+    coarsest GSD x sqrt 2) of the region, checked with pyproj.Geod in 16 directions from
+    points along the region's edge; and it is not much larger (not at 1.5 x that reach)."""
+    from pyproj import Geod
+
+    from geoscribe.region import ingest_area
+
+    region = shapely.box(*box)
+    side, gsds = 512, [0.3, 2.0]
+    reach = side * 2.0 * 2 ** 0.5
+    area = ingest_area(region, side, gsds)
+    assert area.covers(region)
+    geod = Geod(ellps="WGS84")
+    edge = shapely.segmentize(region.exterior, (box[2] - box[0]) / 8).coords
+    for lon, lat in edge:
+        for azimuth in range(0, 360, 22):
+            x, y, _ = geod.fwd(lon, lat, azimuth, reach)
+            assert area.covers(shapely.Point(x, y)), (lon, lat, azimuth)
+    cx = (box[0] + box[2]) / 2
+    for azimuth, (lon, lat) in ((0, (cx, box[3])), (180, (cx, box[1]))):
+        x, y, _ = geod.fwd(lon, lat, azimuth, 1.5 * reach)
+        assert not area.covers(shapely.Point(x, y))

@@ -3,13 +3,16 @@ from/to WGS84, CRS <-> chip pixels, and chip pixels -> metres in the local UTM z
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 import shapely
+import shapely.affinity
 from affine import Affine
 from pyproj import CRS, Transformer
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 
@@ -36,6 +39,11 @@ def coords_transform(transformer: Transformer) -> Callable[[np.ndarray], np.ndar
 def project(geom: BaseGeometry, crs: str) -> BaseGeometry:
     """Reproject a WGS84 geometry into `crs`."""
     return shapely.transform(geom, coords_transform(transformer_from_wgs84(crs)))
+
+
+def to_wgs84(geom_crs: BaseGeometry, crs: str) -> BaseGeometry:
+    """Reproject a geometry in `crs` into WGS84 lon/lat."""
+    return shapely.transform(geom_crs, coords_transform(transformer_to_wgs84(crs)))
 
 
 def project_many(geoms: list[BaseGeometry], crs: str) -> list[BaseGeometry]:
@@ -96,6 +104,13 @@ def chip_footprint(transform: Affine, size: int) -> tuple[float, float, float, f
     return min(xs), min(ys), max(xs), max(ys)
 
 
+def grid_footprint(transform: Affine, width: int, height: int) -> Polygon:
+    """The footprint, in the grid's CRS, of a `width` x `height` pixel grid: the polygon of
+    its four corners (exact for rotated grids, unlike any box in another CRS)."""
+    corners = [transform @ (c, r) for c, r in ((0, 0), (width, 0), (width, height), (0, height))]
+    return Polygon(corners)
+
+
 def chip_bounds_wgs84(transform: Affine, size: int, crs: str) -> tuple[float, float, float, float]:
     """The chip's footprint (`chip_footprint`) as a WGS84 box (edges densified, 5 points)."""
     footprint = chip_footprint(transform, size)
@@ -115,16 +130,16 @@ def chip_transform(grid: tuple[float, ...], col_off: int, row_off: int, scale: f
                   d * scale + e * 0.0, d * 0.0 + e * scale, d * 0.0 + e * 0.0 + f)
 
 
-@lru_cache(maxsize=64)
-def _to_utm(lon: float, lat: float) -> Transformer:
-    zone = int((lon + 180) // 6) + 1
-    epsg = (32600 if lat >= 0 else 32700) + zone
-    return Transformer.from_crs("EPSG:4326", CRS.from_epsg(epsg), always_xy=True)
+@lru_cache(maxsize=128)
+def _utm_zone(zone: int, south: bool) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", CRS.from_epsg((32700 if south else 32600) + zone),
+                                always_xy=True)
 
 
 def local_utm(geom_wgs84: BaseGeometry, lon: float, lat: float) -> BaseGeometry:
     """A WGS84 geometry in the UTM zone of (lon, lat) — metres, for areas and lengths."""
-    return shapely.transform(geom_wgs84, coords_transform(_to_utm(round(lon, 0), round(lat, 0))))
+    zone = min(60, int((lon + 180) // 6) + 1)
+    return shapely.transform(geom_wgs84, coords_transform(_utm_zone(zone, lat < 0)))
 
 
 def metric_frame(transform: Affine, crs: str, bbox_wgs84
@@ -141,3 +156,38 @@ def metric_frame(transform: Affine, crs: str, bbox_wgs84
         return np.column_stack(to_wgs84.transform(x, y))
 
     return lambda geom: local_utm(shapely.transform(geom, to_lonlat), lon, lat)
+
+
+def ground_resolution_m(transform: Affine, crs: str, col: float, row: float) -> float:
+    """Metres on the ground per pixel of `transform` (in `crs`) at pixel (col, row): the
+    square root of the pixel's area in the local UTM zone there (its steps along rows and
+    columns measured in metres), never the CRS's own unit (Web Mercator's metre is
+    1/cos(lat) ground metres; degrees are not metres at all)."""
+    t = transform
+    corners = to_wgs84(shapely.MultiPoint([t @ (col, row), t @ (col + 1, row),
+                                            t @ (col, row + 1)]), crs)
+    here = corners.geoms[0]
+    origin, step_col, step_row = local_utm(corners, here.x, here.y).geoms
+    ax, ay = step_col.x - origin.x, step_col.y - origin.y
+    bx, by = step_row.x - origin.x, step_row.y - origin.y
+    return math.sqrt(abs(ax * by - ay * bx))
+
+
+def buffer_metres(geom_wgs84: BaseGeometry, metres: float) -> BaseGeometry:
+    """A WGS84 geometry grown by at least `metres` on the ground in every direction.
+
+    Degrees per metre are taken where they are largest over the geometry (longitude at its
+    latitude farthest from the equator, capped at 89°; latitude from the 110.5 km of a degree
+    at the equator, the shortest), so the buffer is never short; the result is clipped to
+    the lon/lat range.
+    """
+    lat_far = min(89.0, max(abs(geom_wgs84.bounds[1]), abs(geom_wgs84.bounds[3])))
+    lat_deg = metres / 110_500.0
+    lon_deg = metres / (111_000.0 * math.cos(math.radians(lat_far)))
+    squeeze = lat_deg / lon_deg  # longitudes scaled so that the buffer is round in metres
+    squeezed = shapely.affinity.scale(geom_wgs84, xfact=squeeze, yfact=1.0, origin=(0, 0))
+    # buffer's arcs are chords (8 per quarter circle): grown so that they stay outside
+    radius = lat_deg / math.cos(math.pi / 32)
+    grown = shapely.affinity.scale(squeezed.buffer(radius, quad_segs=8), xfact=1 / squeeze,
+                                   yfact=1.0, origin=(0, 0))
+    return grown.intersection(shapely.box(-180.0, -90.0, 180.0, 90.0))

@@ -15,8 +15,10 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from geoscribe.errors import InputError
+from geoscribe.geometry import buffer_metres
 
 SPLITS = ("train", "val", "test")
+REACH_MARGIN = 0.1  # on top of a chip's diagonal: the GSD varies across a raster
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,19 @@ def parse_region(text: str) -> Region:
         "not a bbox (min_lon,min_lat,max_lon,max_lat), an existing GeoJSON file, or 'demo'; "
         "place names need the Nominatim geocoder, which is not available offline",
     )
+
+
+def ingest_area(region: BaseGeometry, side_px: int, gsds_m: list[float]) -> BaseGeometry:
+    """The area whose features a build must know: the region grown by the farthest a chip or
+    tile reaches beyond it (issue 17 case 2).
+
+    A chip or tile of at most `side_px` source pixels that holds a point of the region
+    (its focus, or its centre) reaches at most its diagonal, `side_px` x the coarsest
+    ground resolution (`gsds_m`, metres) x sqrt(2), from it; a margin of REACH_MARGIN is
+    added. Foci stay inside the region: only what can be seen around them comes from beyond.
+    """
+    reach = side_px * max(gsds_m, default=0.0) * math.sqrt(2) * (1 + REACH_MARGIN)
+    return buffer_metres(region, reach) if reach > 0 else region
 
 
 def cell_index(lon: float, lat: float, size_deg: float) -> tuple[int, int]:

@@ -281,3 +281,63 @@ def test_intersection_with_box_survives_an_invalid_ring():
     assert part.is_valid and part.area == pytest.approx(25.0)  # two triangles of 12.5
     square = shapely.box(2, 2, 8, 8)
     assert intersection_with_box(square, box).equals(shapely.box(2, 2, 8, 5))
+
+
+# --- issue 17 case 1: the focus is tested against footprints in the raster's own CRS -------
+
+TM35 = "EPSG:3067"  # over Helsinki its grid is turned ~1.8° against lon/lat
+TM35_T = Affine(0.5, 0.0, 385_500.0, 0.0, -0.5, 6_672_000.0)
+TM35_SIDE = 800
+
+
+def _tm35_raster(directory: Path, name: str, transform: Affine):
+    path = directory / name
+    with rasterio.open(path, "w", driver="GTiff", width=TM35_SIDE, height=TM35_SIDE, count=3,
+                       dtype="uint8", crs=TM35, transform=transform) as dst:
+        dst.write(np.full((3, TM35_SIDE, TM35_SIDE), 100, dtype=np.uint8))
+    return index_raster(path)
+
+
+@pytest.fixture(scope="module")
+def tm35(tmp_path_factory):
+    """Two EPSG:3067 rasters side by side (400 m each, the second east of the first)."""
+    directory = tmp_path_factory.mktemp("tm35")
+    east = TM35_T @ Affine.translation(TM35_SIDE, 0)
+    return _tm35_raster(directory, "west.tif", TM35_T), _tm35_raster(directory, "east.tif", east)
+
+
+def _tm35_box_wgs84(x0, y0, x1, y1) -> shapely.Polygon:
+    """A rectangle given in EPSG:3067 metres, as a WGS84 polygon (densified edges)."""
+    to_wgs84 = Transformer.from_crs(TM35, "EPSG:4326", always_xy=True)
+    ring = shapely.segmentize(shapely.box(x0, y0, x1, y1).exterior, 1.0)
+    return shapely.Polygon([to_wgs84.transform(x, y) for x, y in ring.coords])
+
+
+def test_focus_off_the_footprint_inside_the_envelope(tm35):
+    """issue 17 case 1: a building reaching 5 m past the raster's north edge lies inside the
+    raster's WGS84 envelope (the grid is turned against lon/lat), yet it is off the imagery."""
+    west, _ = tm35
+    to_wgs84 = Transformer.from_crs(TM35, "EPSG:4326", always_xy=True)
+    top = 6_672_000.0
+    nw, ne = (to_wgs84.transform(x, top) for x in (385_500.0, 385_900.0))
+    x0 = 385_510.0 if nw[1] < ne[1] else 385_870.0  # where the north edge dips south
+    geom = _tm35_box_wgs84(x0, top - 15, x0 + 20, top + 5)
+    assert shapely.box(*west.bounds_wgs84).covers(geom)  # the envelope test passed it
+    assert plan_chip(geom, [west], ChipSettings()) == "focus_outside_imagery"
+    inside = _tm35_box_wgs84(x0, top - 25, x0 + 20, top - 5)
+    assert isinstance(plan_chip(inside, [west], ChipSettings()), ChipPlan)
+
+
+def test_focus_across_a_mosaic_is_tested_against_the_union_of_footprints(tm35):
+    """issue 17 case 1: across two rasters a focus on their joint footprint is planned (a
+    mosaic chip), one reaching past their north edge is off the imagery."""
+    west, east = tm35
+    seam, top = 385_900.0, 6_672_000.0
+    across = _tm35_box_wgs84(seam - 30, top - 60, seam + 30, top - 20)
+    plan = plan_chip(across, [west, east], ChipSettings())
+    assert isinstance(plan, ChipPlan) and plan.mosaic
+    to_wgs84 = Transformer.from_crs(TM35, "EPSG:4326", always_xy=True)
+    north_lat = max(to_wgs84.transform(x, top)[1] for x in (385_500.0, 386_300.0))
+    off = _tm35_box_wgs84(seam - 30, top - 20, seam + 30, top + 4)
+    assert off.bounds[3] < north_lat  # inside the union of the envelopes
+    assert plan_chip(off, [west, east], ChipSettings()) == "focus_outside_imagery"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from pyproj import Geod
+from pyproj import Geod, Transformer
 from rasterio.enums import ColorInterp
 from rasterio.warp import transform_bounds
 
@@ -253,3 +253,24 @@ def test_local_engineering_crs_is_input_error(tmp_path):
         index_raster(path)
     assert str(info.value) == (f"--imagery {path}: its CRS (Site grid) cannot be transformed "
                                "to WGS84")
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3067", "EPSG:3857", "EPSG:4326"])
+def test_gsd_is_the_geodesic_size_of_a_pixel(tmp_path, crs):
+    """issue 17 case 3: gsd_m is ground metres (about 0.5 m here) in every CRS, checked with
+    pyproj.Geod over one pixel at the raster's centre; on EPSG:3857 it is not the CRS unit
+    (1.005 Mercator metres a pixel at 60.17°N)."""
+    from helsinki import write_raster
+
+    path = write_raster(tmp_path / "h.tif", crs, 0.5)
+    info = index_raster(path)
+    to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    with rasterio.open(path) as src:
+        t, col, row = src.transform, src.width / 2, src.height / 2
+    lonlat = [to_wgs84.transform(*(t @ cr)) for cr in ((col, row), (col + 1, row),
+                                                        (col, row + 1))]
+    geod = Geod(ellps="WGS84")
+    dx = geod.inv(*lonlat[0], *lonlat[1])[2]
+    dy = geod.inv(*lonlat[0], *lonlat[2])[2]
+    assert info.gsd_m == pytest.approx(math.sqrt(dx * dy), rel=0.01)
+    assert info.gsd_m == pytest.approx(0.5, rel=0.01)

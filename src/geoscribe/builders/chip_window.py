@@ -9,7 +9,7 @@ import shapely
 from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.geometry import bounds_in_pixels, chip_transform, project
+from geoscribe.geometry import bounds_in_pixels, chip_transform, grid_footprint, project, to_wgs84
 from geoscribe.types import ChipPlan, ChipSettings, RasterInfo
 
 
@@ -22,6 +22,33 @@ def _place(offset: float, side: int, lo_obj: float, hi_obj: float, size: int) ->
     if lo <= hi:
         start = min(max(start, lo), hi)
     return int(start)
+
+
+def covered_by_footprints(geom_wgs84: BaseGeometry, rasters: list[RasterInfo],
+                          projector: Callable[[str], BaseGeometry]) -> bool:
+    """Whether the rasters' footprints together cover the geometry (issue 17 case 1).
+
+    Each footprint is tested in its raster's own CRS (the polygon of its corners), never as
+    a WGS84 box: a grid that is not aligned with lon/lat has an envelope larger than itself.
+    Rasters are taken one CRS at a time; what is left uncovered goes on to the next CRS.
+    `projector(crs)` is the geometry in `crs`. A hair (1e-6 px) of tolerance absorbs
+    reprojection noise on a shared edge.
+    """
+    rest: BaseGeometry | None = None
+    for crs in sorted({r.crs for r in rasters}):
+        group = [r for r in rasters if r.crs == crs]
+        tolerance = 1e-6 * min(math.sqrt(abs(Affine(*r.transform).determinant)) for r in group)
+        union = shapely.union_all([grid_footprint(Affine(*r.transform), r.width, r.height)
+                                   for r in group]).buffer(tolerance)
+        part = projector(crs) if rest is None else project(rest, crs)
+        try:
+            left = shapely.difference(part, union)
+        except shapely.errors.GEOSException:  # a self-crossing ring from a labels file
+            left = shapely.difference(shapely.make_valid(part), union)
+        if left.is_empty:
+            return True
+        rest = to_wgs84(left, crs)
+    return False
 
 
 def plan_chip(
@@ -59,8 +86,7 @@ def plan_chip(
             primary, bounds = raster, b
             break
     if primary is None:
-        footprints = shapely.union_all([shapely.box(*r.bounds_wgs84) for r in candidates])
-        if not footprints.buffer(1e-9).covers(geom_wgs84):
+        if not covered_by_footprints(geom_wgs84, candidates, projector):
             return "focus_outside_imagery"
         primary = max(candidates, key=lambda r: shapely.box(*r.bounds_wgs84)
                       .intersection(geom_wgs84.envelope).area)

@@ -7,6 +7,8 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
+from shapely.geometry.base import BaseGeometry
+
 from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.types import ChipSettings, MaskInfo, RasterInfo, SourceLicense
 
@@ -39,6 +41,7 @@ class BuildContext:
     # the recipe's own options (its spec's `options`), by BuildConfig field name: a recipe
     # that adds an option reads it here, so no engine or context code names it
     options: dict[str, Any] = field(default_factory=dict)
+    region: BaseGeometry | None = None  # WGS84: foci must meet it (the store holds more)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from geoscribe import __version__
 from geoscribe.builders.context import BuildContext
+from geoscribe.geometry import ground_resolution_m
 from geoscribe.types import ChipPlan, Feature, TileFeature
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -29,12 +30,19 @@ def chip_block(plan: ChipPlan, bbox_wgs84) -> dict:
         "bbox_wgs84": [round(v, 8) for v in bbox_wgs84],
         "crs": plan.crs,
         "transform": [t.a, t.b, t.c, t.d, t.e, t.f],
-        "gsd_m": plan.raster.gsd_m * plan.side / plan.out_size,
+        "gsd_m": chip_gsd_m(plan),
         "width": plan.out_size,
         "height": plan.out_size,
         "source_window": {"col_off": plan.col_off, "row_off": plan.row_off,
                           "width": plan.side, "height": plan.side},
     }
+
+
+def chip_gsd_m(plan: ChipPlan) -> float:
+    """Ground metres per chip pixel (as written) at the chip's centre, measured in the local
+    UTM zone (geometry.ground_resolution_m), to a tenth of a micrometre."""
+    half = plan.out_size / 2
+    return round(ground_resolution_m(plan.transform, plan.crs, half, half), 7)
 
 
 def image_block(ctx: BuildContext, plan: ChipPlan) -> dict:

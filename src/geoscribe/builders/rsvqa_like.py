@@ -8,6 +8,7 @@ from geoscribe.builders.tile_features import (
     FeatureTileBuilder,
     counts_by_name,
 )
+from geoscribe.geometry import metric_frame
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.rsvqa import (
     DEFAULT_WEIGHTS,
@@ -36,8 +37,8 @@ class RsvqaBuilder(FeatureTileBuilder):
 
     def describe_features(self, plan: ChipPlan, bbox_wgs84, key: str) -> dict | str:
         items = self.features_in_tile(plan, bbox_wgs84)
-        gsd = plan.raster.gsd_m * plan.side / plan.out_size
-        candidates = candidate_questions(items, self.vocabulary, gsd)
+        to_metres = metric_frame(plan.transform, plan.crs, bbox_wgs84)
+        candidates = candidate_questions(items, self.vocabulary, to_metres)
         weights = self.ctx.options["qa_weights"] or DEFAULT_WEIGHTS
         qa = select_questions(candidates, key, weights, self.ctx.options["qa_per_chip"],
                               self.balancer)

@@ -78,8 +78,12 @@ class SkyscriptBuilder:
         self.store.close()
 
     def unit_samples(self, unit, skip) -> Iterator[Sample]:
-        """Samples of a unit: one per feature whose bbox centre lies in the unit's cell."""
+        """Samples of a unit: one per feature whose bbox centre lies in the unit's cell and
+        that meets the region (the store also holds what lies around it, to be seen only)."""
         focus = list(self.store.centred_in(unit.bounds))
+        if self.ctx.region is not None:
+            shapely.prepare(self.ctx.region)
+            focus = [f for f in focus if self.ctx.region.intersects(f.geometry)]
         if unit.limit is not None:
             focus = focus[: unit.limit]
         self.candidates = len(focus)

@@ -57,6 +57,7 @@ def build_context(config: BuildConfig, inputs: Inputs, work: Path) -> BuildConte
         masks=inputs.masks, tile_px=config.tile_px or config.chip_size,
         min_object_px=min_object_px, qc=chip_qc(config),
         options={name: getattr(config, name) for name in spec.options},
+        region=inputs.region.geometry,
         tag_policy_path=str(config.tag_policy) if config.tag_policy else None,
         max_others=config.max_others, image_format=config.image_format,
         jpeg_quality=config.jpeg_quality, gdal_cache_bytes=inputs.gdal_cache,

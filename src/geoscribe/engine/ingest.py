@@ -17,6 +17,7 @@ from geoscribe.engine.inputs import Inputs
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.recipes import RECIPES
+from geoscribe.region import ingest_area
 from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.labels import check_labels_path, read_labels
@@ -35,9 +36,18 @@ def ingest_vectors(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
         return json.loads(ingest_file.read_text(encoding="utf-8"))
     policy = load_tag_policy(config.tag_policy)
     ingest = build_store(store_path, inputs.osm_paths, inputs.label_paths,
-                         inputs.region.geometry, policy, progress=config.progress)
+                         ingest_area_of(config, inputs), policy, progress=config.progress)
     atomic_write_text(ingest_file, json.dumps(ingest, indent=2, sort_keys=True))
     return ingest
+
+
+def ingest_area_of(config: BuildConfig, inputs: Inputs):
+    """The region grown by the largest chip (feature recipes) or tile a build can cut, so
+    that everything seen in a chip or tile crossing the region's edge is known (issue 17
+    case 2); foci stay inside the region (BuildContext.region)."""
+    side = (config.max_chip_px if RECIPES[config.recipe].chips == "features"
+            else config.tile_px or config.chip_size)
+    return ingest_area(inputs.region.geometry, side, [r.gsd_m for r in inputs.rasters])
 
 
 def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):

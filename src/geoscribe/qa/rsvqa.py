@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from statistics import median
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from geoscribe.text.templates import load_wording, plural, with_article
 from geoscribe.types import TileFeature
@@ -96,9 +98,10 @@ def _rank(seed: str, text: str) -> int:
     return int(hashlib.sha256(f"{seed}|{text}".encode()).hexdigest()[:12], 16)
 
 
-def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: float
-                        ) -> list[dict]:
-    """Every question the tile's features can answer (before sampling and balancing)."""
+def candidate_questions(items: list[TileFeature], vocabulary: list[str],
+                        to_metres: Callable[[BaseGeometry], BaseGeometry]) -> list[dict]:
+    """Every question the tile's features can answer (before sampling and balancing);
+    `to_metres` maps chip pixels to a metric frame (geometry.metric_frame) for distances."""
     words = rsvqa_templates()[2]
     by_class: dict[str, list[TileFeature]] = defaultdict(list)
     for item in items:
@@ -141,18 +144,20 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str], gsd_m: 
                            "classes": [name], "size": size})
             whole = [i for i in by_class[name] if not i.clipped and i.area_m2 > 0]
             if len(whole) == len(by_class[name]):  # shapes of cut objects are unknown
-                shapes = {shape_class(i.pixel_geometry) for i in whole}
+                shapes = {shape_class(to_metres(i.pixel_geometry)) for i in whole}
                 for shape in SHAPES:
                     question = words["shape"].format(a_shape_name=with_article(name, shape))
                     qa.append({"question": question,
                                "answer": "yes" if shape in shapes else "no", "type": "shape",
                                "classes": [name], "shape": shape})
-    qa.extend(_relations(items, words, gsd_m))
+    qa.extend(_relations(items, words, to_metres))
     return qa
 
 
-def _relations(items: list[TileFeature], words: dict[str, str], gsd_m: float) -> list[dict]:
+def _relations(items: list[TileFeature], words: dict[str, str],
+               to_metres: Callable[[BaseGeometry], BaseGeometry]) -> list[dict]:
     qa = []
+    metric = {id(i): to_metres(i.pixel_geometry) for i in items}  # ground metres, not pixels
     names = sorted({i.name for i in items})
     for a in names:
         for b in names:
@@ -165,7 +170,7 @@ def _relations(items: list[TileFeature], words: dict[str, str], gsd_m: float) ->
                 "right": any(x.bbox_px[0] > y.bbox_px[2] for x in aa for y in bb),
                 "above": any(x.bbox_px[3] < y.bbox_px[1] for x in aa for y in bb),
                 "below": any(x.bbox_px[1] > y.bbox_px[3] for x in aa for y in bb),
-                "next_to": any(x.pixel_geometry.distance(y.pixel_geometry) * gsd_m < NEXT_TO_M
+                "next_to": any(metric[id(x)].distance(metric[id(y)]) < NEXT_TO_M
                                for x in aa for y in bb),
             }
             for relation, answer in checks.items():

@@ -22,6 +22,7 @@ from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.warp import transform_bounds
 
 from geoscribe.errors import InputError
+from geoscribe.geometry import ground_resolution_m
 from geoscribe.sources.registry_data import source_uri
 from geoscribe.types import RasterInfo
 
@@ -65,12 +66,10 @@ def _rgb_bands(src) -> list[int]:
 
 
 def _gsd_m(src) -> float:
-    xres, yres = src.res
-    if src.crs.is_geographic:
-        lat = (src.bounds.top + src.bounds.bottom) / 2
-        return float(math.sqrt(xres * 111_320.0 * math.cos(math.radians(lat)) * yres * 110_574.0))
-    factor = src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0
-    return float(math.sqrt(xres * yres) * factor)
+    """Metres on the ground per pixel at the raster's centre (geometry.ground_resolution_m:
+    measured in the local UTM zone, not in the CRS's unit), to a tenth of a micrometre."""
+    crs = src.crs.to_string()
+    return round(ground_resolution_m(src.transform, crs, src.width / 2, src.height / 2), 7)
 
 
 def _stretch_limits(src, bands: list[int]) -> list[tuple[float, float]]:
