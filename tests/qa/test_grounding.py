@@ -64,8 +64,9 @@ def test_position_in_a_3x3_grid(box, where):
 
 
 def test_referring_expressions_pick_exactly_one_object():
-    """issue 11 tests mirror src: a unique class is named alone; repeated classes add size
-    and position; expressions still shared by two objects are left out."""
+    """issue 11 tests mirror src, issue 17 case 7: a unique class is named alone; a repeated
+    class takes the shortest of class + cell, size + class + cell that fits one object;
+    objects no expression singles out (3 and 4: both small, both bottom right) are left out."""
     items = [
         _item(1, shapely.box(10, 10, 20, 20), "building", area=50.0),
         _item(2, shapely.box(140, 140, 160, 160), "building", area=500.0),
@@ -74,8 +75,8 @@ def test_referring_expressions_pick_exactly_one_object():
         _item(5, shapely.LineString([(0, 150), (300, 150)]), "road"),
     ]
     found = {expr: item.feature.osm_id for expr, item in referring_expressions(items, SIZE)}
-    assert found == {"the small building at the top left": 1,
-                     "the medium building in the centre": 2, "the road": 5}
+    assert found == {"the building at the top left": 1,
+                     "the building in the centre": 2, "the road": 5}
 
 
 def test_conversation_turns():

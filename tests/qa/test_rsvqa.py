@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 import shapely
+from shapely import affinity
 
 from geoscribe.qa.rsvqa import (
     DEFAULT_WEIGHTS,
@@ -20,6 +21,12 @@ from geoscribe.qa.rsvqa import (
     size_class,
 )
 from geoscribe.types import Feature, TileFeature
+
+
+def metres_per_px(gsd: float):
+    """A pixel -> metre map of a north-up chip at `gsd` m per pixel (what geometry.metric_frame
+    gives for a UTM chip, up to the origin)."""
+    return lambda geom: affinity.scale(geom, gsd, gsd, origin=(0, 0))
 
 
 def _item(osm_id: int, geom, name: str, area: float = 0.0, clipped: bool = False
@@ -75,7 +82,7 @@ def test_candidate_questions_answers():
     """issue 11 tests mirror src: presence, count, comparison, area, size, shape and
     relations answered from the features (gsd 1 m: next to = closer than 10 px)."""
     qa = _by_question(candidate_questions(_scene(), ["building", "tree", "car", "pool", "bus"],
-                                          1.0))
+                                          metres_per_px(1.0)))
     assert qa["Is there a building in the image?"]["answer"] == "yes"
     assert qa["Is there a car in the image?"]["answer"] == "no"
     assert qa["How many buildings are there in the image?"]["answer"] == 2
@@ -103,7 +110,7 @@ def test_candidate_questions_answers():
 
 def test_next_to_is_in_metres():
     """issue 11 tests mirror src: the same 20 px gap is next to at 0.4 m/px (8 m < 10 m)."""
-    qa = _by_question(candidate_questions(_scene(), [], 0.4))
+    qa = _by_question(candidate_questions(_scene(), [], metres_per_px(0.4)))
     assert qa["Is there a building next to a tree?"]["answer"] == "yes"
     assert math.isclose(_scene()[1].pixel_geometry.distance(_scene()[2].pixel_geometry), 20)
 
@@ -126,7 +133,7 @@ def test_balancer_caps_an_answer_at_k_times_the_median():
 def test_select_questions_is_seeded_deduplicated_and_weighted():
     """issue 11 tests mirror src: same seed, same picks; a zero weight is never asked;
     a question text asked twice counts once; at most per_chip."""
-    candidates = candidate_questions(_scene(), ["car"], 1.0)
+    candidates = candidate_questions(_scene(), ["car"], metres_per_px(1.0))
     weights = {"presence": 1.0, "count": 1.0, "relation": 1.0}
     first = select_questions(candidates + candidates[:3], "chip-a", weights, 6, AnswerBalancer())
     again = select_questions(candidates, "chip-a", weights, 6, AnswerBalancer())
@@ -178,8 +185,8 @@ def _realised_and_expected(weights: dict[str, float], tiles: int = 400, per_chip
         if index % 25 == 0:
             balancer = AnswerBalancer()  # one unit of 25 tiles
         items = _ttile(rng, polygons=index % 2 == 0)
-        chosen = select_questions(candidate_questions(items, vocabulary, 0.5), f"tile-{index}",
-                                  weights, per_chip, balancer)
+        candidates = candidate_questions(items, vocabulary, metres_per_px(0.5))
+        chosen = select_questions(candidates, f"tile-{index}", weights, per_chip, balancer)
         realised.update(q["type"] for q in chosen)
         available = {t for t in _available(items) if weights.get(t, 0) > 0}
         total = sum(weights[t] for t in available)
@@ -207,7 +214,8 @@ def test_realised_mix_follows_the_weights(weights):
 
 def test_selection_is_deterministic_and_unique():
     items = _ttile(random.Random(3), polygons=True)
-    candidates = candidate_questions(items, list(POLYGON_CLASSES + POINT_CLASSES), 0.5)
+    candidates = candidate_questions(items, list(POLYGON_CLASSES + POINT_CLASSES),
+                                     metres_per_px(0.5))
     first = select_questions(candidates, "k", DEFAULT_WEIGHTS, 12, AnswerBalancer())
     again = select_questions(candidates, "k", DEFAULT_WEIGHTS, 12, AnswerBalancer())
     assert first == again and len(first) == 12

@@ -13,6 +13,7 @@ import inflect
 import osmium
 import pytest
 import shapely
+from shapely import affinity
 
 from geoscribe.qa.counting import counting_caption
 from geoscribe.qa.rsvqa import candidate_questions
@@ -137,7 +138,8 @@ def test_helsinki_phrases_in_captions_and_questions(helsinki_names):
             {"phrase": name, "count": 1}, {"phrase": name, "count": 2}]))
         texts.append(counting_caption({name: 1, "tree": 2}))
         texts += [q["question"] for q in candidate_questions(
-            [_feature(name, 0), _feature("tree", 50)], [name, "tree"], 0.5)]
+            [_feature(name, 0), _feature("tree", 50)], [name, "tree"],
+            lambda geom: affinity.scale(geom, 0.5, 0.5, origin=(0, 0)))]
         one = count_phrase(1, name).split(" ", 1)[1]
         head = one.split(" of ")[0].split()[-1]
         assert _is_singular(head) or head in ("series", "species"), one
