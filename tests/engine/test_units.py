@@ -1,13 +1,18 @@
-"""engine/units.finish_unit: the one end of a unit stage (worker and LLM stage)."""
+"""engine/units: unit planning (plan_units) and finish_unit, the one end of a unit stage
+(worker and LLM stage)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import shapely
 
-from geoscribe.engine.units import finish_unit, read_marker, unit_parts
+from geoscribe.engine.units import finish_unit, plan_units, read_marker, unit_parts
+from geoscribe.region import cell_index
 from geoscribe.shards import UnitPartWriter, iter_samples, sample_members
+from geoscribe.sources.feature_store import FeatureStore
+from geoscribe.types import Feature
 
 
 def _record(key: str) -> dict:
@@ -48,3 +53,24 @@ def test_unit_parts_removes_its_temporary_parts_when_the_stage_fails(tmp_path):
         assert (tmp_path / "u" / "llm-train.tar.tmp").exists()
         raise KeyboardInterrupt
     assert list((tmp_path / "u").iterdir()) == []
+
+
+def test_units_are_planned_for_the_features_meeting_the_region(tmp_path):
+    """issue 17 case 2: the store holds features beyond the region; units (and --limit) count
+    only the features meeting it: a building in the region, one across its edge (bbox centre
+    outside it) and one in the notch of an L-shaped region (inside its box, not in it)."""
+    region = shapely.Polygon([(0, 0), (0.02, 0), (0.02, 0.01), (0.01, 0.01), (0.01, 0.02),
+                              (0, 0.02)])
+    inside = shapely.box(0.002, 0.002, 0.003, 0.003)
+    across = shapely.box(0.019, 0.004, 0.026, 0.005)  # centre 0.0225: outside the region's box
+    notch = shapely.box(0.015, 0.015, 0.016, 0.016)
+    beyond = shapely.box(0.05, 0.05, 0.051, 0.051)
+    store = FeatureStore(tmp_path / "s.sqlite")
+    store.add_many([Feature("osm", g, {"building": "yes"}, "x.osm", osm_type="way", osm_id=i)
+                    for i, g in enumerate((inside, across, notch, beyond))])
+    size = 0.01
+    cells = {(u.ix, u.iy) for u in plan_units(store, region, size, None)}
+    expected = {cell_index(*g.centroid.coords[0], size) for g in (inside, across)}
+    assert cells == expected
+    limited = plan_units(store, region, size, 1)
+    assert len(limited) == 1 and limited[0].limit is None

@@ -174,3 +174,24 @@ def test_remove_since_drops_features_and_their_index_entries(tmp_path):
     everything = (0.0, 0.0, 90.0, 90.0)
     assert store.ids_intersecting(everything) == list(range(1, 21))
     assert [f.extra["store_id"] for f in store.intersecting(everything)] == list(range(1, 21))
+
+
+def test_centres_meeting_a_region_against_brute_force(tmp_path):
+    """issue 17 case 2: the store holds features around the region too (to be seen in chips);
+    the units are planned for those whose geometry meets the region, whatever their bbox
+    centre: checked against shapely over every feature, for an L-shaped region."""
+    features = _features(600, seed=4)
+    store = FeatureStore(tmp_path / "s.sqlite")
+    store.add_many(features)
+    region = shapely.Polygon([(10.3, 50.3), (11.5, 50.3), (11.5, 50.8), (10.8, 50.8),
+                              (10.8, 51.6), (10.3, 51.6)])
+    expected = sorted(((g.bounds[0] + g.bounds[2]) / 2, (g.bounds[1] + g.bounds[3]) / 2)
+                      for g in (f.geometry for f in features) if region.intersects(g))
+    found = sorted(store.centres_meeting(region, batch=50))
+    assert found == expected  # grid coordinates: exact in float64
+    box = shapely.box(*region.bounds)
+    # the L's notch holds features that meet the region's box but not the region: left out
+    assert any(box.intersects(f.geometry) and not region.intersects(f.geometry)
+               for f in features)
+    # and features that meet the region with their bbox centre outside its box are in
+    assert any(not box.contains(shapely.Point(c)) for c in found)

@@ -41,12 +41,12 @@ class Unit:
 def plan_units(
     store: FeatureStore, region: BaseGeometry, size_deg: float, limit: int | None
 ) -> list[Unit]:
-    """Units holding at least one feature centre inside the region's bounds, in stable order."""
-    minx, miny, maxx, maxy = region.bounds
+    """Units (grid cells, by the bbox centres of their features) holding at least one feature
+    that meets the region — the foci the builder takes — in stable order; `limit` caps the
+    foci over all units."""
     counts: Counter[tuple[int, int]] = Counter()
-    for cx, cy in store.centres():
-        if minx <= cx <= maxx and miny <= cy <= maxy:
-            counts[cell_index(cx, cy, size_deg)] += 1
+    for cx, cy in store.centres_meeting(region):
+        counts[cell_index(cx, cy, size_deg)] += 1
     units = []
     remaining = limit
     for ix, iy in sorted(counts):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from geoscribe.types import Feature
 
@@ -176,8 +177,23 @@ class FeatureStore:
         return self._rows(sql, (minx, maxx, miny, maxy))
 
     def centres(self) -> Iterator[tuple[float, float]]:
-        """Every feature's bbox centre (to enumerate the units that hold work)."""
+        """Every feature's bbox centre."""
         yield from self.db.execute("SELECT cx, cy FROM features")
+
+    def centres_meeting(self, region: BaseGeometry, batch: int = 4096
+                        ) -> Iterator[tuple[float, float]]:
+        """The bbox centres of the features whose geometry meets `region` (WGS84): the foci a
+        build plans its units for (the store also holds features around the region, to be
+        seen in chips only)."""
+        shapely.prepare(region)
+        minx, miny, maxx, maxy = region.bounds
+        rows = self.db.execute(
+            "SELECT f.cx, f.cy, f.wkb FROM features_rtree r JOIN features f ON f.id = r.id "
+            "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?",
+            (maxx, minx, maxy, miny))
+        while chunk := rows.fetchmany(batch):
+            meets = shapely.intersects(region, shapely.from_wkb([row[2] for row in chunk]))
+            yield from ((cx, cy) for (cx, cy, _), hit in zip(chunk, meets, strict=True) if hit)
 
     def create_centre_index(self) -> None:
         with self.db:
