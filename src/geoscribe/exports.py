@@ -10,7 +10,8 @@ Reads the shards under DIR/data (any recipe; a downloaded output works the same)
   and GeoChat's `preprocess_multimodal` take one image feature per token); turns alternate
   human/gpt starting with human.
 - geochat: the same layout with GeoChat's markup: every box is `{<x1><y1><x2><y2>|<θ>}` on a
-  0-100 grid (pixel JSON boxes are converted, θ from the record's feature with that box), a
+  0-100 grid (a pixel JSON box is converted from the record's feature with that box, θ
+  included; a box matching no feature is scaled, θ 0), a
   phrase followed by a box in an answer becomes `<p>phrase</p> {box}` (what GeoChat's parser
   reads), and a `[refer]` request names its phrase as GeoChat's referring prompt does
   ("[refer] Give me the location of <p>phrase</p>"); `[grounding]`, `[identify]` stay where
@@ -134,12 +135,15 @@ def _json_to_grid(text: str, record: dict) -> str:
     width, height = chip.get("width"), chip.get("height")
     if not width or not height:
         return text
-    angles = {tuple(round(v, 1) for v in f["bbox_px"]): f.get("rotation_deg") or 0
-              for f in record.get("features") or [] if f.get("bbox_px")}
+    features = {tuple(round(v, 1) for v in f["bbox_px"]): f
+                for f in record.get("features") or [] if f.get("bbox_px")}
 
     def convert(match: re.Match) -> str:
         box = tuple(float(v) for v in match.groups())
-        return _grid_box(box, width, height, int(angles.get(tuple(round(v, 1) for v in box), 0)))
+        feature = features.get(tuple(round(v, 1) for v in box))
+        if feature is None:
+            return _grid_box(box, width, height, 0)
+        return _grid_box(feature["bbox_px"], width, height, int(feature.get("rotation_deg") or 0))
 
     return JSON_BOX.sub(convert, text)
 
