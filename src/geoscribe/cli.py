@@ -373,6 +373,26 @@ def report(out: Annotated[Path, typer.Argument(help="A build-dataset output fold
     _echo(lines)
 
 
+@tools_app.command("export")
+def export(
+    out: Annotated[Path, typer.Argument(help="A build-dataset output folder (built or "
+                                             "downloaded).")],
+    format: Annotated[str, Opt("--format", help="llava, geochat or rsvqa.")],  # noqa: A002
+    dest: Annotated[Path, Opt("--out", help="Folder to write (must be empty or new).")],
+    split: Annotated[str, Opt(help="all (default), or train, val, test (comma-separated).")
+                     ] = "all",
+    prefix: Annotated[str, Opt(help="rsvqa: file name prefix, as RSVQA's LR/HR.")
+                      ] = "geoscribe",
+    overwrite: Annotated[bool, Opt(help="Replace a non-empty --out folder.")] = False,
+) -> None:
+    """Export OUT as LLaVA or GeoChat instruction data, or as RSVQA's json files."""
+    from geoscribe.exports import export as run_export
+
+    counts = run_export(out, format, dest, split, prefix, overwrite)
+    typer.echo(f"{dest}: {format} export, " + ", ".join(f"{split} {n}" for split, n in
+                                                        counts.items()) + " samples")
+
+
 def _run(app: typer.Typer) -> None:
     """Run a typer app: one-line errors (exit 2), usage errors as click prints them (exit 2),
     SIGINT/SIGTERM as one line (exit 130/143), and the commands' own exit codes."""

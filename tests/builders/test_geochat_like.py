@@ -71,6 +71,15 @@ def test_conversations_are_llava_turns_with_valid_geochat_boxes(grounded):
         assert len(refers) == len(set(refers))  # each expression picks a different object
 
 
+def test_one_image_token_in_the_first_human_turn(grounded):
+    """issue 12 case 2: LLaVA's and GeoChat's trainers take one image feature per `<image>`
+    token, so a one-image record carries exactly one, leading its first human turn."""
+    for record in grounded:
+        values = [t["value"] for t in record["conversations"]]
+        assert sum(v.count("<image>") for v in values) == 1
+        assert values[0].startswith("<image>\n") and len(values) > 2
+
+
 def test_refer_expressions_fit_one_feature_of_the_record(grounded):
     """issue 17 case 7: every [refer] expression, evaluated against all features of its
     record (class from the tags, cell from the box centre, size from the area), fits one."""

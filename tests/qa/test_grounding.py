@@ -92,7 +92,7 @@ def test_conversation_turns():
                                         "building {<50><50><50><50>|<")
     assert turns[2]["value"].endswith("[refer] the house")
     assert turns[3]["value"] == box1
-    assert turns[6]["value"] == f"<image>\n[identify] What is the object at {box1}?"
+    assert turns[6]["value"] == f"[identify] What is the object at {box1}?"  # issue 12 case 2
     assert turns[7]["value"] == "It is a house."
     as_json = grounded_conversations(items[:1], SIZE, "json", max_items=1)
     assert as_json[3]["value"] == "[0.0, 0.0, 30.0, 60.0]"
