@@ -309,11 +309,14 @@ def tools(version: VersionOpt = False) -> None:
 
 @tools_app.command("recipes")
 def recipes() -> None:
-    """List the recipes this version can build."""
-    from geoscribe.recipes import RECIPES
+    """List the recipes this version can build, the inputs each reads and its demo."""
+    from geoscribe.recipes import RECIPES, recipe_inputs
+    from geoscribe.sources.demo import DEMO_DESCRIPTIONS
 
     for name, spec in RECIPES.items():
-        typer.echo(f"{name:18s} {spec.description}")
+        demo = DEMO_DESCRIPTIONS[spec.demo] if spec.demo else "none"
+        typer.echo(f"{name:18s} {spec.description}\n{'':18s} inputs: {recipe_inputs(spec)}"
+                   f"\n{'':18s} --region demo: {demo}")
 
 
 @tools_app.command("validate")
