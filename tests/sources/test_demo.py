@@ -60,22 +60,26 @@ def _records(out: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def demo_builds(tmp_path_factory) -> dict[str, Path]:
-    """Every recipe built once on `--region demo` (2 workers)."""
+def demo_builds(tmp_path_factory):
+    """A recipe's `--region demo` output (2 workers), built on first use and then shared."""
     root = tmp_path_factory.mktemp("demos")
-    outs = {}
-    for name in RECIPES:
-        outs[name] = root / name
-        run_cli("build-dataset", name, "--region", "demo", "--out", str(outs[name]),
-                "--workers", "2", "--no-progress", check=True)
-    return outs
+    outs: dict[str, Path] = {}
+
+    def build(recipe: str) -> Path:
+        if recipe not in outs:
+            run_cli("build-dataset", recipe, "--region", "demo", "--out", str(root / recipe),
+                    "--workers", "2", "--no-progress", check=True)
+            outs[recipe] = root / recipe
+        return outs[recipe]
+
+    return build
 
 
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_every_recipe_has_a_demo_with_three_valid_splits(demo_builds, recipe):
     """issue 12 case 4: `build-dataset RECIPE --region demo` works for all seven recipes, the
     output validates and every split (train, val, test) has samples, as the stats say."""
-    out = demo_builds[recipe]
+    out = demo_builds(recipe)
     assert run_cli("geoscribe", "validate", str(out)).returncode == 0
     records = _records(out)
     by_split = Counter(r["split"] for r in records)
@@ -89,7 +93,7 @@ def test_every_recipe_has_a_demo_with_three_valid_splits(demo_builds, recipe):
 def test_vector_demos_use_the_spacenet_buildings_and_roads(demo_builds, recipe):
     """issue 12 case 4: the vector recipes' demos read the SpaceNet building and road vectors
     (features tagged building=* and highway=* both appear)."""
-    tags = {k for r in _records(demo_builds[recipe]) for f in r["features"] for k in f["tags"]}
+    tags = {k for r in _records(demo_builds(recipe)) for f in r["features"] for k in f["tags"]}
     assert {"building", "highway"} <= tags
 
 
@@ -115,7 +119,7 @@ def test_land_cover_demo_classes_match_the_source_masks(demo_builds, recipe):
         with rasterio.open(cache_dir() / "derived" / name) as src:
             assert np.array_equal(src.read(1), _expected_land_cover(files, scene))
     seen = Counter()
-    for record in _records(demo_builds[recipe]):
+    for record in _records(demo_builds(recipe)):
         scene = next(s for s in derived if record["image"]["uri"].endswith(s))
         member = INST_MASK if scene == ATLANTA else ROAD_MASK
         assert record["evidence"]["mask"] == f"pypi:solaris==0.4.0/{member}#land-cover"
