@@ -148,9 +148,10 @@ def build_dataset(
                                                    "repeat for a mosaic.")] = None,
     osm: Annotated[list[str] | None, Src(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
                                               "repeatable.")] = None,
-    labels: Annotated[list[str] | None, Src(help="Vector labels (.geojson/.gpkg/.shp) with "
-                                                 "OSM-style tag columns; for recipes that "
-                                                 "read a label mask: label rasters (masks). "
+    labels: Annotated[list[str] | None, Src(help="Vector recipes: vector labels (.geojson/"
+                                                 ".gpkg/.shp) with OSM-style tag columns; mask "
+                                                 "recipes: label rasters (with --class-map). "
+                                                 "`geoscribe recipes` says which. "
                                                  "Repeatable.")] = None,
     config: Annotated[Path | None, Run(help="YAML file of options (flags override it).")] = None,
     version: VersionOpt = False,
