@@ -76,3 +76,14 @@ def test_plain_or_unknown_recipe_help_lists_every_option():
     for args in (("--help",), ("no-such-recipe", "--help")):
         text = run_cli("build-dataset", *args, check=True).stdout
         assert {"--qa-types", "--margin", "--box-format", "--class-map"} <= _options(text)
+
+
+def test_labels_help_names_vector_labels_and_label_rasters_by_recipe_kind():
+    """issue 12 case 4: `--labels` takes vector files for the vector recipes and label rasters
+    for the mask recipes (not "rasters only" for tile recipes), pointing at `geoscribe recipes`."""
+    vector = next(n for n, s in RECIPES.items() if s.needs_vectors and s.chips == "tiles")
+    for recipe in (vector, next(n for n, s in RECIPES.items() if s.needs_masks)):
+        text = " ".join(run_cli("build-dataset", recipe, "--help", check=True).stdout.split())
+        assert ("Vector recipes: vector labels (.geojson/.gpkg/.shp) with OSM-style tag columns; "
+                "mask recipes: label rasters (with --class-map). `geoscribe recipes` says which."
+                ) in text

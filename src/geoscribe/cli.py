@@ -148,9 +148,10 @@ def build_dataset(
                                                    "repeat for a mosaic.")] = None,
     osm: Annotated[list[str] | None, Src(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
                                               "repeatable.")] = None,
-    labels: Annotated[list[str] | None, Src(help="Vector labels (.geojson/.gpkg/.shp) with "
-                                                 "OSM-style tag columns; for recipes that "
-                                                 "read a label mask: label rasters (masks). "
+    labels: Annotated[list[str] | None, Src(help="Vector recipes: vector labels (.geojson/"
+                                                 ".gpkg/.shp) with OSM-style tag columns; mask "
+                                                 "recipes: label rasters (with --class-map). "
+                                                 "`geoscribe recipes` says which. "
                                                  "Repeatable.")] = None,
     config: Annotated[Path | None, Run(help="YAML file of options (flags override it).")] = None,
     version: VersionOpt = False,
@@ -309,11 +310,14 @@ def tools(version: VersionOpt = False) -> None:
 
 @tools_app.command("recipes")
 def recipes() -> None:
-    """List the recipes this version can build."""
-    from geoscribe.recipes import RECIPES
+    """List the recipes this version can build, the inputs each reads and its demo."""
+    from geoscribe.recipes import RECIPES, recipe_inputs
+    from geoscribe.sources.demo import DEMO_DESCRIPTIONS
 
     for name, spec in RECIPES.items():
-        typer.echo(f"{name:18s} {spec.description}")
+        demo = DEMO_DESCRIPTIONS[spec.demo] if spec.demo else "none"
+        typer.echo(f"{name:18s} {spec.description}\n{'':18s} inputs: {recipe_inputs(spec)}"
+                   f"\n{'':18s} --region demo: {demo}")
 
 
 @tools_app.command("validate")

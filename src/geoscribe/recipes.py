@@ -19,7 +19,7 @@ from geoscribe.builders import (
 )
 from geoscribe.types import RecipeSpec
 
-__all__ = ["MODULES", "RECIPES", "RecipeSpec", "recipe_options"]
+__all__ = ["MODULES", "RECIPES", "RecipeSpec", "recipe_inputs", "recipe_options"]
 
 MODULES = (skyscript_like, rsvqa_like, geochat_like, counting_qa, landcover_cls,
            rsteller_like, chatearthnet_like)
@@ -30,3 +30,11 @@ RECIPES: dict[str, RecipeSpec] = {module.RECIPE.name: module.RECIPE for module i
 def recipe_options() -> frozenset[str]:
     """The BuildConfig fields some recipe declares as its own (the rest every recipe reads)."""
     return frozenset(name for spec in RECIPES.values() for name in spec.options)
+
+
+def recipe_inputs(spec: RecipeSpec) -> str:
+    """The input flags a recipe reads, in words (for `geoscribe recipes`)."""
+    if spec.needs_masks:
+        return ("--imagery + --labels label rasters (masks) with --class-map "
+                "[--mask-kind semantic|instance]")
+    return "--imagery + --osm and/or --labels vector files (OSM-style tag columns)"

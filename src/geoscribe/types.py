@@ -178,4 +178,7 @@ class RecipeSpec:
     llm_task: str | None = None  # its own --llm task (text.llm_tasks.TASKS); None: rewrite
     focus: bool = False  # its records have exactly one focus feature (else none)
     min_object_px: float = 3.0  # the default of --min-object-px
-    demo: str | None = None  # what `--region demo` gives it: "vectors" | "masks" | None
+    # what `--region demo` gives it (sources.demo.DEMO_KINDS): "vectors" (footprint and road
+    # vectors, object chips) | "vector-tiles" (the same, tiles) | "masks" (instance-id and road
+    # masks) | "land-cover" (the derived building/road/other raster) | None (no demo)
+    demo: str | None = None

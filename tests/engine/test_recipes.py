@@ -88,13 +88,21 @@ def test_an_unknown_recipe_has_no_builder(tmp_path):
         make_builder(_context("not-a-recipe", tmp_path))
 
 
-def test_tools_recipes_lists_every_recipe_with_its_description():
-    """issue 11: `geoscribe recipes` prints one line per recipe of the table."""
+def test_tools_recipes_lists_every_recipe_with_its_inputs_and_demo():
+    """issue 11: `geoscribe recipes` prints a line per recipe of the table; issue 12 case 4:
+    under it the inputs it reads (vector files or label rasters) and its `--region demo`."""
     result = run_cli("geoscribe", "recipes", check=True)
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == list(RECIPES)
-    for line, spec in zip(lines, RECIPES.values(), strict=True):
-        assert line.split(None, 1)[1] == spec.description
+    heads = [i for i, line in enumerate(lines) if not line[:1].isspace()]
+    assert [lines[i].split()[0] for i in heads] == list(RECIPES)
+    for i, spec in zip(heads, RECIPES.values(), strict=True):
+        assert lines[i].split(None, 1)[1] == spec.description
+        inputs, demo = lines[i + 1].strip(), lines[i + 2].strip()
+        assert inputs.startswith("inputs: --imagery")
+        assert ("label rasters" in inputs) == spec.needs_masks
+        assert ("--osm" in inputs and "vector files" in inputs) == spec.needs_vectors
+        assert demo.startswith("--region demo: SpaceNet") or (
+            demo.startswith("--region demo: a building/road/other raster derived"))
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])

@@ -41,4 +41,4 @@ class GeochatBuilder(FeatureTileBuilder):
 RECIPE = RecipeSpec(
     "geochat-like", "tiles with grounded instructions (GeoChat boxes) for the OSM features in "
     "them", "tiles", GeochatBuilder, needs_vectors=True,
-    options=VECTOR_TILE_OPTIONS + ("box_format",))
+    options=VECTOR_TILE_OPTIONS + ("box_format",), demo="vector-tiles")

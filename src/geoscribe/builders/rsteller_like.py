@@ -41,4 +41,5 @@ class RstellerBuilder(FeatureTileBuilder):
 RECIPE = RecipeSpec(
     "rsteller-like", "tiles with facts about their largest OSM areas and longest lines "
     "(RSTeller style), captioned by template or LLM", "tiles", RstellerBuilder,
-    needs_vectors=True, options=VECTOR_TILE_OPTIONS, llm_task="rsteller_caption")
+    needs_vectors=True, options=VECTOR_TILE_OPTIONS, llm_task="rsteller_caption",
+    demo="vector-tiles")

