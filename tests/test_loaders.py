@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import rasterio
 import webdataset as wds
@@ -190,3 +191,9 @@ def test_every_recipe_loads_with_datasets_and_webdataset(every_recipe, name, tmp
         assert record["id"] == key
         seen[record["split"]] = seen.get(record["split"], 0) + 1
     assert seen == expected
+    sizes = json.loads((out / "data" / "sizes.json").read_text())  # issue 12 case 3
+    rows = {shard: pq.read_metadata(out / "data" / shard.replace(".tar", ".parquet")).num_rows
+            for shard in sizes}
+    assert rows == sizes
+    assert {split: sum(n for shard, n in sizes.items() if shard.startswith(f"{split}-"))
+            for split in expected} == expected

@@ -72,7 +72,7 @@ def metadata_row(record: dict) -> dict:
         "key": record["id"], "split": record["split"], "recipe": record["recipe"],
         "caption": record["texts"]["caption"],
         "lon_min": west, "lat_min": south, "lon_max": east, "lat_max": north,
-        "lon": (west + east) / 2, "lat": (south + north) / 2,
+        "lon": round((west + east) / 2, 8), "lat": round((south + north) / 2, 8),
         "primary_class": _primary_class(record),
         "focus_tags": sorted(focus["tags"].items()) if focus else None,
         "n_features": len(record.get("features") or []), "n_qa": len(record.get("qa") or []),
