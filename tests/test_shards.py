@@ -96,7 +96,8 @@ def test_abort_drops_the_shard_being_written_and_keeps_finished_ones(tmp_path):
         sink.write(sample_members(key, "jpg", b"x" * 50, _record(key)), "u1")
     assert (tmp_path / "train-000001.tar.tmp").exists()
     sink.abort()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-000000.tar"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-000000.parquet",
+                                                          "train-000000.tar"]
     with tarfile.open(tmp_path / "train-000000.tar") as tar:
         assert len(tar.getmembers()) == 2 * 3  # jpg, json, txt of two samples
     sink.abort()  # nothing open: nothing to do

@@ -158,6 +158,19 @@ def _size_category(n: int) -> str:
     return "n>1M"
 
 
+def _image_ext(out: Path) -> str | None:
+    """The image member's extension in the first shard (jpg or png), None without shards.
+    The card declares the columns with it, so `datasets` does not guess each field's type from
+    a split's first five samples (a field null in all of them and text later failed)."""
+    for shard in sorted((out / "data").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                ext = member.name.partition(".")[2]
+                if ext not in ("json", "txt"):
+                    return ext
+    return None
+
+
 def write_dataset_card(out: Path, stats: dict) -> Path:
     """Write OUT/README.md, a Hub dataset card with the license attribution of every input."""
     import jinja2
@@ -175,6 +188,7 @@ def write_dataset_card(out: Path, stats: dict) -> Path:
         hub_license=hub_license, recipe=stats.get("recipe", "?"),
         size_category=_size_category(stats.get("samples", 0)),
         data_files={split: f"data/{split}-*.tar" for split in by_split},
+        image_ext=_image_ext(out),
         title=f"{stats.get('recipe', 'geoscribe')} dataset", version=stats.get("geoscribe_version"),
         samples=stats.get("samples", 0), samples_by_split=by_split,
         region=stats.get("region", {}).get("description", "?"), licenses=licenses,

@@ -5,7 +5,7 @@ webdataset.TarWriter writes) into a unit's part tar; the writer records each sam
 range. Shards are then assembled by copying those ranges (whole tar members, headers included)
 in unit order and closing the archive as tarfile does, so the same inputs give byte-identical
 shards and no sample is re-encoded. A shard is written under a temporary name and renamed when
-complete; its stats json is written after the tar exists.
+complete; its metadata parquet (shard_meta.py) follows it, and its stats json comes last.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from geoscribe.region import SPLITS
+from geoscribe.shard_meta import json_member, metadata_row, write_metadata
 
 FIXED_MTIME = 0.0
 OWNER = "geoscribe"
@@ -200,6 +201,7 @@ class ShardSink:
         self._count = 0
         self._bytes = 0
         self._units: list[str] = []
+        self._rows: list[dict] = []  # the shard's metadata parquet rows
         self._started = 0.0
 
     @property
@@ -217,6 +219,7 @@ class ShardSink:
             self._open_shard()
         self._fh.write(members_bytes)
         self._hash.update(members_bytes)
+        self._rows.append(metadata_row(json.loads(json_member(members_bytes))))
         self._count += 1
         self._bytes += size
         if not self._units or self._units[-1] != unit:
@@ -231,6 +234,7 @@ class ShardSink:
         self._hash = hashlib.sha256()
         self._count = self._bytes = 0
         self._units = []
+        self._rows = []
         self._started = time.perf_counter()
 
     def _close_shard(self) -> None:
@@ -244,6 +248,7 @@ class ShardSink:
         self._fh.close()
         final = self.data_dir / f"{self.name}.tar"
         os.replace(self.data_dir / f"{self.name}.tar.tmp", final)
+        write_metadata(final, self._rows)
         self.shards.append({
             "shard": final.name,
             "split": self.split,

@@ -93,10 +93,11 @@ def test_counting_qa_counts_are_the_mask_counts(tile_scene, tmp_path):
     for record in records:
         truth = _truth_counts(_window(tile_scene["semantic"], record), 10)
         assert record["evidence"]["counts"] == truth, record["id"]
-        answers = {q["classes"][0]: q["answer"] for q in record["qa"] if q["type"] == "count"}
+        answers = {q["classes"][0]: q["answer_number"] for q in record["qa"]
+                   if q["type"] == "count"}
         assert answers and all(truth[c] == n for c, n in answers.items())
         total = next(q for q in record["qa"] if q["type"] == "total")
-        assert total["answer"] == sum(truth.values())
+        assert total["answer_number"] == sum(truth.values())
         for q in record["qa"]:
             assert q["classes"]
             if q["type"] == "presence":

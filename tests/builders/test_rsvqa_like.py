@@ -78,7 +78,7 @@ def test_answers_match_shapely_truth(vqa, scene):
         for q in record["qa"]:
             name = q["classes"][0]
             if q["type"] == "count":
-                assert q["answer"] == len(inside.get(name, [])), (record["id"], q)
+                assert q["answer_number"] == len(inside.get(name, [])), (record["id"], q)
             elif q["type"] == "presence":
                 assert q["answer"] == ("yes" if name in inside else "no"), (record["id"], q)
             elif q["type"] == "area":

@@ -152,7 +152,11 @@ def test_shard_stats_json_sits_next_to_its_shard(tmp_path):
         assert stats["unit_skipped"] == ({"no_pixels": no_pixels} if contributing else {})
         assert stats["unit_build_seconds"] == pytest.approx(0.5 * len(contributing))
     assert sorted(p.name for p in (out / "data").iterdir()) == sorted(
-        [p.name for p in tars] + [f"{p.stem}_stats.json" for p in tars])
+        [p.name for p in tars] + [f"{p.stem}_stats.json" for p in tars]
+        + [f"{p.stem}.parquet" for p in tars] + ["sizes.json"])  # issue 12 case 3
+    sizes = json.loads((out / "data" / "sizes.json").read_text())
+    assert sizes == {tar.name: json.loads((tar.parent / f"{tar.stem}_stats.json").read_text())[
+        "samples"] for tar in tars}
 
 
 def test_rewrite_hook_drops_and_changes_samples(tmp_path):
@@ -206,6 +210,8 @@ def test_abort_removes_the_shards_begun_and_keeps_the_finished(tmp_path):
     assert begun  # the case of this test: shards half-written
     finished = sorted(p.name for p in (out / "data").glob("*.tar"))
     merger.abort()
-    assert sorted(p.name for p in (out / "data").iterdir()) == finished
+    assert sorted(p.name for p in (out / "data").iterdir() if p.suffix != ".parquet") == finished
+    assert sorted(p.stem for p in (out / "data").glob("*.parquet")) == [  # issue 12 case 3
+        name.removesuffix(".tar") for name in finished]
     for name in finished:
         assert len(_read_tar(out / "data" / name)) % 3 == 0  # whole samples, readable

@@ -35,7 +35,7 @@ def test_answers_follow_counts(seed):
     assert sorted(item["classes"][0] for item in count_items) == sorted(present or names[:1])
     for item in count_items:
         (name,) = item["classes"]
-        assert item["answer"] == counts[name]
+        assert item["answer_number"] == counts[name]
         assert item["cut_by_edge"] == cut[name]
 
     for item in _by_type(qa, "presence"):
@@ -49,7 +49,8 @@ def test_answers_follow_counts(seed):
         assert item["answer"] == ("yes" if counts[a] > counts[b] else "no")
 
     (total,) = _by_type(qa, "total")
-    assert total["answer"] == sum(counts.values())
+    assert total["answer_number"] == sum(counts.values())
+    assert total["answer"] == str(sum(counts.values()))
     assert total["classes"] == names
 
     for item in qa:
@@ -75,10 +76,10 @@ def test_empty_chip_still_gets_a_count_question_with_zero():
     counts = {"building": 0, "road": 0}
     qa = counting_questions(counts, {}, "empty", PresenceBalancer())
     (count,) = _by_type(qa, "count")
-    assert count["answer"] == 0
+    assert count["answer"] == "0" and count["answer_number"] == 0
     assert count["classes"] == ["building"]
     assert _by_type(qa, "comparison") == []  # both zero: nothing to compare
-    assert _by_type(qa, "total")[0]["answer"] == 0
+    assert _by_type(qa, "total")[0]["answer_number"] == 0
 
 
 def test_single_class_chips_are_balanced_to_within_one():

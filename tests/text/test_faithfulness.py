@@ -71,10 +71,10 @@ def test_classes_in_prefers_longest_names_without_overlap():
         "house", "residential road", "road"]
 
 
-COUNT = {"question": "How many houses are there in the image?", "answer": 3, "type": "count",
-         "classes": ["house"]}
+COUNT = {"question": "How many houses are there in the image?", "answer": "3",
+         "answer_number": 3, "type": "count", "classes": ["house"]}
 PRESENCE = {"question": "Is there any water tower in the image?", "answer": "no",
-            "type": "presence", "classes": ["water tower"]}
+            "answer_bool": False, "type": "presence", "classes": ["water tower"]}
 AREA = {"question": "What is the area covered by houses?", "answer": "between 10 and 100 m2",
         "type": "area", "classes": ["house"]}
 
@@ -82,7 +82,8 @@ AREA = {"question": "What is the area covered by houses?", "answer": "between 10
 @pytest.mark.parametrize("item, question, answer", [
     (COUNT, "How many houses can be seen?", "There are 3 houses."),
     (COUNT, "What is the number of houses here?", "I count three houses."),
-    ({**COUNT, "answer": 0}, "How many houses can be seen?", "There are no houses."),
+    ({**COUNT, "answer": "0", "answer_number": 0}, "How many houses can be seen?",
+     "There are no houses."),
     (PRESENCE, "Can you see a water tower?", "No, there is no water tower."),
     (AREA, "How much area do the houses cover?", "They cover between 10 and 100 m2."),
 ])

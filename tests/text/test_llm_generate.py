@@ -129,10 +129,10 @@ def test_reworded_counts_are_rechecked_and_wrong_ones_keep_the_template(fake, tm
     from geoscribe.engine.llm_stage import apply_texts
     from geoscribe.text.llm_spec import LLMSettings
 
-    qa = [{"question": "How many houses are there in the image?", "answer": 3, "type": "count",
-           "classes": ["house"]},
+    qa = [{"question": "How many houses are there in the image?", "answer": "3",
+           "answer_number": 3, "type": "count", "classes": ["house"]},
           {"question": "Is there any residential road in the image?", "answer": "yes",
-           "type": "presence", "classes": ["residential road"]}]
+           "answer_bool": True, "type": "presence", "classes": ["residential road"]}]
     record = {**RECORD, "qa": qa, "generator": {"kind": "template", "template_id": "t@v1",
                                                  "prompt_sha256": "0" * 64}}
     fake.script = [{"content": json.dumps({

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from geoscribe.checks.schema import key_errors, record_errors
+from geoscribe.shard_meta import SIZES_FILE, metadata_path, metadata_row, read_metadata
 from geoscribe.shards import iter_samples, shard_stats_path
 
 
@@ -30,10 +31,49 @@ def validate_dataset(out: Path) -> DatasetReport:
     if not shards:
         report.problems.append(f"{out / 'data'}: no shards")
     seen: set[str] = set()
+    counts: dict[str, int] = {}
     for shard in shards:
         report.shards += 1
+        before = report.samples
         report.problems.extend(shard_problems(shard, report, seen))
+        counts[shard.name] = report.samples - before
+    if shards:
+        report.problems.extend(sizes_problems(out / "data", counts))
     return report
+
+
+def sizes_problems(data_dir: Path, counts: dict[str, int]) -> list[str]:
+    """data/sizes.json against the samples counted in the tars (issue 12 case 3)."""
+    path = data_dir / SIZES_FILE
+    try:
+        sizes = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [f"{SIZES_FILE}: missing"]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{SIZES_FILE}: invalid JSON ({exc})"]
+    if sizes != counts:
+        return [f"{SIZES_FILE}: {sizes} differs from the shards' sample counts {counts}"]
+    return []
+
+
+def metadata_problems(shard: Path, records: list[dict]) -> list[str]:
+    """The shard's parquet against its records: one row each, in order, the same values."""
+    if not metadata_path(shard).exists():
+        return [f"{metadata_path(shard).name}: missing"]
+    try:
+        expected = [metadata_row(record) for record in records]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []  # a record off the contract: reported by the record checks
+    try:
+        rows = read_metadata(shard)
+    except Exception as exc:  # noqa: BLE001 (any unreadable parquet is one problem)
+        return [f"{metadata_path(shard).name}: unreadable ({exc})"]
+    if rows != expected:
+        first = next((i for i, (a, b) in enumerate(zip(rows, expected, strict=False))
+                      if a != b), min(len(rows), len(expected)))
+        return [f"{metadata_path(shard).name}: differs from the tar's records "
+                f"({len(rows)} rows, {len(expected)} samples; first difference at row {first})"]
+    return []
 
 
 class _HashingReader(io.RawIOBase):
@@ -62,14 +102,21 @@ def shard_problems(shard: Path, report: DatasetReport, seen: set[str]) -> list[s
     read once for both (counts its samples in `report`)."""
     expected, problems = shard_file_problems(shard)
     sample_list: list[str] = []
+    records: list[dict] = []
     with open(shard, "rb") as fh:
         reader = _HashingReader(fh)
         try:
             for sample in iter_samples(shard, io.BufferedReader(reader)):
                 report.samples += 1
-                sample_list.extend(sample_problems(shard, sample, seen))
+                found = sample_problems(shard, sample, seen)
+                sample_list.extend(found)
+                if not found:
+                    records.append(json.loads(sample["json"]))
         except (tarfile.TarError, OSError, EOFError) as exc:
             sample_list.append(f"{shard.name}: unreadable tar, truncated or corrupt ({exc})")
+        else:
+            if not sample_list:
+                problems.extend(metadata_problems(shard, records))
         if expected is not None and expected != reader.hexdigest():
             problems.append(f"{shard.name}: sha256 differs from its stats json (altered)")
     return problems + sample_list

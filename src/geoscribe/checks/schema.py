@@ -52,6 +52,19 @@ def _focus_errors(record: dict) -> list[str]:
             f"got {focus}"]
 
 
+def _answer_errors(record: dict) -> list[str]:
+    """A counting answer's text is its number's decimal text (issue 12: answers are text, the
+    typed value lies beside them)."""
+    qa = record.get("qa")
+    if not isinstance(qa, list):
+        return []
+    return [f"qa/{i}/answer: {item.get('answer')!r} is not the text of answer_number "
+            f"{item['answer_number']!r}"
+            for i, item in enumerate(qa) if isinstance(item, dict)
+            and item.get("answer_number") is not None
+            and item.get("answer") != str(item["answer_number"])]
+
+
 def record_errors(record: dict, name: str = "record.schema.json") -> list[str]:
     """All schema violations of a record, as 'path: message' strings (empty when valid)."""
     try:
@@ -60,8 +73,8 @@ def record_errors(record: dict, name: str = "record.schema.json") -> list[str]:
         errors = sorted(record_validator(name).iter_errors(record), key=lambda e: list(e.path))
         messages = [f"{'/'.join(str(p) for p in e.path) or '<record>'}: {e.message}"
                     for e in errors]
-        return (messages or ["<record>: invalid"]) + _focus_errors(record)
-    return _focus_errors(record)
+        return (messages or ["<record>: invalid"]) + _focus_errors(record) + _answer_errors(record)
+    return _focus_errors(record) + _answer_errors(record)
 def key_errors(record: dict) -> list[str]:
     """Checks a JSON Schema cannot express: the key contract and the caption/txt identity."""
     errors = []

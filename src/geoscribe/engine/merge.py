@@ -11,6 +11,7 @@ from pathlib import Path
 from geoscribe.engine.units import Unit, unit_dir
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
+from geoscribe.shard_meta import write_sizes
 from geoscribe.shards import ShardSink, copy_ranges, iter_samples, shard_stats_path
 
 
@@ -24,7 +25,8 @@ class ShardMerger:
 
     Units may finish in any order; a unit is merged once every unit before it (in grid order)
     is merged, so the shards are the same bytes whatever the scheduling. Each split has its
-    own sink; a shard's stats json is written after its tar is complete.
+    own sink; a shard's parquet and stats json are written after its tar is complete, and
+    data/sizes.json once every shard is.
     """
 
     def __init__(self, out: Path, work_dir: Path, units: list[Unit], max_samples: int,
@@ -84,6 +86,7 @@ class ShardMerger:
                 atomic_write_text(shard_stats_path(self.data_dir / shard["shard"]),
                                   json.dumps(shard, indent=2, sort_keys=True))
                 shards.append(shard)
+        write_sizes(self.data_dir, shards)
         return shards
 
 

@@ -13,6 +13,7 @@ from geoscribe.errors import InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
 from geoscribe.report import add_qa_mix, read_stats
+from geoscribe.shard_meta import write_sizes
 from geoscribe.shards import ShardSink, iter_samples, shard_stats_path
 
 
@@ -51,7 +52,8 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
 def write_shards(new_dir: Path, tars: list[Path], rewrite, max_samples: int,
                  max_bytes: int) -> list[dict]:
     """The samples of `tars` that `rewrite` keeps, in new shards under `new_dir` (made afresh)
-    with their stats json; return the shard records. A failure leaves no half-written shard."""
+    with their parquet, stats json and sizes.json; return the shard records. A failure leaves
+    no half-written shard."""
     if new_dir.exists():
         shutil.rmtree(new_dir)
     new_dir.mkdir()
@@ -72,4 +74,5 @@ def write_shards(new_dir: Path, tars: list[Path], rewrite, max_samples: int,
             atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
                               json.dumps(shard, indent=2))
             shards.append(shard)
+    write_sizes(new_dir, shards)
     return shards

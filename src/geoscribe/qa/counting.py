@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from geoscribe.qa.answers import count_answer, yes_no
 from geoscribe.text.templates import count_phrase, load_wording, plural, singular
 
 TEMPLATE_FILE = ("prompts", "qa", "counting_v1.yaml")
@@ -53,7 +54,7 @@ def counting_questions(
     qa: list[dict] = []
     for name in present or classes[:1]:
         qa.append({"question": words["count"].format(plural=plural(name)),
-                   "answer": counts[name], "type": "count", "classes": [name],
+                   **count_answer(counts[name]), "type": "count", "classes": [name],
                    "cut_by_edge": cut.get(name, 0)})
     presence = []
     if present and absent:
@@ -64,17 +65,17 @@ def counting_questions(
         presence = [(_pick(absent, seed + ":no"), "no")]
     for name, answer in presence:
         balancer.record(answer)
-        qa.append({"question": words["presence"].format(name=singular(name)), "answer": answer,
-                   "type": "presence", "classes": [name]})
+        qa.append({"question": words["presence"].format(name=singular(name)),
+                   **yes_no(answer == "yes"), "type": "presence", "classes": [name]})
     pairs = [(a, b) for i, a in enumerate(classes) for b in classes[i + 1:]
              if counts[a] or counts[b]]
     for a, b in pairs[:max_comparisons]:
         qa.append({"question": words["comparison"].format(plural_a=plural(a), plural_b=plural(b)),
-                   "answer": "yes" if counts[a] > counts[b] else "no",
+                   **yes_no(counts[a] > counts[b]),
                    "type": "comparison", "classes": [a, b],
                    "counts": [counts[a], counts[b]]})
     qa.append({"question": words["total"],
-               "answer": sum(counts.values()), "type": "total", "classes": classes})
+               **count_answer(sum(counts.values())), "type": "total", "classes": classes})
     return qa
 
 

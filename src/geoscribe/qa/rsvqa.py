@@ -23,6 +23,7 @@ from statistics import median
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geoscribe.qa.answers import count_answer, yes_no
 from geoscribe.text.templates import load_wording, plural, with_article
 from geoscribe.types import TileFeature
 
@@ -110,25 +111,25 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str],
     absent = [name for name in vocabulary if name not in by_class]
     qa: list[dict] = []
     for name in present:
-        qa.append({"question": words["presence"].format(a_name=with_article(name)), "answer": "yes",
+        qa.append({"question": words["presence"].format(a_name=with_article(name)), **yes_no(True),
                    "type": "presence", "classes": [name]})
         qa.append({"question": words["count"].format(plural=plural(name)),
-                   "answer": len(by_class[name]), "type": "count", "classes": [name],
+                   **count_answer(len(by_class[name])), "type": "count", "classes": [name],
                    "cut_by_edge": sum(1 for i in by_class[name] if i.clipped)})
     for name in absent:
-        qa.append({"question": words["presence"].format(a_name=with_article(name)), "answer": "no",
+        qa.append({"question": words["presence"].format(a_name=with_article(name)), **yes_no(False),
                    "type": "presence", "classes": [name]})
-        qa.append({"question": words["count"].format(plural=plural(name)), "answer": 0,
+        qa.append({"question": words["count"].format(plural=plural(name)), **count_answer(0),
                    "type": "count", "classes": [name], "cut_by_edge": 0})
     names = present + absent[:2]
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             na, nb = len(by_class.get(a, [])), len(by_class.get(b, []))
             qa.append({"question": words["more"].format(plural_a=plural(a), plural_b=plural(b)),
-                       "answer": "yes" if na > nb else "no", "type": "comparison",
+                       **yes_no(na > nb), "type": "comparison",
                        "classes": [a, b], "counts": [na, nb]})
             qa.append({"question": words["equal"].format(plural_a=plural(a), plural_b=plural(b)),
-                       "answer": "yes" if na == nb else "no", "type": "comparison",
+                       **yes_no(na == nb), "type": "comparison",
                        "classes": [a, b], "counts": [na, nb]})
     for name in present:
         areas = [i.area_m2 for i in by_class[name]]
@@ -140,7 +141,7 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str],
             sizes = {size_class(a) for a in areas if a > 0}
             for size in ("small", "medium", "large"):
                 qa.append({"question": words["size"].format(a_size_name=with_article(name, size)),
-                           "answer": "yes" if size in sizes else "no", "type": "size",
+                           **yes_no(size in sizes), "type": "size",
                            "classes": [name], "size": size})
             whole = [i for i in by_class[name] if not i.clipped and i.area_m2 > 0]
             if len(whole) == len(by_class[name]):  # shapes of cut objects are unknown
@@ -148,7 +149,7 @@ def candidate_questions(items: list[TileFeature], vocabulary: list[str],
                 for shape in SHAPES:
                     question = words["shape"].format(a_shape_name=with_article(name, shape))
                     qa.append({"question": question,
-                               "answer": "yes" if shape in shapes else "no", "type": "shape",
+                               **yes_no(shape in shapes), "type": "shape",
                                "classes": [name], "shape": shape})
     qa.extend(_relations(items, words, to_metres))
     return qa
@@ -176,7 +177,7 @@ def _relations(items: list[TileFeature], words: dict[str, str],
             for relation, answer in checks.items():
                 qa.append({"question": words[relation].format(a_name_a=with_article(a),
                                                                     a_name_b=with_article(b)),
-                           "answer": "yes" if answer else "no", "type": "relation",
+                           **yes_no(answer), "type": "relation",
                            "classes": [a, b], "relation": relation})
     return qa
 

@@ -184,24 +184,24 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
     for value, _, written in numbers_in(question):
         if value not in allowed:
             problems.append(f"number_not_in_question: {written!r}")
-    expected = item["answer"]
-    if isinstance(expected, bool):
-        expected = "yes" if expected else "no"
+    expected = item["answer"]  # text; the typed value in answer_number / answer_bool
     first = re.sub(r"[^a-z]", "", (answer.split() or [""])[0].lower())
-    if isinstance(expected, int | float):
+    if item.get("answer_number") is not None:
+        expected = item["answer_number"]
         stated = {value for value, _, _ in numbers_in(answer)}
         if float(expected) == 0 and not stated and re.search(r"\b(no|none|zero)\b", answer,
                                                              re.IGNORECASE):
             return problems  # "There are no ..." states a count of 0
         if stated != {float(expected)}:
             problems.append(f"answer_not_the_count: {sorted(stated)} != {expected}")
-    elif str(expected).lower() in ("yes", "no"):
-        if first != str(expected).lower():
-            problems.append(f"answer_not_{expected}")
+    elif item.get("answer_bool") is not None:
+        said = "yes" if item["answer_bool"] else "no"
+        if first != said:
+            problems.append(f"answer_not_{said}")
     else:
-        if str(expected).lower() not in answer.lower():
+        if expected.lower() not in answer.lower():
             problems.append(f"answer_missing: {expected!r}")
-        wanted = {value for value, _, _ in numbers_in(str(expected))}
+        wanted = {value for value, _, _ in numbers_in(expected)}
         for value, _, written in numbers_in(answer):
             if value not in wanted:
                 problems.append(f"number_not_in_answer: {written!r}")

@@ -150,12 +150,6 @@ def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]
                                              vocabulary | classes, dominant)
 
 
-def _answer_text(answer) -> str:
-    if isinstance(answer, bool):
-        return "yes" if answer else "no"
-    return str(answer)
-
-
 def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     caption = record["texts"]["caption"]
     evidence = record.get("evidence", {})
@@ -171,7 +165,7 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     qa = record.get("qa") or []
     if qa:
         data["qa"] = [{"question": quoted(item["question"], cap=300),
-                       "answer": quoted(_answer_text(item["answer"]), cap=300)}
+                       "answer": quoted(item["answer"], cap=300)}
                       for item in qa[:MAX_QA]]
     turns = conversation_turns(record)
     if turns:
