@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from datasets import load_dataset
 
 from conftest import run_cli
 from geoscribe.errors import GeoscribeError
@@ -87,6 +88,52 @@ def test_every_recipe_has_a_demo_with_three_valid_splits(demo_builds, recipe):
     stats = json.loads((out / "stats.json").read_text())
     assert {s: stats["samples_by_split"][s] for s in SPLITS} == {s: by_split[s] for s in SPLITS}
     assert all(r["image"]["license"] == "CC-BY-SA-4.0" for r in records)
+
+
+def _llava_entries(dest: Path) -> list[dict]:
+    """The llava export's entries, each checked against the trainers' rules: one `<image>`,
+    leading the first human turn; turns alternate human/gpt; the image file exists."""
+    entries = []
+    for split_file in sorted(dest.glob("*.json")):
+        for entry in json.loads(split_file.read_text()):
+            turns = entry["conversations"]
+            assert turns and [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2)
+            assert sum(t["value"].count("<image>") for t in turns) == 1
+            assert turns[0]["value"].startswith("<image>\n")
+            assert (dest / entry["image"]).is_file()
+            entries.append(entry)
+    return entries
+
+
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_demo_outputs_feed_the_loaders_and_the_exports(demo_builds, recipe, tmp_path):
+    """issue 12 (consumers on real demo outputs): `load_dataset(OUT)` in memory and streaming
+    sees every sample per split; the llava export holds every sample under the trainers'
+    rules; for recipes with QA, the rsvqa export holds every question, linked by ids."""
+    out = demo_builds(recipe)
+    records = _records(out)
+    expected = dict(Counter(r["split"] for r in records))
+    loaded = load_dataset(str(out), cache_dir=str(tmp_path / "hf"))
+    assert {split: len(part) for split, part in loaded.items()} == expected
+    streamed = load_dataset(str(out), streaming=True)
+    assert {split: sum(1 for _ in part) for split, part in streamed.items()} == expected
+    dest = tmp_path / "llava"
+    run_cli("geoscribe", "export", str(out), "--format", "llava", "--out", str(dest),
+            check=True)
+    assert len(_llava_entries(dest)) == len(records)
+    questions = sum(len(r.get("qa") or []) for r in records)
+    if questions:
+        rsvqa = tmp_path / "rsvqa"
+        run_cli("geoscribe", "export", str(out), "--format", "rsvqa", "--out", str(rsvqa),
+                check=True)
+        found, images = 0, set()
+        for split in expected:
+            images |= {i["id"] for i in json.loads(
+                (rsvqa / f"geoscribe_split_{split}_images.json").read_text())["images"]}
+            qs = json.loads((rsvqa / f"geoscribe_split_{split}_questions.json").read_text())
+            found += len(qs["questions"])
+            assert all(q["img_id"] in images for q in qs["questions"])
+        assert found == questions
 
 
 @pytest.mark.parametrize("recipe", [n for n, s in RECIPES.items() if s.needs_vectors])
