@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import webdataset as wds
 from datasets import load_dataset
 
 from conftest import run_cli
@@ -108,8 +109,8 @@ def _llava_entries(dest: Path) -> list[dict]:
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_demo_outputs_feed_the_loaders_and_the_exports(demo_builds, recipe, tmp_path):
     """issue 12 (consumers on real demo outputs): `load_dataset(OUT)` in memory and streaming
-    sees every sample per split; the llava export holds every sample under the trainers'
-    rules; for recipes with QA, the rsvqa export holds every question, linked by ids."""
+    and webdataset see every sample per split; the llava and geochat exports hold every sample
+    under the trainers' rules; with QA, the rsvqa export holds every question, linked by ids."""
     out = demo_builds(recipe)
     records = _records(out)
     expected = dict(Counter(r["split"] for r in records))
@@ -117,10 +118,15 @@ def test_demo_outputs_feed_the_loaders_and_the_exports(demo_builds, recipe, tmp_
     assert {split: len(part) for split, part in loaded.items()} == expected
     streamed = load_dataset(str(out), streaming=True)
     assert {split: sum(1 for _ in part) for split, part in streamed.items()} == expected
-    dest = tmp_path / "llava"
-    run_cli("geoscribe", "export", str(out), "--format", "llava", "--out", str(dest),
-            check=True)
-    assert len(_llava_entries(dest)) == len(records)
+    urls = sorted(str(p) for p in (out / "data").glob("*.tar"))
+    seen = Counter(record["split"] for (record,) in wds.WebDataset(
+        urls, shardshuffle=False).decode().to_tuple("json"))
+    assert dict(seen) == expected
+    for fmt in ("llava", "geochat"):
+        dest = tmp_path / fmt
+        run_cli("geoscribe", "export", str(out), "--format", fmt, "--out", str(dest),
+                check=True)
+        assert len(_llava_entries(dest)) == len(records)
     questions = sum(len(r.get("qa") or []) for r in records)
     if questions:
         rsvqa = tmp_path / "rsvqa"
