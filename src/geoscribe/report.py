@@ -98,7 +98,8 @@ def summary_lines(out: Path, stats: dict) -> list[str]:
         f"built {stats.get('samples', 0)} samples "
         f"(train {by_split.get('train', 0)}, val {by_split.get('val', 0)}, "
         f"test {by_split.get('test', 0)}); {stats.get('rejected', 0)} rejected",
-        f"shards:  {out / 'data'} ({len(stats.get('shards', []))} tar files + _stats.json each)",
+        f"shards:  {out / 'data'} ({len(stats.get('shards', []))} tar files + _stats.json and "
+        ".parquet each, sizes.json)",
         f"stats:   {out / 'stats.json'}",
         f"preview: {out / 'preview.html'}",
         f"card:    {out / 'README.md'}",
