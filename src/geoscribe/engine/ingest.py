@@ -8,8 +8,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import shapely
 from shapely.geometry.base import BaseGeometry
-from shapely.prepared import prep
 from tqdm import tqdm
 
 from geoscribe.config import BuildConfig
@@ -68,20 +68,30 @@ def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
     return select
 
 
-def _groundable(features: Iterator[Feature], select, region, stats: SourceStats
-                ) -> Iterator[Feature]:
-    """The features inside `region` (prepared); their tags decided by `select` unless the
-    reader has done it (`select` None)."""
+def _groundable(features: Iterator[Feature], select, region: BaseGeometry, stats: SourceStats,
+                batch: int = 1000) -> Iterator[Feature]:
+    """The features inside `region` (prepared), in order; their tags decided by `select`
+    unless the reader has done it (`select` None). The region is met by a batch at once."""
+    chunk: list[Feature] = []
     for feature in features:
         if select is not None:
             kept = select(feature.tags)
             if kept is None:
                 continue
             feature.tags = kept
-        if not region.intersects(feature.geometry):
-            continue
-        stats.kept += 1
-        yield feature
+        chunk.append(feature)
+        if len(chunk) >= batch:
+            yield from _inside(chunk, region, stats)
+            chunk = []
+    yield from _inside(chunk, region, stats)
+
+
+def _inside(features: list[Feature], region: BaseGeometry, stats: SourceStats) -> list[Feature]:
+    """The features that meet `region`, counted as kept."""
+    meets = shapely.intersects(region, [f.geometry for f in features]).tolist()
+    inside = [feature for feature, hit in zip(features, meets, strict=True) if hit]
+    stats.kept += len(inside)
+    return inside
 
 
 def build_store(
@@ -131,14 +141,15 @@ def _read_inputs(store: FeatureStore, osm_paths: list[Path], label_paths: list[P
     jobs = [("osm", p, read_osm) for p in osm_paths] + [("labels", p, read_labels)
                                                           for p in label_paths]
     dedupe = len(osm_paths) > 1
-    bounds, prepared = tuple(region.bounds), prep(region)  # once for every input
+    bounds = tuple(region.bounds)
+    shapely.prepare(region)  # once for every input
     bar = tqdm(total=None, unit=" features", desc="reading vector sources", disable=not progress)
     try:
         for kind, path, reader in jobs:
             stats = SourceStats()
             first_id = store.next_id()
             try:
-                added = _add_input(store, reader, path, policy, (bounds, prepared), stats,
+                added = _add_input(store, reader, path, policy, (bounds, region), stats,
                                    bar, dedupe and kind == "osm", first_id)
             except InputError as exc:
                 store.remove_since(first_id)

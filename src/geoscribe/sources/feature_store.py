@@ -23,7 +23,24 @@ CREATE TABLE IF NOT EXISTS features (
 CREATE VIRTUAL TABLE IF NOT EXISTS features_rtree USING rtree(id, minx, maxx, miny, maxy);
 """
 # json.dumps(tags, sort_keys=True) builds an encoder per call; one encoder, the same text
-_tags_json = json.JSONEncoder(sort_keys=True).encode
+_encode_tags = json.JSONEncoder(sort_keys=True).encode
+_MAX_REMEMBERED = 100_000  # tag sets whose JSON text is remembered
+_known_json: dict[tuple, str] = {}
+
+
+def _tags_json(tags: dict) -> str:
+    """`tags` as sorted JSON text, remembered per tag set whose keys and values are all strings
+    (the same few sets recur, e.g. building=yes, and encoding costs ten lookups)."""
+    items = tuple(tags.items())
+    try:
+        return _known_json[items]
+    except (KeyError, TypeError):  # not seen, or unhashable
+        text = _encode_tags(tags)
+    if all(type(key) is str and type(value) is str for key, value in items):  # 1 == True
+        if len(_known_json) >= _MAX_REMEMBERED:
+            _known_json.clear()
+        _known_json[items] = text
+    return text
 
 
 class FeatureStore:

@@ -38,6 +38,7 @@ AREA_KEYS = (
     "historic", "office", "craft", "golf", "sport",
 )
 AREA_BATCH = 1000  # features turned into shapely geometries at once
+_FEATURE_ENTITIES = osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA  # what the pass yields
 LINEAR_VALUES = {"natural": {"coastline", "cliff", "ridge", "tree_row"},
                  "man_made": {"pipeline", "embankment", "breakwater", "groyne", "pier"},
                  "power": {"line", "minor_line", "cable"}, "leisure": {"track"}}
@@ -301,6 +302,7 @@ def _read_file(
             .with_locations()
             .with_areas()
             .with_filter(osmium.filter.EmptyTagFilter())
+            .with_filter(osmium.filter.EntityFilter(_FEATURE_ENTITIES))  # relations: areas
             .handler_for_filtered(_MemberWays(reader))
         )
         for obj in processor:

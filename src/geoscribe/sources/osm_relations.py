@@ -62,7 +62,9 @@ def area_relations(path: Path, scan_negative: bool) -> AreaRelations:
     """The first pass: every area relation of the file and its member ways (relations only;
     `scan_negative`: note relations naming negative way ids)."""
     found = AreaRelations()
-    for relation in osmium.FileProcessor(str(path), osmium.osm.RELATION):
+    processor = osmium.FileProcessor(str(path), osmium.osm.RELATION).with_filter(
+        osmium.filter.TagFilter(*(("type", kind) for kind in AREA_RELATION_TYPES)))
+    for relation in processor:  # only area-typed relations reach Python (the filter is C++)
         if not is_area_relation(relation.tags):
             continue
         ways = [(m.ref, m.role) for m in relation.members if m.type == "w"]

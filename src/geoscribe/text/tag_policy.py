@@ -109,8 +109,23 @@ class TagPolicy:
     def _groundable_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
         return frozenset(self.primary_keys) | self.attribute_keys
 
+    @cached_property
+    def _primary_rank(self) -> dict[str, int]:  # each primary key's place in primary_keys
+        rank: dict[str, int] = {}
+        for place, key in enumerate(self.primary_keys):
+            rank.setdefault(key, place)
+        return rank
+
     def primary_key(self, tags: dict[str, str]) -> str | None:
         """The first primary key present (the one that names the object), or None."""
+        if len(tags) < len(self.primary_keys):  # few tags (as kept): the best-placed one
+            rank, best = self._primary_rank, None
+            for key, value in tags.items():
+                place = rank.get(key)
+                if place is not None and value and value != "no" and (best is None
+                                                                        or place < best):
+                    best = place
+            return None if best is None else self.primary_keys[best]
         for key in self.primary_keys:
             value = tags.get(key)
             if value and value != "no":
