@@ -69,9 +69,10 @@ def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
 
 
 def _groundable(features: Iterator[Feature], select, region: BaseGeometry, stats: SourceStats,
-                batch: int = 1000) -> Iterator[Feature]:
+                bar, batch: int = 1000) -> Iterator[Feature]:
     """The features inside `region` (prepared), in order; their tags decided by `select`
-    unless the reader has done it (`select` None). The region is met by a batch at once."""
+    unless the reader has done it (`select` None). The region is met by a batch at once (and
+    the progress `bar` moved)."""
     chunk: list[Feature] = []
     for feature in features:
         if select is not None:
@@ -81,16 +82,18 @@ def _groundable(features: Iterator[Feature], select, region: BaseGeometry, stats
             feature.tags = kept
         chunk.append(feature)
         if len(chunk) >= batch:
-            yield from _inside(chunk, region, stats)
+            yield from _inside(chunk, region, stats, bar)
             chunk = []
-    yield from _inside(chunk, region, stats)
+    yield from _inside(chunk, region, stats, bar)
 
 
-def _inside(features: list[Feature], region: BaseGeometry, stats: SourceStats) -> list[Feature]:
+def _inside(features: list[Feature], region: BaseGeometry, stats: SourceStats, bar
+            ) -> list[Feature]:
     """The features that meet `region`, counted as kept."""
     meets = shapely.intersects(region, [f.geometry for f in features]).tolist()
     inside = [feature for feature, hit in zip(features, meets, strict=True) if hit]
     stats.kept += len(inside)
+    bar.update(len(inside))
     return inside
 
 
@@ -178,8 +181,8 @@ def _add_input(store: FeatureStore, reader, path: Path, policy: TagPolicy, regio
     select = _tag_select(policy, stats, name)
 
     def add(features: Iterator[Feature], selected: bool) -> int:
-        stream = _groundable(features, None if selected else select, prepared, stats)
-        return store.add_many(_counting(stream, bar), on_duplicate=duplicate if dedupe else None)
+        stream = _groundable(features, None if selected else select, prepared, stats, bar)
+        return store.add_many(stream, on_duplicate=duplicate if dedupe else None)
 
     if reader is not read_osm:
         return add(reader(path, bounds, stats), False)
@@ -199,8 +202,3 @@ def _report_input(inputs: dict, name: str, kind: str, stats: SourceStats, added:
     for reason, n in stats.skipped.items():
         entry["skipped"][reason] = entry["skipped"].get(reason, 0) + n
 
-
-def _counting(stream: Iterator[Feature], bar) -> Iterator[Feature]:
-    for feature in stream:
-        bar.update(1)
-        yield feature

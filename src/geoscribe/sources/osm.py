@@ -6,6 +6,7 @@ and closed ways / multipolygon relations are assembled into areas by osmium.
 
 from __future__ import annotations
 
+import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -74,6 +75,62 @@ def tag_pairs(obj) -> list[tuple[str, str]]:
     return [step(position) for _ in range(data.tags_size())]
 
 
+def wkb_outside(hex_wkb: str, bounds: tuple[float, float, float, float]) -> bool:
+    """Whether osmium's hex WKB of a line or multipolygon certainly lies outside `bounds`: read
+    without GEOS, every ring closed with 4 points or more and the envelope disjoint from the
+    bounds. False when unsure (any other shape or byte order, a malformed or empty geometry):
+    what is not certainly outside is tested exactly later."""
+    try:
+        raw = bytes.fromhex(hex_wkb)
+        kind, count = struct.unpack_from("<II", raw, 1)
+        if raw[0] != 1 or kind not in (2, 6) or (kind == 2 and count < 2):
+            return False
+        rings = [(9, count, False)] if kind == 2 else _polygon_rings(raw, count)
+        xs: list[float] = []
+        ys: list[float] = []
+        for offset, points, closed in rings:
+            xy = struct.unpack_from(f"<{2 * points}d", raw, offset)
+            if closed and (points < 4 or xy[:2] != xy[-2:]):
+                return False
+            xs.extend(xy[0::2])
+            ys.extend(xy[1::2])
+    except (ValueError, struct.error):
+        return False
+    minx, miny, maxx, maxy = bounds
+    return bool(xs) and (max(xs) < minx or min(xs) > maxx or max(ys) < miny or min(ys) > maxy)
+
+
+def _polygon_rings(raw: bytes, polygons: int) -> list[tuple[int, int, bool]]:
+    """The rings of a little-endian multipolygon WKB: (offset of the coordinates, points,
+    True); raises struct.error or ValueError when the bytes are not one."""
+    rings, offset = [], 9
+    for _ in range(polygons):
+        order, kind, count = struct.unpack_from("<BII", raw, offset)
+        if order != 1 or kind != 3:
+            raise ValueError("not a little-endian polygon")
+        offset += 9
+        for _ in range(count):
+            (points,) = struct.unpack_from("<I", raw, offset)
+            rings.append((offset + 4, points, True))
+            offset += 4 + 16 * points
+    return rings
+
+
+def covers_file(path: Path, bounds: tuple[float, float, float, float]) -> bool:
+    """Whether `bounds` hold the bounding box a file's header declares (False if it declares
+    none): then the objects are not tested against the bounds one by one while reading."""
+    reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
+    try:
+        box = reader.header().box()
+    finally:
+        reader.close()
+    if not box.valid():
+        return False
+    minx, miny, maxx, maxy = bounds
+    low, high = box.bottom_left, box.top_right
+    return minx <= low.lon and miny <= low.lat and high.lon <= maxx and high.lat <= maxy
+
+
 TagSelect = Callable[[Iterable[tuple[str, str]]], "dict[str, str] | None"]
 
 
@@ -133,9 +190,10 @@ class _Reader:
 
     def __init__(self, name: str, bounds: tuple[float, float, float, float],
                  stats: SourceStats, can_rewrite: bool, select: TagSelect,
-                 relations: AreaRelations) -> None:
+                 relations: AreaRelations, prefilter: bool = True) -> None:
         self.name, self.stats, self.can_rewrite, self.select = name, stats, can_rewrite, select
         self.bounds = bounds
+        self.prefilter = prefilter  # lines and areas outside the bounds: tags never read
         self.box = shapely.box(*bounds)
         shapely.prepare(self.box)
         self.relations = relations
@@ -175,7 +233,7 @@ class _Reader:
             self.area_ways += 1
         elif line is DEGENERATE:  # fewer than two nodes
             self.stats.skip(f"osm_way_missing_nodes:{self.name}")
-        else:
+        elif not (self.prefilter and wkb_outside(line, self.bounds)):
             self.pending.append(("line", line, tag_pairs(obj), "way", obj.id))
 
     def way_line(self, obj) -> str | bytes | None:
@@ -208,7 +266,8 @@ class _Reader:
         except (RuntimeError, osmium.InvalidLocationError):
             self.stats.skip(f"osm_area_invalid:{self.name}")
             return
-        self.pending.append(("area", wkb, tag_pairs(obj), osm_type, obj.orig_id()))
+        if not (self.prefilter and wkb_outside(wkb, self.bounds)):
+            self.pending.append(("area", wkb, tag_pairs(obj), osm_type, obj.orig_id()))
 
     def flush(self) -> Iterator[Feature]:
         """The features of the pending objects, in order: geometries made for the whole batch
@@ -296,7 +355,8 @@ def _read_file(
     """The reading pass over one file (see read_osm); `name` is the input as given."""
     try:
         relations = area_relations(path, scan_negative=can_rewrite)
-        reader = _Reader(name, bounds, stats, can_rewrite, select, relations)
+        reader = _Reader(name, bounds, stats, can_rewrite, select, relations,
+                         prefilter=not covers_file(path, bounds))
         processor = (
             osmium.FileProcessor(str(path))
             .with_locations()

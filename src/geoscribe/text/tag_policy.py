@@ -83,18 +83,20 @@ class TagPolicy:
         dropped for its value (`free_text_tag_value`, `untrusted_tag_value`) is appended to
         `dropped`. `tags` is a dict or (key, value) pairs (e.g. straight from osmium)."""
         kept = {}
-        groundable = self._groundable_set
-        for key, value in tags.items() if isinstance(tags, Mapping) else tags:
-            if key not in groundable:  # most keys: one set lookup
+        allowed, reasons = self._allowed_keys, self._reasons
+        pairs = (tags if isinstance(tags, list)  # osmium's pairs: no ABC check per feature
+                 else tags.items() if isinstance(tags, Mapping) else tags)
+        for key, value in pairs:
+            if key not in allowed:  # most keys: one set lookup
                 continue
             value = str(value).strip()
-            if not value or key in self.deny_keys or key.startswith(self.deny_prefixes):
+            if not value:
                 continue
-            reason = self._reasons.get((key, value), _UNSEEN)
+            reason = reasons.get((key, value), _UNSEEN)
             if reason is _UNSEEN:  # tag values repeat (building=yes): each pair judged once
-                if len(self._reasons) >= _MAX_REMEMBERED:
-                    self._reasons.clear()
-                reason = self._reasons[(key, value)] = self.drop_reason(key, value)
+                if len(reasons) >= _MAX_REMEMBERED:
+                    reasons.clear()
+                reason = reasons[(key, value)] = self.drop_reason(key, value)
             if reason is None:
                 kept[key] = value
             elif dropped is not None:
@@ -106,8 +108,10 @@ class TagPolicy:
         return {}
 
     @cached_property
-    def _groundable_set(self) -> frozenset[str]:  # asked for every tag at ingest: built once
-        return frozenset(self.primary_keys) | self.attribute_keys
+    def _allowed_keys(self) -> frozenset[str]:  # groundable and not denied: asked for every tag
+        groundable = frozenset(self.primary_keys) | self.attribute_keys
+        return frozenset(key for key in groundable if key not in self.deny_keys
+                         and not key.startswith(self.deny_prefixes))
 
     @cached_property
     def _primary_rank(self) -> dict[str, int]:  # each primary key's place in primary_keys
