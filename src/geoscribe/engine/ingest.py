@@ -50,20 +50,39 @@ def ingest_area_of(config: BuildConfig, inputs: Inputs):
     return ingest_area(inputs.region.geometry, side, [r.gsd_m for r in inputs.rasters])
 
 
+_MAX_DECISIONS = 100_000  # tag lists whose decision an input's reading remembers
+
+
 def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
     """The tag decision of one input: a feature's kept tags from its (key, value) pairs, or None
     to drop it; each groundable tag dropped for its value and each feature left without a
-    class tag is counted."""
+    class tag is counted. A list of pairs met before (osmium's: building=yes, ...) is decided
+    once and its counts replayed."""
+    decided: dict[tuple, tuple[dict[str, str] | None, tuple[str, ...]]] = {}
 
-    def select(tags) -> dict[str, str] | None:
+    def decide(tags) -> tuple[dict[str, str] | None, tuple[str, ...]]:
         dropped: list[str] = []
         kept = policy.keep(tags, dropped)
-        for reason in dropped:  # free text or an untrusted value in a groundable key: counted
-            stats.skip(f"{reason}:{name}")
+        # free text or an untrusted value in a groundable key, then no class tag: counted
+        reasons = [f"{reason}:{name}" for reason in dropped]
         if policy.primary_key(kept) is None:
-            stats.skip(f"no_groundable_tags:{name}")
-            return None
-        return kept
+            return None, (*reasons, f"no_groundable_tags:{name}")
+        return kept, tuple(reasons)
+
+    def select(tags) -> dict[str, str] | None:
+        if isinstance(tags, list):  # osmium's pairs (hashable): remembered
+            key = tuple(tags)
+            decision = decided.get(key)
+            if decision is None:
+                if len(decided) >= _MAX_DECISIONS:
+                    decided.clear()
+                decision = decided[key] = decide(tags)
+        else:
+            decision = decide(tags)
+        kept, reasons = decision
+        for reason in reasons:
+            stats.skip(reason)
+        return None if kept is None else dict(kept)
 
     return select
 
