@@ -164,3 +164,20 @@ def test_small_region_ingest_is_the_whole_file_ingest_cut_to_it(tmp_path):
         assert len(expected) > 50, name
         assert _stored(store_path) == expected, name
         assert report["inputs"][str(path)]["kept"] == len(expected)
+
+
+def test_recurring_tag_lists_are_counted_every_time(tmp_path):
+    """issue 17 case 8: a tag list met again is decided once but counted each time it is met:
+    free-text values and features without a class tag, as many as the file holds."""
+    bench = '<tag k="amenity" v="bench"/><tag k="height" v="a b c d e f"/>'  # free text
+    named = '<tag k="name" v="Kauppatori"/>'  # no class tag
+    nodes = [f'<node id="{i}" version="1" lat="60.17" lon="24.95">{bench if i % 3 else named}'
+             f"</node>" for i in range(1, 31)]
+    path = tmp_path / "recurring.osm"
+    path.write_text('<?xml version="1.0"?><osm version="0.6">' + "".join(nodes) + "</osm>")
+    features, report = _ingest(tmp_path, path)
+    entry = report["inputs"][str(path)]
+    assert [f.tags for f in features] == [{"amenity": "bench"}] * 20
+    assert entry["kept"] == 20 and entry["read"] == 30
+    assert entry["skipped"] == {f"free_text_tag_value:{path}": 20,
+                                f"no_groundable_tags:{path}": 10}
