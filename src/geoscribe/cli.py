@@ -290,11 +290,11 @@ def build_dataset(
 
 
 def finish(out: Path, stats: dict) -> list[str]:
-    """Write OUT's preview.html and dataset card for `stats`; return the run's summary lines."""
-    from geoscribe.report import preview_html, summary_lines, write_dataset_card
+    """Write OUT's plots, preview.html and dataset card for `stats`; return the run's summary
+    lines."""
+    from geoscribe.report import summary_lines, write_report
 
-    preview_html(out, stats)
-    write_dataset_card(out, stats)
+    write_report(out, stats)
     return summary_lines(out, stats)
 
 
@@ -363,18 +363,19 @@ def score(
 
 @tools_app.command("report")
 def report(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
-    """Print the run summary and (re)write OUT/preview.html."""
-    from geoscribe.report import read_stats
+    """(Re)write OUT's plots (report/*.png), preview.html, dataset card (README.md) and
+    record.schema.json; same inputs, same bytes."""
+    from geoscribe.report import read_stats, report_lines, write_report
 
     stats = read_stats(out)
     try:
-        lines = finish(out, stats)
+        plots = write_report(out, stats)
     except tarfile.TarError as exc:
         raise InputError(str(out / "data"), f"a shard is unreadable ({exc}); "
                          f"`geoscribe validate {out}` names it") from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(str(out / "stats.json"), f"unexpected content ({exc})") from None
-    _echo(lines)
+    _echo(report_lines(out, stats, plots))
 
 
 @tools_app.command("export")
