@@ -378,6 +378,39 @@ def report(out: Annotated[Path, typer.Argument(help="A build-dataset output fold
     _echo(report_lines(out, stats, plots))
 
 
+@tools_app.command("publish")
+def publish(
+    out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")],
+    repo: Annotated[str, Opt("--repo", help="Hub dataset repository USER/NAME (created "
+                                            "when missing).")],
+    private: Annotated[bool, Opt("--private", help="Create the repository private.")] = False,
+    revision: Annotated[str | None, Opt("--revision", help="Branch to commit to (created "
+                                                           "when missing; default main).")
+                        ] = None,
+    dry_run: Annotated[Path | None, Opt("--dry-run", help="Write the folder that would be "
+                                                          "uploaded here instead; no network.")
+                       ] = None,
+    allow_unknown_license: Annotated[bool, Opt("--allow-unknown-license",
+                                                help="Publish although an input has no "
+                                                     "license (recorded in the card).")
+                                     ] = False,
+) -> None:
+    """Upload OUT to the Hugging Face Hub as a dataset (card, shards, index, preview); a
+    re-run sends only what changed. Token: HF_TOKEN or the cached login."""
+    from geoscribe import publish as pub
+
+    pub.check_repo(repo)
+    files = pub.prepare(out, allow_unknown_license)
+    if dry_run is not None:
+        folder = pub.dry_run(files, dry_run)
+        typer.echo(f"{folder}: {len(files)} files that `--repo {repo}` would receive "
+                   "(nothing uploaded)")
+        return
+    done = pub.upload(files, repo, private, revision)
+    typer.echo(f"{done.url}: {len(done.sent)} files sent, {len(done.unchanged)} unchanged, "
+               f"{len(done.deleted)} deleted" + (f" (revision {revision})" if revision else ""))
+
+
 @tools_app.command("export")
 def export(
     out: Annotated[Path, typer.Argument(help="A build-dataset output folder (built or "
