@@ -81,7 +81,8 @@ def handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def POST_create(self) -> None:  # noqa: N802
             req = json.loads(self.body())
             repo = f"{req.get('organization') or 'me'}/{req['name']}"
-            hub.repos.setdefault(repo, {"private": req.get("private"), "branches": ["main"]})
+            private = req.get("private") or req.get("visibility") == "private"
+            hub.repos.setdefault(repo, {"private": private, "branches": ["main"]})
             self.reply(200, {"url": f"{hub.url}/datasets/{repo}", "name": repo})
 
         def POST_branch(self, repo: str, branch: str) -> None:  # noqa: N802

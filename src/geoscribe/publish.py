@@ -108,7 +108,7 @@ def upload(files: list[tuple[Path, str]], repo: str, private: bool,
 
     api = HfApi(token=hub_token())
     try:
-        api.create_repo(repo, repo_type=REPO_TYPE, private=private, exist_ok=True)
+        api.create_repo(repo, repo_type=REPO_TYPE, private=private or None, exist_ok=True)
         if revision:
             api.create_branch(repo, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
         adds = [CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path))

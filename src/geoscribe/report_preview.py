@@ -29,7 +29,10 @@ left:0;top:0;width:256px;height:256px}figcaption{font-size:12px}
 .nodata{border:3px solid #d00}.flag{color:#d00;font-weight:bold}
 .plots img{max-width:480px;margin:4px;border:1px solid #ddd}
 details{font-size:11px}"""
-SCRIPT = """function applyFilter(){var s=document.getElementById('split').value;
+SCRIPT = """function fromHash(){var h=new URLSearchParams(location.hash.slice(1));
+['split','cls'].forEach(function(id){if(h.has(id)){document.getElementById(id).value=h.get(id);}});
+applyFilter();}
+function applyFilter(){var s=document.getElementById('split').value;
 var c=document.getElementById('cls').value;var shown=0;
 document.querySelectorAll('figure.sample').forEach(function(f){
 var ok=(s===''||f.dataset.split===s)&&(c===''||f.dataset.classes.split('|').indexOf(c)>=0);
@@ -172,7 +175,7 @@ def write_preview(out: Path, stats: dict, scan: Scan, plots: list[str],
     title = f"geoscribe preview: {stats.get('recipe', '')}"
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}'
             f"</title><style>{STYLE}</style><script>{SCRIPT}</script></head>"
-            f'<body onload="applyFilter()"><h1>{html.escape(title)}</h1><pre>{summary}</pre>'
+            f'<body onload="fromHash()"><h1>{html.escape(title)}</h1><pre>{summary}</pre>'
             f'<div class="plots">{plots_html(out, plots)}</div>'
             f"<h2>Samples (seeded random, up to {per_split} per split; "
             f'<span style="color:{FOCUS_COLOUR}">focus</span>, '
