@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_cli
-from hub_server import start_hub
 
+from conftest import run_cli
 from geoscribe.recipes import RECIPES
+from hub_server import start_hub
 
 
 def shard_counts(out: Path) -> dict[str, int]:
