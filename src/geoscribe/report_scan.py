@@ -24,7 +24,6 @@ class Scan:
     clip_scores: list[float] = field(default_factory=list)
     footprints: list[tuple[str, list[float]]] = field(default_factory=list)
     generators: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
-    record_classes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def samples(self) -> int:
@@ -60,9 +59,7 @@ def add_record(scan: Scan, record: dict, split: str) -> None:
     """Count one record into `scan`."""
     key = str(record.get("id"))
     scan.keys.setdefault(split, []).append(key)
-    classes = record_classes(record)
-    scan.record_classes[key] = classes
-    scan.classes.update(classes)
+    scan.classes.update(record_classes(record))
     caption = (record.get("texts") or {}).get("caption") or ""
     scan.caption_words.append(len(caption.split()))
     for item in record.get("qa") or ():
