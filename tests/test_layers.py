@@ -185,11 +185,13 @@ def test_shared_types_and_math_import_nothing_from_the_package():
 
 def test_the_registry_sits_above_the_builders():
     """issue 11 case registry: recipes.py imports the recipe modules (builders/), so only the
-    layers above them (checks/, engine/, cli) import it."""
+    layers above them (checks/, engine/, cli) import it; issue 15: so does report_card (the
+    report layer, beside checks/), which reads each recipe's Hub task categories."""
     modules = parse_all(SRC)
     importers = {i.source for i in package_imports(modules) if i.target == "geoscribe.recipes"}
     assert importers
-    assert {m.split(".")[1] for m in importers} <= {"checks", "engine", "cli"}, importers
+    assert {m.split(".")[1] for m in importers} <= {"checks", "engine", "cli", "report_card"}, \
+        importers
     targets = {i.target for i in package_imports(modules) if i.source == "geoscribe.recipes"}
     assert any(t.startswith("geoscribe.builders") for t in targets)
 

@@ -290,11 +290,11 @@ def build_dataset(
 
 
 def finish(out: Path, stats: dict) -> list[str]:
-    """Write OUT's preview.html and dataset card for `stats`; return the run's summary lines."""
-    from geoscribe.report import preview_html, summary_lines, write_dataset_card
+    """Write OUT's plots, preview.html and dataset card for `stats`; return the run's summary
+    lines."""
+    from geoscribe.report import summary_lines, write_report
 
-    preview_html(out, stats)
-    write_dataset_card(out, stats)
+    write_report(out, stats)
     return summary_lines(out, stats)
 
 
@@ -363,18 +363,52 @@ def score(
 
 @tools_app.command("report")
 def report(out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")]) -> None:
-    """Print the run summary and (re)write OUT/preview.html."""
-    from geoscribe.report import read_stats
+    """(Re)write OUT's plots (report/*.png), preview.html, dataset card (README.md) and
+    record.schema.json; same inputs, same bytes."""
+    from geoscribe.report import read_stats, report_lines, write_report
 
     stats = read_stats(out)
     try:
-        lines = finish(out, stats)
+        plots = write_report(out, stats)
     except tarfile.TarError as exc:
         raise InputError(str(out / "data"), f"a shard is unreadable ({exc}); "
                          f"`geoscribe validate {out}` names it") from None
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise InputError(str(out / "stats.json"), f"unexpected content ({exc})") from None
-    _echo(lines)
+    _echo(report_lines(out, stats, plots))
+
+
+@tools_app.command("publish")
+def publish(
+    out: Annotated[Path, typer.Argument(help="A build-dataset output folder.")],
+    repo: Annotated[str, Opt("--repo", help="Hub dataset repository USER/NAME (created "
+                                            "when missing).")],
+    private: Annotated[bool, Opt("--private", help="Create the repository private.")] = False,
+    revision: Annotated[str | None, Opt("--revision", help="Branch to commit to (created "
+                                                           "when missing; default main).")
+                        ] = None,
+    dry_run: Annotated[Path | None, Opt("--dry-run", help="Write the folder that would be "
+                                                          "uploaded here instead; no network.")
+                       ] = None,
+    allow_unknown_license: Annotated[bool, Opt("--allow-unknown-license",
+                                                help="Publish although an input has no "
+                                                     "license (recorded in the card).")
+                                     ] = False,
+) -> None:
+    """Upload OUT to the Hugging Face Hub as a dataset (card, shards, index, preview); a
+    re-run sends only what changed. Token: HF_TOKEN or the cached login."""
+    from geoscribe import publish as pub
+
+    pub.check_repo(repo)
+    files = pub.prepare(out, allow_unknown_license)
+    if dry_run is not None:
+        folder = pub.dry_run(files, dry_run)
+        typer.echo(f"{folder}: {len(files)} files that `--repo {repo}` would receive "
+                   "(nothing uploaded)")
+        return
+    done = pub.upload(files, repo, private, revision)
+    typer.echo(f"{done.url}: {len(done.sent)} files sent, {len(done.unchanged)} unchanged, "
+               f"{len(done.deleted)} deleted" + (f" (revision {revision})" if revision else ""))
 
 
 @tools_app.command("export")

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from geoscribe.errors import InputError
 from geoscribe.redact import public_llm
 
+# fields the dataset card does not list as options: paths and licenses (listed per input)
+NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
+                              "tag_policy", "imagery_license", "imagery_attribution",
+                              "labels_license", "labels_attribution"})
+
 
 class BuildConfig(BaseModel):
     """Everything that defines a build. Fields marked `affects_output=False` don't change bytes."""
@@ -156,6 +161,18 @@ class BuildConfig(BaseModel):
         data = self.model_dump(mode="json")
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
+        return data
+
+    def card_options(self) -> dict:
+        """The options that shape the output, as the dataset card lists them (issue 15): no
+        file paths (the card names the inputs by their public names), no run settings, licenses
+        listed with the inputs, `llm` without the endpoint's credentials."""
+        data = self.public_dump()
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra or {}
+            if name in NOT_CARD_OPTIONS or (isinstance(extra, dict)
+                                            and extra.get("affects_output") is False):
+                data.pop(name, None)
         return data
 
     def output_fingerprint(self, sources: dict[str, str]) -> str:

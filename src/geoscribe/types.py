@@ -182,3 +182,7 @@ class RecipeSpec:
     # vectors, object chips) | "vector-tiles" (the same, tiles) | "masks" (instance-id and road
     # masks) | "land-cover" (the derived building/road/other raster) | None (no demo)
     demo: str | None = None
+    # the dataset card's Hub `task_categories` and `task_ids` (issue 15)
+    task_categories: tuple[str, ...] = ("image-to-text", "zero-shot-image-classification")
+    task_ids: tuple[str, ...] = ("image-captioning",)
+    hub_tags: tuple[str, ...] = ()  # more Hub `tags` than remote-sensing, geoscribe, its name

@@ -17,6 +17,7 @@ from geoscribe.checks.dataset import validate_dataset
 def _copy(built: Path, tmp_path: Path) -> Path:
     out = tmp_path / "out"
     shutil.copytree(built / "data", out / "data")
+    shutil.copy(built / "stats.json", out / "stats.json")
     return out
 
 
@@ -135,3 +136,26 @@ def test_no_shards_is_a_problem(tmp_path):
     report = validate_dataset(tmp_path)
     assert report.problems == [f"{tmp_path / 'data'}: no shards"]
     assert (report.shards, report.samples) == (0, 0)
+
+
+def test_stats_json_splits_and_shards_against_the_tars(built, tmp_path):
+    """issue 15 (validate: splits): stats.json's samples per split and shard list are checked
+    against the samples counted in the tars, and a shard named after no split is reported."""
+    out = _copy(built, tmp_path)
+    assert validate_dataset(out).problems == []
+    stats = json.loads((out / "stats.json").read_text())
+    counted = {}
+    for split in ("train", "val", "test"):
+        with tarfile.open(out / "data" / f"{split}-000000.tar") as tar:
+            counted[split] = len({m.name.partition(".")[0] for m in tar if m.isfile()})
+    stats["samples_by_split"] = {**counted, "val": counted["val"] + 1}
+    stats["shards"] = [*stats["shards"], "train-000009.tar"]
+    (out / "stats.json").write_text(json.dumps(stats))
+    shutil.copy(out / "data" / "test-000000.tar", out / "data" / "extra-000000.tar")
+    shutil.copy(out / "data" / "test-000000_stats.json", out / "data" / "extra-000000_stats.json")
+    problems = validate_dataset(out).problems
+    assert "extra-000000.tar: not a train/val/test shard name" in problems
+    assert any(p.startswith("stats.json: samples_by_split") and f"'val': {counted['val'] + 1}"
+               in p for p in problems)
+    assert any(p.startswith("stats.json: shards") and "train-000009.tar" in p
+               for p in problems)

@@ -60,4 +60,4 @@ RECIPE = RecipeSpec(
     "chatearthnet-like", "tiles with land-cover shares overall and per region (ChatEarthNet "
     "style), captioned by template or LLM", "tiles", ChatEarthNetBuilder, needs_masks=True,
     options=MASK_TILE_OPTIONS, llm_task="chatearthnet_caption", min_object_px=0,
-    demo="land-cover")
+    demo="land-cover", task_categories=("image-to-text",))

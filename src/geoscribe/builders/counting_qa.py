@@ -55,4 +55,5 @@ class CountingQABuilder(TileBuilder):
 RECIPE = RecipeSpec(
     "counting-qa", "tiles with counting QA (how many / any / more than / total) computed from "
     "a label mask", "tiles", CountingQABuilder, needs_masks=True,
-    options=MASK_TILE_OPTIONS + ("min_object_px",), min_object_px=10, demo="masks")
+    options=MASK_TILE_OPTIONS + ("min_object_px",), min_object_px=10, demo="masks",
+    task_categories=("visual-question-answering",), task_ids=("visual-question-answering",))

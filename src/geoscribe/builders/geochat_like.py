@@ -41,4 +41,6 @@ class GeochatBuilder(FeatureTileBuilder):
 RECIPE = RecipeSpec(
     "geochat-like", "tiles with grounded instructions (GeoChat boxes) for the OSM features in "
     "them", "tiles", GeochatBuilder, needs_vectors=True,
-    options=VECTOR_TILE_OPTIONS + ("box_format",), demo="vector-tiles")
+    options=VECTOR_TILE_OPTIONS + ("box_format",), demo="vector-tiles",
+    task_categories=("object-detection", "image-text-to-text", "visual-question-answering"),
+    task_ids=("visual-question-answering",), hub_tags=("visual-grounding",))

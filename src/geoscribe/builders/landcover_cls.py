@@ -44,4 +44,5 @@ class LandcoverBuilder(TileBuilder):
 RECIPE = RecipeSpec(
     "landcover-cls", "tiles labelled with the majority class of a label raster (with its "
     "share)", "tiles", LandcoverBuilder, needs_masks=True, options=MASK_TILE_OPTIONS,
-    min_object_px=0, demo="land-cover")
+    min_object_px=0, demo="land-cover", task_categories=("image-classification",),
+    task_ids=("multi-class-image-classification",))

@@ -62,4 +62,5 @@ class RsvqaBuilder(FeatureTileBuilder):
 RECIPE = RecipeSpec(
     "rsvqa-like", "tiles with presence/count/comparison/area/size/relation QA computed from "
     "OSM features", "tiles", RsvqaBuilder, needs_vectors=True,
-    options=VECTOR_TILE_OPTIONS + ("qa_weights", "qa_per_chip"), demo="vector-tiles")
+    options=VECTOR_TILE_OPTIONS + ("qa_weights", "qa_per_chip"), demo="vector-tiles",
+    task_categories=("visual-question-answering",), task_ids=("visual-question-answering",))

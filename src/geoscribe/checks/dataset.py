@@ -13,6 +13,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from geoscribe.checks.schema import key_errors, record_errors
+from geoscribe.region import SPLITS
 from geoscribe.shard_meta import SIZES_FILE, metadata_path, metadata_row, read_metadata
 from geoscribe.shards import iter_samples, shard_stats_path
 
@@ -39,7 +40,32 @@ def validate_dataset(out: Path) -> DatasetReport:
         counts[shard.name] = report.samples - before
     if shards:
         report.problems.extend(sizes_problems(out / "data", counts))
+        report.problems.extend(split_problems(out, counts))
     return report
+
+
+def split_problems(out: Path, counts: dict[str, int]) -> list[str]:
+    """Shard names against the splits, and stats.json's shards and samples per split against
+    the samples counted in the tars (issue 15)."""
+    problems = [f"{name}: not a {'/'.join(SPLITS)} shard name" for name in counts
+                if name.split("-")[0] not in SPLITS]
+    try:
+        stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [*problems, "stats.json: missing"]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [*problems, f"stats.json: invalid JSON ({exc})"]
+    by_split = {split: sum(n for name, n in counts.items() if name.split("-")[0] == split)
+                for split in SPLITS}
+    recorded = stats.get("samples_by_split") if isinstance(stats, dict) else None
+    if not isinstance(recorded, dict) or {s: recorded.get(s, 0) for s in SPLITS} != by_split:
+        problems.append(f"stats.json: samples_by_split {recorded} differs from the shards' "
+                        f"{by_split}")
+    listed = stats.get("shards") if isinstance(stats, dict) else None
+    if isinstance(listed, list) and sorted(listed) != sorted(counts):
+        problems.append(f"stats.json: shards {sorted(listed)} differ from data/'s "
+                        f"{sorted(counts)}")
+    return problems
 
 
 def sizes_problems(data_dir: Path, counts: dict[str, int]) -> list[str]:

@@ -128,6 +128,7 @@ def final_stats(config: BuildConfig, inputs: Inputs, ingest: dict,
         empty_out(config.out)  # nothing worth keeping; a fixed input then builds into the same OUT
         raise GeoscribeError(f"no samples: {reason}")
     stats = run_stats(config.recipe, inputs, ingest, licenses, built, skipped)
+    stats["options"] = config.card_options()
     if built.filtered is not None:
         add_filter_stats(stats, built.filtered)
     if built.llm is not None:

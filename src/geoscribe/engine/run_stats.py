@@ -115,7 +115,18 @@ def run_stats(recipe: str, inputs: Inputs, ingest: dict, licenses: dict[str, Sou
             "vectors_failed": public.mapping(ingest["failed_inputs"]),
         },
         "licenses": sorted({(lic.license, lic.attribution or "") for lic in licenses.values()}),
+        "sources": source_list(inputs, licenses),
     }
+
+
+def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict]:
+    """Every input by its public name with its kind, license, attribution and (imagery) the
+    acquisition date: what the dataset card lists, and names when a license is missing."""
+    acquired = {raster.path: raster.acquired for raster in inputs.rasters}
+    rows = [{"kind": lic.kind, "uri": lic.uri, "license": lic.license,
+             "attribution": lic.attribution or "", "acquired": acquired.get(path)}
+            for path, lic in licenses.items()]
+    return sorted(rows, key=lambda row: (row["kind"], row["uri"]))
 
 
 def add_filter_stats(stats: dict, filtered: FilterResult) -> None:
