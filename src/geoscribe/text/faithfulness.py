@@ -10,9 +10,12 @@ by its phrase or its head noun, singular or plural, so "HACKED HACKED HACKED HAC
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from geoscribe.text.claims import Facts, check_claims
 from geoscribe.text.templates import plural
+from geoscribe.text.vocabulary import names_of
+
+__all__ = ["Facts", "check_claims", "check_qa_item", "check_text", "check_turn"]
 
 CHATTER = [re.compile(p, re.IGNORECASE) for p in (
     r"\bas an ai\b", r"\blanguage model\b", r"^\W*(sure|certainly|of course|okay|ok|absolutely)\b",
@@ -35,27 +38,6 @@ _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(%|percent
 _WORD = re.compile(r"\b(" + "|".join(sorted((w for w, v in NUMBER_WORDS.items()
                                              if v is not None), key=len, reverse=True))
                    + r")\b(\s*(?:%|percent|per cent))?", re.IGNORECASE)
-
-
-@dataclass
-class Facts:
-    """What a text may say: its numbers, percentages and the classes present.
-
-    `vocabulary` holds every class name the checker knows; a known name that is not a
-    present class (nor a word-suffix of one: "road" of "residential road") is a contradiction.
-    `required` holds the class names a text must name (the focus or dominant class).
-    """
-
-    numbers: set[float] = field(default_factory=set)
-    percentages: set[float] = field(default_factory=set)
-    classes: set[str] = field(default_factory=set)
-    vocabulary: set[str] = field(default_factory=set)
-    required: set[str] = field(default_factory=set)
-
-    def allows_number(self, value: float, percent: bool) -> bool:
-        if percent:
-            return any(abs(value - p) <= 1.0 for p in self.percentages)
-        return any(abs(value - n) <= max(0.02 * abs(n), 0.5) for n in self.numbers)
 
 
 def _plural_forms(phrase: str) -> list[str]:
@@ -81,8 +63,9 @@ def names_fact(text: str, name: str) -> bool:
     """Whether `text` names the class `name`: its whole phrase or its head noun (the last
     word: "road" for "residential road"), in singular or plural."""
     lowered, phrase = text.lower(), name.lower().strip()
-    words = phrase.split()
-    forms = _word_forms(phrase) | (_word_forms(words[-1]) if words else set())
+    forms = set()
+    for alias in names_of(phrase) if phrase else ():
+        forms |= _word_forms(alias)
     return any(re.search(r"\b" + re.escape(form) + r"\b", lowered) for form in forms if form)
 
 
@@ -138,16 +121,10 @@ def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> l
     if words > max_words:
         problems.append(f"too_long: {words} words > {max_words}")
     problems += _rule_problems(text)
-    for value, percent, written in numbers_in(text):
-        if not facts.allows_number(value, percent):
-            problems.append(f"number_not_in_facts: {written!r}")
-    for name in classes_in(text, facts.vocabulary):
-        if not _is_present(name, facts.classes):
-            problems.append(f"class_not_present: {name!r}")
-    for name in sorted(facts.required):
+    for name in sorted(facts.required):  # first: a text about something else is off-topic
         if not names_fact(text, name):
             problems.append(f"missing_facts: {name!r}")
-    return problems
+    return problems + check_claims(text, facts)
 
 
 def _rule_problems(text: str) -> list[str]:
