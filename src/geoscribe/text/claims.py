@@ -51,6 +51,7 @@ class Facts:
     regions: dict[str, dict[str, float]] = field(default_factory=dict)
     objects: list[dict] = field(default_factory=list)
     wording: str = ""
+    absent: set[str] = field(default_factory=set)  # named classes known absent (QA: count 0)
 
     def allows_number(self, value: float, percent: bool) -> bool:
         if percent:
@@ -122,7 +123,7 @@ _EDGE = re.compile(r"\b(?:cut (?:off )?by the (?:image |picture |tile )?(?:edge|
 _MOSTLY = re.compile(r"\b(?:mostly|mainly|predominantly|dominated by|primarily|chiefly)\b",
                      re.IGNORECASE)
 SIZE_BINS = ((100.0, "small"), (1000.0, "medium"))  # rsteller's: < 100 m² small, < 1000 medium
-_WORD = re.compile(r"[a-z][a-z'-]*", re.IGNORECASE)
+_WORD = re.compile(r"[a-z][a-z'-]+", re.IGNORECASE)
 
 
 def size_word(area_m2: float | None) -> str | None:
@@ -229,6 +230,11 @@ class _Checker:
         return bool(self.wording) and re.search(
             r"\b" + re.escape(phrase.lower()) + r"\b", self.wording) is not None
 
+    def _copied_value(self, pattern: re.Pattern, table: dict, value: str) -> bool:
+        """Whether the facts' wording states the same position/size/shape word (in any of
+        its spellings: "upper left" for "top left")."""
+        return any(table[m.group(1).lower()] == value for m in pattern.finditer(self.wording))
+
     def add(self, at: int, problem: str) -> None:
         self.problems.append((at, problem))
 
@@ -245,7 +251,7 @@ class _Checker:
 
     def _check_mentions(self) -> None:
         for m in self.objects:
-            if m.negated and m.classes:
+            if m.negated and m.classes and not set(m.classes) <= self.facts.absent:
                 self.add(m.start, f"negated_present: {m.written!r}")
             elif not m.classes and not m.negated and not self._copied(m.written):
                 if m.term in self.facts.vocabulary or m.term in known_names():
@@ -372,8 +378,10 @@ class _Checker:
             values = {o.get(key) for o in facts}
         if facts and values & wanted:
             return
-        if not facts and (self._copied(match.group(0)) or (key == "size" and
-                                                            not self.facts.objects)):
+        copied = self._copied(match.group(0)) or (
+            key == "size" and self._copied_value(_SIZE, _SIZES, next(iter(wanted)))) or (
+            key == "shape" and self._copied_value(_SHAPE, _SHAPES, next(iter(wanted))))
+        if not facts and (copied or (key == "size" and not self.facts.objects)):
             return
         what = f"{match.group(0).strip()} {target.written}" if target else match.group(0)
         kind = problem if facts or self.facts.objects else "unverifiable"
@@ -390,7 +398,7 @@ class _Checker:
             places.discard(None)
         if places and any(cell == p or cell in p.split() for p in places):
             return
-        if not places and self._copied(match.group(1)):
+        if not places and self._copied_value(_POSITION, _CELLS, cell):
             return
         what = f"{target.written} {match.group(0)}" if target else match.group(0)
         kind = "wrong_position" if places else "unverifiable"
@@ -415,6 +423,14 @@ class _Checker:
                        and not self._copied(w)]
             if not inside and content:
                 self.add(sentence.start(), f"unverifiable: {sentence.group(0).strip()[:80]!r}")
+
+
+def place_words(text: str) -> set[str]:
+    """The positions (canonical 3x3 cells: "upper left" -> "top left") and size words
+    ("big" -> "large") of a text."""
+    masked = _SHARE_PHRASE.sub(" ", _ORIENTATION.sub(" ", text))
+    found = {_CELLS[m.group(1).lower()] for m in _POSITION.finditer(masked)}
+    return found | {_SIZES[m.group(1).lower()] for m in _SIZE.finditer(masked)}
 
 
 def check_claims(text: str, facts: Facts) -> list[str]:

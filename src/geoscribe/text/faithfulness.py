@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
-from geoscribe.text.claims import Facts, check_claims
+from geoscribe.text.claims import Facts, check_claims, mentions, place_words
+from geoscribe.text.numbers import digits
 from geoscribe.text.templates import plural
-from geoscribe.text.vocabulary import names_of
+from geoscribe.text.vocabulary import known_names, names_of, object_nouns
 
 __all__ = ["Facts", "check_claims", "check_qa_item", "check_text", "check_turn"]
 
@@ -137,13 +138,42 @@ def _rule_problems(text: str) -> list[str]:
     return problems
 
 
+def _qa_facts(item: dict, classes: set[str], vocabulary: set[str]) -> Facts:
+    """What a QA pair may state: the item's classes (absent ones too: a question names them),
+    the counts it computed, and its question and answer as wording."""
+    counts: dict[str, int] = {}
+    names = list(item.get("classes") or [])
+    if item.get("answer_number") is not None and len(names) == 1:
+        counts[names[0]] = int(item["answer_number"])
+    for name, count in zip(names, item.get("counts") or [], strict=False):
+        counts[name] = int(count)
+    absent = {name for name, count in counts.items() if not count}
+    if item.get("answer_bool") is False and item.get("type") == "presence":
+        absent |= set(names)
+    stated = {value for value, _, _ in numbers_in(f"{item['question']} {item['answer']}")}
+    return Facts(stated | {float(c) for c in counts.values()}, set(), set(classes),
+                 vocabulary | set(classes), counts=counts, absent=absent,
+                 wording=f"{item['question']} {item['answer']}")
+
+
+def negates(text: str) -> bool:
+    """Whether a question or sentence is negative ("free of any road", "no roads", "not")."""
+    return NEGATION.search(text) is not None
+
+
+NEGATION = re.compile(r"\b(?:no|not|without|free of|none|lacks?|lacking|absent|missing|devoid of"
+                      r"|empty of)\b|n't\b", re.IGNORECASE)
+
+
 def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
                   max_words: int) -> list[str]:
     """Problems of a reworded question-answer pair against the computed item.
 
     The question may name only the item's classes and the original question's numbers; the
-    answer must state the computed answer: yes/no first for yes/no answers, exactly the count
-    (every number in it equal to the count) for numeric answers, the answer's words otherwise.
+    answer must state the computed answer: yes/no first for yes/no answers (flipped when the
+    reworded question is negative and the original is not: "Is it free of roads? | Yes"
+    states there is no road), exactly the count for numeric answers, the answer's words
+    otherwise; every claim of question and answer is checked (text.claims).
     """
     problems = _rule_problems(question) + _rule_problems(answer)
     if not question.rstrip().endswith("?"):
@@ -153,10 +183,11 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
             problems.append(f"too_long: {len(text.split())} words > {max_words}")
     original = str(item["question"])
     classes = set(item.get("classes") or classes_in(original, vocabulary))
-    for text in (question, answer):
-        for name in classes_in(text, vocabulary):
-            if not _is_present(name, classes):
-                problems.append(f"class_not_present: {name!r}")
+    facts = _qa_facts(item, classes, vocabulary)
+    asked = Facts(facts.numbers, set(), facts.classes, facts.vocabulary,
+                  absent=set(facts.classes), wording=facts.wording)
+    problems += [p for p in check_claims(question, asked) if not p.startswith("number_")]
+    problems += check_claims(answer, facts)
     allowed = {value for value, _, _ in numbers_in(original)}
     for value, _, written in numbers_in(question):
         if value not in allowed:
@@ -172,7 +203,8 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
         if stated != {float(expected)}:
             problems.append(f"answer_not_the_count: {sorted(stated)} != {expected}")
     elif item.get("answer_bool") is not None:
-        said = "yes" if item["answer_bool"] else "no"
+        flipped = negates(question) != negates(original)
+        said = "yes" if item["answer_bool"] != flipped else "no"
         if first != said:
             problems.append(f"answer_not_{said}")
     else:
@@ -182,42 +214,51 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
         for value, _, written in numbers_in(answer):
             if value not in wanted:
                 problems.append(f"number_not_in_answer: {written!r}")
-    return problems
+    return list(dict.fromkeys(problems))
 
 
 BOX = re.compile(r"\{<[^}]*\}|\[[-\d., ]+\]")
-PLACE_WORDS = ("top left", "top right", "bottom left", "bottom right", "top", "bottom", "left",
-               "right", "centre", "small", "medium", "large")
 
 
-def _place_words(text: str) -> set[str]:
-    lowered, found = text.lower(), set()
-    for word in PLACE_WORDS:  # longest first: "top left" before "top"
-        if re.search(rf"\b{word}\b", lowered):
-            found.add(word)
-            lowered = re.sub(rf"\b{word}\b", " ", lowered)
-    return found
+def _boxed_classes(text: str, facts: Facts) -> list[tuple[str, tuple[str, ...]]]:
+    """(box, classes of the nearest object named before it in its sentence) of every box."""
+    blank = BOX.sub(lambda m: " " * len(m.group(0)), text)
+    found = mentions(digits(blank), facts)
+    pairs = []
+    for box in BOX.finditer(text):
+        sentence_start = max(blank.rfind(".", 0, box.start()), blank.rfind("?", 0, box.start()))
+        before = [m for m in found if sentence_start < m.start and m.end <= box.start()]
+        pairs.append((box.group(0), before[-1].classes if before else ()))
+    return pairs
 
 
 def check_turn(original: str, text: str, vocabulary: set[str], max_words: int) -> list[str]:
-    """Problems of a reworded conversation turn: the same boxes, copied exactly and in order;
-    the same classes (all of them, no other); the same position and size words; no new
-    numbers; a question stays a question."""
+    """Problems of a reworded conversation turn: the same boxes, copied exactly and in order,
+    each after the same object; the same classes (all of them, no other; synonyms allowed);
+    the same negations, positions and sizes; no new numbers; a question stays a question."""
     problems = _rule_problems(text)
     if BOX.findall(text) != BOX.findall(original):
         problems.append("boxes_changed")
     plain, plain_original = BOX.sub(" ", text), BOX.sub(" ", original)
     if len(plain.split()) > max_words:
         problems.append(f"too_long: {len(plain.split())} words > {max_words}")
-    wanted = set(classes_in(plain_original, vocabulary))
-    named = set(classes_in(plain, vocabulary))
-    for name in sorted(named):
-        if not _is_present(name, wanted):
-            problems.append(f"class_not_present: {name!r}")
+    wanted = set(classes_in(plain_original, set(vocabulary) | known_names() | object_nouns()))
+    facts = Facts(classes=wanted, vocabulary=set(vocabulary), wording=plain_original)
+    named = mentions(digits(plain), facts)
+    problems += [p for p in check_claims(plain, facts) if not p.startswith(
+        ("number_", "negated_present"))]
     for name in sorted(wanted):
-        if not any(_is_present(n, {name}) for n in named):
+        if not any(name in m.classes for m in named):
             problems.append(f"class_missing: {name!r}")
-    if _place_words(plain) != _place_words(plain_original):
+    said_not = {c for m in named if m.negated for c in m.classes}
+    meant_not = {c for m in mentions(digits(plain_original), facts) if m.negated
+                 for c in m.classes}
+    for name in sorted(said_not ^ meant_not):
+        problems.append(f"negation_changed: {name!r}")
+    if [c for _, c in _boxed_classes(text, facts)] != [
+            c for _, c in _boxed_classes(original, facts)]:
+        problems.append("boxes_swapped")
+    if place_words(plain) != place_words(plain_original):
         problems.append("position_or_size_changed")
     allowed = {value for value, _, _ in numbers_in(plain_original)}
     for value, _, written in numbers_in(plain):
@@ -225,4 +266,4 @@ def check_turn(original: str, text: str, vocabulary: set[str], max_words: int) -
             problems.append(f"number_not_in_turn: {written!r}")
     if original.rstrip().endswith("?") and not text.rstrip().endswith("?"):
         problems.append("question_without_question_mark")
-    return problems
+    return list(dict.fromkeys(problems))
