@@ -71,8 +71,8 @@ class Mention:
     negated: bool = False
 
 
-_SENTENCE = re.compile(r"[^.;!?]+[.;!?]*")
-_CLAUSE = re.compile(r"[^,:()]+")
+_SENTENCE = re.compile(r"(?:[^.;!?]|\.(?=\d))+[.;!?]*")  # "1.5 km" ends no sentence
+_CLAUSE = re.compile(r"(?:[^,:()]|,(?=\d{3}))+")  # "1,240" ends no clause
 _NEGATOR = re.compile(r"\b(?:no|not|without|free of|none of|lacks?|lacking|lack of|absence of|"
                       r"nor|never|neither|zero)\b|n't\b", re.IGNORECASE)
 _BRIDGE = re.compile(r"^(?:\s|\b(?:a|an|any|the|single|other|more|visible|mapped|or|nor|and|"
@@ -214,6 +214,16 @@ def _bind(text: str, start: int, end: int, objects: list[Mention], spans,
     return earlier[-1] if earlier else (after[0] if after else None)
 
 
+def _claim(match: re.Match, target: Mention | None) -> str:
+    """A word and the mention it is bound to, in text order ("small house", "road
+    north-south")."""
+    word = match.group(0).strip()
+    if target is None:
+        return word
+    return f"{word} {target.written}" if match.start() < target.start else (
+        f"{target.written} {word}")
+
+
 class _Checker:
     """The claims of one text against one Facts (problems in text order)."""
 
@@ -352,7 +362,10 @@ class _Checker:
             self._check_mostly(match)
         for match in attribute_pattern().finditer(text):
             if not self._copied(match.group(1)):
-                self.add(match.start(), f"unverifiable: {match.group(0).strip().lower()!r}")
+                word = self.text[match.start():match.end(1)]
+                after = re.match(r"\s+[a-z]+", self.text[match.end(1):], re.IGNORECASE)
+                claim = word + (after.group(0) if after else "")
+                self.add(match.start(), f"unverifiable: {claim.lower()!r}")
 
     def _check_orientation(self, match: re.Match) -> None:
         if match.group(3):
@@ -383,7 +396,7 @@ class _Checker:
             key == "shape" and self._copied_value(_SHAPE, _SHAPES, next(iter(wanted))))
         if not facts and (copied or (key == "size" and not self.facts.objects)):
             return
-        what = f"{match.group(0).strip()} {target.written}" if target else match.group(0)
+        what = _claim(match, target)
         kind = problem if facts or self.facts.objects else "unverifiable"
         self.add(match.start(), f"{kind}: {what.lower()!r}")
 
@@ -400,7 +413,7 @@ class _Checker:
             return
         if not places and self._copied_value(_POSITION, _CELLS, cell):
             return
-        what = f"{target.written} {match.group(0)}" if target else match.group(0)
+        what = _claim(match, target)
         kind = "wrong_position" if places else "unverifiable"
         self.add(match.start(), f"{kind}: {what.lower()!r}")
 

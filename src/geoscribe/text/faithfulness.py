@@ -1,10 +1,11 @@
 """Checks that a generated text does not contradict the facts it was written from.
 
 A text fails when it: is chatter ("As an AI", "Sure, here is"), echoes instructions, is too
-short or too long, states a number that is not one of the facts' numbers (digits or number
-words; percentages within 1 point, other numbers within 2 %), names a known class that is
-not among the facts' classes, or leaves out a required fact (the focus/dominant class: named
-by its phrase or its head noun, singular or plural, so "HACKED HACKED HACKED HACKED" fails).
+short or too long, leaves out a required fact (the focus/dominant class: named by its phrase,
+a synonym, a hypernym or its head noun, singular or plural, so "HACKED HACKED HACKED HACKED"
+fails), or makes a claim the facts contradict or do not state (text.claims: each number,
+position, orientation, size, shape, cut-by-edge and negation tied to the object it is about).
+Captions, QA pairs and conversation turns share that claim checker (issue 13).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 
 from geoscribe.text.claims import Facts, check_claims, mentions, place_words
-from geoscribe.text.numbers import digits
+from geoscribe.text.numbers import digits, quantities
 from geoscribe.text.templates import plural
 from geoscribe.text.vocabulary import known_names, names_of, object_nouns
 
@@ -27,18 +28,6 @@ INSTRUCTION_ECHO = [re.compile(p, re.IGNORECASE) for p in (
     r"\bignore (?:all |the |any )?(?:previous|prior|above)\b", r"\binstructions?\b",
     r"\bsystem prompt\b",
 )]
-NUMBER_WORDS = {
-    "zero": 0, "no": None, "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
-    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "hundred": 100, "dozen": 12, "couple of": 2, "pair of": 2,
-}
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(%|percent\b|per cent\b)?",
-                     re.IGNORECASE)
-_WORD = re.compile(r"\b(" + "|".join(sorted((w for w, v in NUMBER_WORDS.items()
-                                             if v is not None), key=len, reverse=True))
-                   + r")\b(\s*(?:%|percent|per cent))?", re.IGNORECASE)
 
 
 def _plural_forms(phrase: str) -> list[str]:
@@ -76,15 +65,9 @@ def _is_present(name: str, classes: set[str]) -> bool:
 
 
 def numbers_in(text: str) -> list[tuple[float, bool, str]]:
-    """(value, is_percentage, as written) of every number in `text`, digits and words."""
-    found = []
-    for match in _NUMBER.finditer(text):
-        value = float(match.group(1).replace(",", ""))
-        found.append((value, bool(match.group(2)), match.group(0).strip()))
-    for match in _WORD.finditer(text):
-        word = match.group(1).lower()
-        found.append((float(NUMBER_WORDS[word]), bool(match.group(2)), match.group(0).strip()))
-    return found
+    """(value as written, is_percentage, as written) of every number in `text`, digits and
+    words ("seventy-five percent" -> 75, "one hundred" -> 100: text.numbers)."""
+    return [(q.number, q.kind == "percent", q.written) for q in quantities(digits(text))]
 
 
 def _class_matches(text: str, vocabulary: set[str]) -> list[tuple[int, str]]:

@@ -35,6 +35,7 @@ class Quantity:
     """One number in a text: its value in the base unit of its kind, where it stands."""
 
     value: float  # in the base unit: m for lengths, m² for areas, percent points for %
+    number: float  # as written (1.5 of "1.5 km")
     kind: str  # "count" (no unit), "percent", "length" or "area"
     start: int
     end: int
@@ -53,7 +54,7 @@ def quantities(text: str) -> list[Quantity]:
         value = float(match.group(1).replace(",", ""))
         unit = (match.group(2) or "").lower()
         kind, factor = UNITS.get(unit, ("count", 1.0))
-        found.append(Quantity(value * factor, kind, match.start(), match.end(),
+        found.append(Quantity(value * factor, value, kind, match.start(), match.end(),
                               match.group(0).strip()))
     return found
 

@@ -32,7 +32,8 @@ def names_of(name: str) -> set[str]:
     last word ("road" for "residential road")."""
     table = vocabulary()
     name = name.lower()
-    names = {name, name.split()[-1]} if name.split() else {name}
+    head = name.split()[-1] if name.split() else name
+    names = {name} | ({head} if head not in table["not_heads"] else set())
     names |= set(table["synonyms"].get(name) or ())
     names |= {hyper for hyper, members in table["hypernyms"].items() if name in members}
     return names
