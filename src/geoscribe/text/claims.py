@@ -96,6 +96,25 @@ _CELLS = {"top left": "top left", "top-left": "top left", "upper left": "top lef
           "centre": "centre", "center": "centre", "middle": "centre", "central": "centre"}
 _POSITION = re.compile(r"\b(" + "|".join(sorted(_CELLS, key=len, reverse=True)) + r")\b",
                        re.IGNORECASE)
+_BARE = frozenset({"top", "bottom", "left", "right", "upper", "lower", "north", "south", "east",
+                   "west"})  # position words only after "the" or before "side", "part"...
+_PLACE_AFTER = re.compile(r"\s*(?:-hand\b|side|part|half|corner|portion|section|edge|area|"
+                          r"end)\b", re.IGNORECASE)
+
+
+def positions_in(text: str) -> list[re.Match]:
+    """Position phrases of a text ("in the top left", "the upper part", "the north"), not
+    "that is right" or "left behind"."""
+    found = []
+    for match in _POSITION.finditer(text):
+        word = match.group(1).lower()
+        if word in _BARE and not (re.search(r"\bthe\s+$", text[:match.start()], re.IGNORECASE)
+                                  or _PLACE_AFTER.match(text[match.end():])):
+            continue
+        found.append(match)
+    return found
+
+
 _COMPASS = r"(north[- ]?east|north[- ]?west|south[- ]?east|south[- ]?west|north|south|east|west)"
 _ORIENTATION = re.compile(rf"\b{_COMPASS}\s*(?:-|–|to)\s*{_COMPASS}\b|\b(diagonal(?:ly)?|"
                           r"vertical(?:ly)?|horizontal(?:ly)?)\b", re.IGNORECASE)
@@ -243,7 +262,9 @@ class _Checker:
     def _copied_value(self, pattern: re.Pattern, table: dict, value: str) -> bool:
         """Whether the facts' wording states the same position/size/shape word (in any of
         its spellings: "upper left" for "top left")."""
-        return any(table[m.group(1).lower()] == value for m in pattern.finditer(self.wording))
+        found = positions_in(self.wording) if pattern is _POSITION else pattern.finditer(
+            self.wording)
+        return any(table[m.group(1).lower()] == value for m in found)
 
     def add(self, at: int, problem: str) -> None:
         self.problems.append((at, problem))
@@ -275,7 +296,7 @@ class _Checker:
         clause = next((s for s in self.spans if s[0] <= at < s[1]), None)
         if clause is None or not self.facts.regions:
             return None
-        for match in _POSITION.finditer(self.text[clause[2]:clause[3]]):
+        for match in positions_in(self.text[clause[2]:clause[3]]):
             cell = _CELLS[match.group(1).lower()]
             if cell in self.facts.regions:
                 return cell
@@ -356,7 +377,7 @@ class _Checker:
             self._check_attribute(match, "size", _SIZES[match.group(1).lower()], "wrong_size")
         for match in _SHAPE.finditer(text):
             self._check_attribute(match, "shape", _SHAPES[match.group(1).lower()], "wrong_shape")
-        for match in _POSITION.finditer(text):
+        for match in positions_in(text):
             self._check_position(match)
         for match in _MOSTLY.finditer(text):
             self._check_mostly(match)
@@ -442,7 +463,7 @@ def place_words(text: str) -> set[str]:
     """The positions (canonical 3x3 cells: "upper left" -> "top left") and size words
     ("big" -> "large") of a text."""
     masked = _SHARE_PHRASE.sub(" ", _ORIENTATION.sub(" ", text))
-    found = {_CELLS[m.group(1).lower()] for m in _POSITION.finditer(masked)}
+    found = {_CELLS[m.group(1).lower()] for m in positions_in(masked)}
     return found | {_SIZES[m.group(1).lower()] for m in _SIZE.finditer(masked)}
 
 

@@ -14,8 +14,7 @@ import re
 
 from geoscribe.text.claims import Facts, check_claims, mentions, place_words
 from geoscribe.text.numbers import digits, quantities
-from geoscribe.text.templates import plural
-from geoscribe.text.vocabulary import known_names, names_of, object_nouns
+from geoscribe.text.vocabulary import known_names, names_of, object_nouns, plural_of
 
 __all__ = ["Facts", "check_claims", "check_qa_item", "check_text", "check_turn"]
 
@@ -31,7 +30,7 @@ INSTRUCTION_ECHO = [re.compile(p, re.IGNORECASE) for p in (
 
 
 def _plural_forms(phrase: str) -> list[str]:
-    forms = [phrase, plural(phrase), phrase + "s", phrase + "es"]
+    forms = [phrase, plural_of(phrase), phrase + "s", phrase + "es"]
     if phrase.endswith("y"):
         forms.append(phrase[:-1] + "ies")
     return forms
@@ -169,12 +168,18 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
     facts = _qa_facts(item, classes, vocabulary)
     asked = Facts(facts.numbers, set(), facts.classes, facts.vocabulary,
                   absent=set(facts.classes), wording=facts.wording)
-    problems += [p for p in check_claims(question, asked) if not p.startswith("number_")]
-    problems += check_claims(answer, facts)
     allowed = {value for value, _, _ in numbers_in(original)}
     for value, _, written in numbers_in(question):
         if value not in allowed:
             problems.append(f"number_not_in_question: {written!r}")
+    problems += _answer_problems(item, question, answer)
+    problems += [p for p in check_claims(question, asked) if not p.startswith("number_")]
+    problems += check_claims(answer, facts)
+    return list(dict.fromkeys(problems))
+
+
+def _answer_problems(item: dict, question: str, answer: str) -> list[str]:
+    """Whether the answer states the computed answer (yes/no, count or text)."""
     expected = item["answer"]  # text; the typed value in answer_number / answer_bool
     first = re.sub(r"[^a-z]", "", (answer.split() or [""])[0].lower())
     if item.get("answer_number") is not None:
@@ -182,22 +187,22 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
         stated = {value for value, _, _ in numbers_in(answer)}
         if float(expected) == 0 and not stated and re.search(r"\b(no|none|zero)\b", answer,
                                                              re.IGNORECASE):
-            return problems  # "There are no ..." states a count of 0
+            return []  # "There are no ..." states a count of 0
         if stated != {float(expected)}:
-            problems.append(f"answer_not_the_count: {sorted(stated)} != {expected}")
-    elif item.get("answer_bool") is not None:
-        flipped = negates(question) != negates(original)
+            return [f"answer_not_the_count: {sorted(stated)} != {expected}"]
+        return []
+    if item.get("answer_bool") is not None:
+        flipped = negates(question) != negates(str(item["question"]))
         said = "yes" if item["answer_bool"] != flipped else "no"
-        if first != said:
-            problems.append(f"answer_not_{said}")
-    else:
-        if expected.lower() not in answer.lower():
-            problems.append(f"answer_missing: {expected!r}")
-        wanted = {value for value, _, _ in numbers_in(expected)}
-        for value, _, written in numbers_in(answer):
-            if value not in wanted:
-                problems.append(f"number_not_in_answer: {written!r}")
-    return list(dict.fromkeys(problems))
+        return [] if first == said else [f"answer_not_{said}"]
+    problems = []
+    if expected.lower() not in answer.lower():
+        problems.append(f"answer_missing: {expected!r}")
+    wanted = {value for value, _, _ in numbers_in(expected)}
+    for value, _, written in numbers_in(answer):
+        if value not in wanted:
+            problems.append(f"number_not_in_answer: {written!r}")
+    return problems
 
 
 BOX = re.compile(r"\{<[^}]*\}|\[[-\d., ]+\]")
