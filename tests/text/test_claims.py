@@ -240,3 +240,24 @@ def test_exact_unit_conversions_pass():
                       "bottom.", facts, 80) == []
     assert rejected(check_text("A park of 5 ha at the top and a residential road 4.5 km long "
                                "at the bottom.", facts, 80), "wrong_measure", "5 ha")
+
+
+def test_problems_do_not_depend_on_the_hash_seed():
+    """issue 13: reasons (and so repair messages) are the same under any PYTHONHASHSEED, in
+    the order the text states its claims."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from geoscribe.text.faithfulness import check_text\n"
+              "from geoscribe.text.llm_tasks import caption_task, tag_vocabulary\n"
+              "record = {'recipe': 'x', 'texts': {'caption': 'A satellite image of a house.'}}\n"
+              "facts = caption_task(record, set(tag_vocabulary()), 2, 80).facts\n"
+              "print(check_text('A house near a church, a garage, a chapel, a mosque, a "
+              "temple and a barn.', facts, 80))\n")
+    outputs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                              check=True).stdout for seed in range(4)}
+    assert outputs == {"[\"class_not_present: 'church'\", \"class_not_present: 'garage'\", "
+                       "\"class_not_present: 'chapel'\", \"class_not_present: 'mosque'\", "
+                       "\"class_not_present: 'temple'\", \"class_not_present: 'barn'\"]\n"}

@@ -331,6 +331,9 @@ class _Checker:
                 sum(self.facts.counts[c] for c in known)}
         else:
             allowed = None
+        listed = sum(1 for o in self.facts.objects if o.get("kind") == target.term)
+        if listed and allowed is not None:
+            allowed.add(listed)  # the objects the facts list ("two buildings" of three)
         if allowed is None:
             if q.value != 1 and not self.facts.allows_number(q.value, False):
                 self.add(q.start, f"number_not_in_facts: {q.written!r}")
