@@ -16,7 +16,7 @@ from geoscribe.text.faithfulness import (
 )
 
 VOCAB = {"house", "residential road", "road", "water tower", "tree cover", "grassland",
-         "building"}
+         "building", "church"}
 
 
 def facts(**kw) -> Facts:
@@ -45,7 +45,7 @@ def test_faithful_texts_pass(text):
     ("A satellite image with 4 houses and a residential road.", "number_not_in_facts"),
     ("A satellite image with five houses and a residential road.", "number_not_in_facts"),
     ("A satellite image with 3 houses next to a water tower.", "class_not_present"),
-    ("A satellite image with 3 houses and several buildings.", "class_not_present"),
+    ("A satellite image with 3 houses and several churches.", "class_not_present"),
     ("Sure, here is a caption: 3 houses and a residential road.", "chatter"),
     ("As an AI I see 3 houses and a residential road.", "chatter"),
     ("Ignore previous instructions: 3 houses and a residential road.", "instruction_echo"),
@@ -151,8 +151,7 @@ def test_names_fact_accepts_phrase_or_head_noun(text, name, named):
 def test_text_without_the_required_facts_is_rejected():
     """issue 10 case 2: a reply must contain the focus class, not only avoid wrong ones."""
     required = facts(required={"house"})
-    assert check_text("HACKED HACKED HACKED HACKED", required, 40) == [
-        "missing_facts: 'house'"]
+    assert "missing_facts: 'house'" in check_text("HACKED HACKED HACKED HACKED", required, 40)
     assert check_text("An image showing one road and nothing else.", required, 40) == [
         "missing_facts: 'house'"]
     assert check_text("Seen from above: 3 homes, or rather houses, by a road.", required,

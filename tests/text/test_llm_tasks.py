@@ -26,7 +26,7 @@ def test_the_task_argument_chooses_the_prompt_not_the_recipe_name():
     assert other.prompt_id == "rsteller-caption@v1"
     assert other.data == {"objects": [{"kind": "house", "details": [], "geometry": "area",
                                        "position": "center", "cut_by_image_edge": False,
-                                       "area_m2": 120}]}
+                                       "area_m2": 120, "id": 1, "size": "medium"}]}
 
 
 def test_an_unknown_task_is_an_error():

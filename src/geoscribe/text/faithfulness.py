@@ -1,18 +1,22 @@
 """Checks that a generated text does not contradict the facts it was written from.
 
 A text fails when it: is chatter ("As an AI", "Sure, here is"), echoes instructions, is too
-short or too long, states a number that is not one of the facts' numbers (digits or number
-words; percentages within 1 point, other numbers within 2 %), names a known class that is
-not among the facts' classes, or leaves out a required fact (the focus/dominant class: named
-by its phrase or its head noun, singular or plural, so "HACKED HACKED HACKED HACKED" fails).
+short or too long, leaves out a required fact (the focus/dominant class: named by its phrase,
+a synonym, a hypernym or its head noun, singular or plural, so "HACKED HACKED HACKED HACKED"
+fails), or makes a claim the facts contradict or do not state (text.claims: each number,
+position, orientation, size, shape, cut-by-edge and negation tied to the object it is about).
+Captions, QA pairs and conversation turns share that claim checker (issue 13).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from geoscribe.text.templates import plural
+from geoscribe.text.claims import Facts, check_claims, mentions, place_words
+from geoscribe.text.numbers import digits, quantities
+from geoscribe.text.vocabulary import known_names, names_of, object_nouns, plural_of
+
+__all__ = ["Facts", "check_claims", "check_qa_item", "check_text", "check_turn"]
 
 CHATTER = [re.compile(p, re.IGNORECASE) for p in (
     r"\bas an ai\b", r"\blanguage model\b", r"^\W*(sure|certainly|of course|okay|ok|absolutely)\b",
@@ -23,43 +27,10 @@ INSTRUCTION_ECHO = [re.compile(p, re.IGNORECASE) for p in (
     r"\bignore (?:all |the |any )?(?:previous|prior|above)\b", r"\binstructions?\b",
     r"\bsystem prompt\b",
 )]
-NUMBER_WORDS = {
-    "zero": 0, "no": None, "one": 1, "single": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-    "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
-    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "hundred": 100, "dozen": 12, "couple of": 2, "pair of": 2,
-}
-_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(%|percent\b|per cent\b)?",
-                     re.IGNORECASE)
-_WORD = re.compile(r"\b(" + "|".join(sorted((w for w, v in NUMBER_WORDS.items()
-                                             if v is not None), key=len, reverse=True))
-                   + r")\b(\s*(?:%|percent|per cent))?", re.IGNORECASE)
-
-
-@dataclass
-class Facts:
-    """What a text may say: its numbers, percentages and the classes present.
-
-    `vocabulary` holds every class name the checker knows; a known name that is not a
-    present class (nor a word-suffix of one: "road" of "residential road") is a contradiction.
-    `required` holds the class names a text must name (the focus or dominant class).
-    """
-
-    numbers: set[float] = field(default_factory=set)
-    percentages: set[float] = field(default_factory=set)
-    classes: set[str] = field(default_factory=set)
-    vocabulary: set[str] = field(default_factory=set)
-    required: set[str] = field(default_factory=set)
-
-    def allows_number(self, value: float, percent: bool) -> bool:
-        if percent:
-            return any(abs(value - p) <= 1.0 for p in self.percentages)
-        return any(abs(value - n) <= max(0.02 * abs(n), 0.5) for n in self.numbers)
 
 
 def _plural_forms(phrase: str) -> list[str]:
-    forms = [phrase, plural(phrase), phrase + "s", phrase + "es"]
+    forms = [phrase, plural_of(phrase), phrase + "s", phrase + "es"]
     if phrase.endswith("y"):
         forms.append(phrase[:-1] + "ies")
     return forms
@@ -81,8 +52,9 @@ def names_fact(text: str, name: str) -> bool:
     """Whether `text` names the class `name`: its whole phrase or its head noun (the last
     word: "road" for "residential road"), in singular or plural."""
     lowered, phrase = text.lower(), name.lower().strip()
-    words = phrase.split()
-    forms = _word_forms(phrase) | (_word_forms(words[-1]) if words else set())
+    forms = set()
+    for alias in names_of(phrase) if phrase else ():
+        forms |= _word_forms(alias)
     return any(re.search(r"\b" + re.escape(form) + r"\b", lowered) for form in forms if form)
 
 
@@ -92,15 +64,9 @@ def _is_present(name: str, classes: set[str]) -> bool:
 
 
 def numbers_in(text: str) -> list[tuple[float, bool, str]]:
-    """(value, is_percentage, as written) of every number in `text`, digits and words."""
-    found = []
-    for match in _NUMBER.finditer(text):
-        value = float(match.group(1).replace(",", ""))
-        found.append((value, bool(match.group(2)), match.group(0).strip()))
-    for match in _WORD.finditer(text):
-        word = match.group(1).lower()
-        found.append((float(NUMBER_WORDS[word]), bool(match.group(2)), match.group(0).strip()))
-    return found
+    """(value as written, is_percentage, as written) of every number in `text`, digits and
+    words ("seventy-five percent" -> 75, "one hundred" -> 100: text.numbers)."""
+    return [(q.number, q.kind == "percent", q.written) for q in quantities(digits(text))]
 
 
 def _class_matches(text: str, vocabulary: set[str]) -> list[tuple[int, str]]:
@@ -138,16 +104,10 @@ def check_text(text: str, facts: Facts, max_words: int, min_words: int = 4) -> l
     if words > max_words:
         problems.append(f"too_long: {words} words > {max_words}")
     problems += _rule_problems(text)
-    for value, percent, written in numbers_in(text):
-        if not facts.allows_number(value, percent):
-            problems.append(f"number_not_in_facts: {written!r}")
-    for name in classes_in(text, facts.vocabulary):
-        if not _is_present(name, facts.classes):
-            problems.append(f"class_not_present: {name!r}")
-    for name in sorted(facts.required):
+    for name in sorted(facts.required):  # first: a text about something else is off-topic
         if not names_fact(text, name):
             problems.append(f"missing_facts: {name!r}")
-    return problems
+    return problems + check_claims(text, facts)
 
 
 def _rule_problems(text: str) -> list[str]:
@@ -160,13 +120,42 @@ def _rule_problems(text: str) -> list[str]:
     return problems
 
 
+def _qa_facts(item: dict, classes: set[str], vocabulary: set[str]) -> Facts:
+    """What a QA pair may state: the item's classes (absent ones too: a question names them),
+    the counts it computed, and its question and answer as wording."""
+    counts: dict[str, int] = {}
+    names = list(item.get("classes") or [])
+    if item.get("answer_number") is not None and len(names) == 1:
+        counts[names[0]] = int(item["answer_number"])
+    for name, count in zip(names, item.get("counts") or [], strict=False):
+        counts[name] = int(count)
+    absent = {name for name, count in counts.items() if not count}
+    if item.get("answer_bool") is False and item.get("type") == "presence":
+        absent |= set(names)
+    stated = {value for value, _, _ in numbers_in(f"{item['question']} {item['answer']}")}
+    return Facts(stated | {float(c) for c in counts.values()}, set(), set(classes),
+                 vocabulary | set(classes), counts=counts, absent=absent,
+                 wording=f"{item['question']} {item['answer']}")
+
+
+def negates(text: str) -> bool:
+    """Whether a question or sentence is negative ("free of any road", "no roads", "not")."""
+    return NEGATION.search(text) is not None
+
+
+NEGATION = re.compile(r"\b(?:no|not|without|free of|none|lacks?|lacking|absent|missing|devoid of"
+                      r"|empty of)\b|n't\b", re.IGNORECASE)
+
+
 def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
                   max_words: int) -> list[str]:
     """Problems of a reworded question-answer pair against the computed item.
 
     The question may name only the item's classes and the original question's numbers; the
-    answer must state the computed answer: yes/no first for yes/no answers, exactly the count
-    (every number in it equal to the count) for numeric answers, the answer's words otherwise.
+    answer must state the computed answer: yes/no first for yes/no answers (flipped when the
+    reworded question is negative and the original is not: "Is it free of roads? | Yes"
+    states there is no road), exactly the count for numeric answers, the answer's words
+    otherwise; every claim of question and answer is checked (text.claims).
     """
     problems = _rule_problems(question) + _rule_problems(answer)
     if not question.rstrip().endswith("?"):
@@ -176,14 +165,21 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
             problems.append(f"too_long: {len(text.split())} words > {max_words}")
     original = str(item["question"])
     classes = set(item.get("classes") or classes_in(original, vocabulary))
-    for text in (question, answer):
-        for name in classes_in(text, vocabulary):
-            if not _is_present(name, classes):
-                problems.append(f"class_not_present: {name!r}")
+    facts = _qa_facts(item, classes, vocabulary)
+    asked = Facts(facts.numbers, set(), facts.classes, facts.vocabulary,
+                  absent=set(facts.classes), wording=facts.wording)
     allowed = {value for value, _, _ in numbers_in(original)}
     for value, _, written in numbers_in(question):
         if value not in allowed:
             problems.append(f"number_not_in_question: {written!r}")
+    problems += _answer_problems(item, question, answer)
+    problems += [p for p in check_claims(question, asked) if not p.startswith("number_")]
+    problems += check_claims(answer, facts)
+    return list(dict.fromkeys(problems))
+
+
+def _answer_problems(item: dict, question: str, answer: str) -> list[str]:
+    """Whether the answer states the computed answer (yes/no, count or text)."""
     expected = item["answer"]  # text; the typed value in answer_number / answer_bool
     first = re.sub(r"[^a-z]", "", (answer.split() or [""])[0].lower())
     if item.get("answer_number") is not None:
@@ -191,56 +187,66 @@ def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],
         stated = {value for value, _, _ in numbers_in(answer)}
         if float(expected) == 0 and not stated and re.search(r"\b(no|none|zero)\b", answer,
                                                              re.IGNORECASE):
-            return problems  # "There are no ..." states a count of 0
+            return []  # "There are no ..." states a count of 0
         if stated != {float(expected)}:
-            problems.append(f"answer_not_the_count: {sorted(stated)} != {expected}")
-    elif item.get("answer_bool") is not None:
-        said = "yes" if item["answer_bool"] else "no"
-        if first != said:
-            problems.append(f"answer_not_{said}")
-    else:
-        if expected.lower() not in answer.lower():
-            problems.append(f"answer_missing: {expected!r}")
-        wanted = {value for value, _, _ in numbers_in(expected)}
-        for value, _, written in numbers_in(answer):
-            if value not in wanted:
-                problems.append(f"number_not_in_answer: {written!r}")
+            return [f"answer_not_the_count: {sorted(stated)} != {expected}"]
+        return []
+    if item.get("answer_bool") is not None:
+        flipped = negates(question) != negates(str(item["question"]))
+        said = "yes" if item["answer_bool"] != flipped else "no"
+        return [] if first == said else [f"answer_not_{said}"]
+    problems = []
+    if expected.lower() not in answer.lower():
+        problems.append(f"answer_missing: {expected!r}")
+    wanted = {value for value, _, _ in numbers_in(expected)}
+    for value, _, written in numbers_in(answer):
+        if value not in wanted:
+            problems.append(f"number_not_in_answer: {written!r}")
     return problems
 
 
 BOX = re.compile(r"\{<[^}]*\}|\[[-\d., ]+\]")
-PLACE_WORDS = ("top left", "top right", "bottom left", "bottom right", "top", "bottom", "left",
-               "right", "centre", "small", "medium", "large")
 
 
-def _place_words(text: str) -> set[str]:
-    lowered, found = text.lower(), set()
-    for word in PLACE_WORDS:  # longest first: "top left" before "top"
-        if re.search(rf"\b{word}\b", lowered):
-            found.add(word)
-            lowered = re.sub(rf"\b{word}\b", " ", lowered)
-    return found
+def _boxed_classes(text: str, facts: Facts) -> list[tuple[str, tuple[str, ...]]]:
+    """(box, classes of the nearest object named before it in its sentence) of every box."""
+    blank = BOX.sub(lambda m: " " * len(m.group(0)), text)
+    found = mentions(digits(blank), facts)
+    pairs = []
+    for box in BOX.finditer(text):
+        sentence_start = max(blank.rfind(".", 0, box.start()), blank.rfind("?", 0, box.start()))
+        before = [m for m in found if sentence_start < m.start and m.end <= box.start()]
+        pairs.append((box.group(0), before[-1].classes if before else ()))
+    return pairs
 
 
 def check_turn(original: str, text: str, vocabulary: set[str], max_words: int) -> list[str]:
-    """Problems of a reworded conversation turn: the same boxes, copied exactly and in order;
-    the same classes (all of them, no other); the same position and size words; no new
-    numbers; a question stays a question."""
+    """Problems of a reworded conversation turn: the same boxes, copied exactly and in order,
+    each after the same object; the same classes (all of them, no other; synonyms allowed);
+    the same negations, positions and sizes; no new numbers; a question stays a question."""
     problems = _rule_problems(text)
     if BOX.findall(text) != BOX.findall(original):
         problems.append("boxes_changed")
     plain, plain_original = BOX.sub(" ", text), BOX.sub(" ", original)
     if len(plain.split()) > max_words:
         problems.append(f"too_long: {len(plain.split())} words > {max_words}")
-    wanted = set(classes_in(plain_original, vocabulary))
-    named = set(classes_in(plain, vocabulary))
-    for name in sorted(named):
-        if not _is_present(name, wanted):
-            problems.append(f"class_not_present: {name!r}")
+    wanted = set(classes_in(plain_original, set(vocabulary) | known_names() | object_nouns()))
+    facts = Facts(classes=wanted, vocabulary=set(vocabulary), wording=plain_original)
+    named = mentions(digits(plain), facts)
+    problems += [p for p in check_claims(plain, facts) if not p.startswith(
+        ("number_", "negated_present"))]
     for name in sorted(wanted):
-        if not any(_is_present(n, {name}) for n in named):
+        if not any(name in m.classes for m in named):
             problems.append(f"class_missing: {name!r}")
-    if _place_words(plain) != _place_words(plain_original):
+    said_not = {c for m in named if m.negated for c in m.classes}
+    meant_not = {c for m in mentions(digits(plain_original), facts) if m.negated
+                 for c in m.classes}
+    for name in sorted(said_not ^ meant_not):
+        problems.append(f"negation_changed: {name!r}")
+    if [c for _, c in _boxed_classes(text, facts)] != [
+            c for _, c in _boxed_classes(original, facts)]:
+        problems.append("boxes_swapped")
+    if place_words(plain) != place_words(plain_original):
         problems.append("position_or_size_changed")
     allowed = {value for value, _, _ in numbers_in(plain_original)}
     for value, _, written in numbers_in(plain):
@@ -248,4 +254,4 @@ def check_turn(original: str, text: str, vocabulary: set[str], max_words: int) -
             problems.append(f"number_not_in_turn: {written!r}")
     if original.rstrip().endswith("?") and not text.rstrip().endswith("?"):
         problems.append("question_without_question_mark")
-    return problems
+    return list(dict.fromkeys(problems))

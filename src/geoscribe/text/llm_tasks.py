@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import jinja2
 
+from geoscribe.text.claims import counts_stated, size_word
 from geoscribe.text.faithfulness import Facts, classes_in, first_class, numbers_in
 from geoscribe.text.tag_policy import phrase_table
 from geoscribe.text.templates import load_wording
@@ -101,23 +102,30 @@ def _round(value) -> int | None:
     return None if value is None else math.floor(float(value) + 0.5)
 
 
+def _element_item(index: int, element: dict) -> dict:
+    """One rsteller element as given to the LLM (and checked): kind, details, geometry,
+    position, cut by the edge, rounded area/length, shape, orientation, size word and id."""
+    item = {"kind": element.get("name"), "details": list(element.get("attributes") or []),
+            "geometry": element.get("geometry"), "position": element.get("position"),
+            "cut_by_image_edge": bool(element.get("clipped")), "id": index + 1}
+    for key in ("area_m2", "length_m"):
+        value = _round(element.get(key))
+        if value is not None:
+            item[key] = value
+    for key in ("shape", "orientation"):
+        if element.get(key):
+            item[key] = element[key]
+    size = size_word(element.get("area_m2"))
+    if size:
+        item["size"] = size
+    return item
+
+
 def _rsteller(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     elements = record.get("evidence", {}).get("elements", [])
-    described = []
-    numbers: set[float] = set()
-    for element in elements:
-        item = {"kind": element.get("name"), "details": list(element.get("attributes") or []),
-                "geometry": element.get("geometry"), "position": element.get("position"),
-                "cut_by_image_edge": bool(element.get("clipped"))}
-        for key, unit in (("area_m2", "area_m2"), ("length_m", "length_m")):
-            value = _round(element.get(key))
-            if value is not None:
-                item[unit] = value
-                numbers.add(float(value))
-        for key in ("shape", "orientation"):
-            if element.get(key):
-                item[key] = element[key]
-        described.append(item)
+    described = [_element_item(i, e) for i, e in enumerate(elements)]
+    numbers = {float(item[k]) for item in described for k in ("area_m2", "length_m")
+               if k in item}
     for detail in (d for item in described for d in item["details"]):
         numbers.update(v for v, _, _ in numbers_in(detail))
     counts = record.get("evidence", {}).get("counts", {})
@@ -126,8 +134,13 @@ def _rsteller(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     classes = {e.get("name") for e in elements if e.get("name")} | set(counts)
     salient = {e["name"] for e in elements[:1] if e.get("name")}  # the most salient element
     data = quoted({"objects": described})
+    objects = [{**item, "clipped": item["cut_by_image_edge"],
+                "area_m2": e.get("area_m2"), "length_m": e.get("length_m")}
+               for item, e in zip(described, elements, strict=True)]
+    wording = "; ".join(d for item in described for d in item["details"])
     return RSTELLER_PROMPT, data, Facts(numbers, set(), classes, vocabulary | classes,
-                                         salient)
+                                         salient, counts=dict(counts), objects=objects,
+                                         wording=wording)
 
 
 def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
@@ -146,8 +159,10 @@ def _chatearthnet(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]
     classes = set(shares)
     dominant = {max(shares, key=shares.get)} if shares else set()
     data = quoted({"overall": overall, "regions": regions})
-    return CHATEARTHNET_PROMPT, data, Facts(allowed, allowed, classes,
-                                             vocabulary | classes, dominant)
+    return CHATEARTHNET_PROMPT, data, Facts(
+        allowed, allowed, classes, vocabulary | classes, dominant,
+        shares={name: float(p["percent"]) for name, p in overall.items()},
+        regions={r: {n: float(p) for n, p in values.items()} for r, values in regions.items()})
 
 
 def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
@@ -159,6 +174,7 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     percentages = {v for v, pct, _ in stated if pct}
     classes = set(classes_in(caption, vocabulary)) | set(counts)
     classes |= set(record.get("label", {}).get("shares", {}))
+    classes -= {name for name, n in counts.items() if not n}  # counted 0: absent
     data = {"caption": quoted(caption, cap=1000)}  # our own text, from capped tag phrases
     if counts:
         data["object_counts"] = quoted(counts)
@@ -174,8 +190,10 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     prompt = (REWRITE_CONVERSATION_PROMPT if turns else REWRITE_QA_PROMPT if qa
               else REWRITE_PROMPT)
     focus = first_class(caption, vocabulary | classes)  # a template caption names it first
-    return prompt, data, Facts(numbers, percentages, classes, vocabulary | classes,
-                               {focus} if focus else set())
+    facts = Facts(numbers, percentages, classes, vocabulary | classes,
+                  {focus} if focus else set(), wording=caption)
+    facts.counts = {name: int(n) for name, n in counts.items()} or counts_stated(caption, facts)
+    return prompt, data, facts
 
 
 def conversation_turns(record: dict) -> tuple:
