@@ -53,12 +53,22 @@ def parse_reply(content: str, schema: dict) -> tuple[dict | None, str | None]:
     return data, None
 
 
+def ordered(problems: list[str]) -> list[str]:
+    """`problems` without repeats, in an order that does not depend on PYTHONHASHSEED: grouped
+    by kind (the text before ':') in the order the kinds first appear (the checker's order of
+    checks), each kind's problems sorted. The checker may find names in set order."""
+    kinds = list(dict.fromkeys(p.split(":", 1)[0] for p in problems))
+    return sorted(dict.fromkeys(problems), key=lambda p: (kinds.index(p.split(":", 1)[0]), p))
+
+
 def _feedback(problem: list[str] | str) -> str:
+    """The repair message: what was wrong with the last reply (problems in a fixed order)."""
     if isinstance(problem, str):
         return (f"Your reply could not be used ({problem}). Reply again with JSON only, "
                 "exactly in the requested form.")
-    return ("Your caption contradicts the data or breaks the rules: " + "; ".join(problem)
-            + ". Write the JSON reply again, using only the objects and numbers in the DATA.")
+    return ("Your caption contradicts the facts or breaks the rules: " + "; ".join(problem)
+            + ". Write the JSON reply again. Say only what the facts say: no objects, colours, "
+            "materials, heights, counts or places that are not in the facts.")
 
 
 def _keep_qa(outcome: Generated, task: CaptionTask, pairs: list[dict], max_words: int) -> None:
@@ -105,12 +115,12 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
                                            "reasons": [problem]})
             feedback = _feedback(problem)
         else:
-            problems = check_text(data["caption"].strip(), task.facts, max_words)
+            problems = ordered(check_text(data["caption"].strip(), task.facts, max_words))
             if not problems:
                 outcome.caption = data["caption"].strip()
                 for text in data["rewrites"]:
                     text = text.strip()
-                    bad = check_text(text, task.facts, max_words)
+                    bad = ordered(check_text(text, task.facts, max_words))
                     if text == outcome.caption or text in outcome.rewrites:
                         bad = bad + ["duplicate_text"]
                     if bad:
@@ -120,6 +130,8 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
                         outcome.rewrites.append(text)
                 _keep_qa(outcome, task, data.get("qa") or [], max_words)
                 _keep_turns(outcome, task, data.get("turns") or [], max_words)
+                for text in outcome.rejected_texts:  # QA and turn checks too
+                    text["reasons"] = ordered(text["reasons"])
                 return outcome
             last = "llm_unfaithful:" + problems[0].split(":", 1)[0]
             outcome.rejected_texts.append({"role": "caption", "text": data["caption"],
