@@ -62,16 +62,10 @@ def passed_texts(record: dict) -> Counter:
 
 def read_build(out: Path) -> dict:
     """Counts of one finished build: records, texts passed/failed by role, reasons."""
-    import tarfile
-
     kept, passed = 0, Counter()
-    for tar in sorted((out / "data").glob("*.tar")):
-        with tarfile.open(tar) as archive:
-            for member in archive:
-                if member.name.endswith(".json"):
-                    record = json.loads(archive.extractfile(member).read())
-                    kept += 1
-                    passed += passed_texts(record)
+    for text in _record_jsons(out):
+        kept += 1
+        passed += passed_texts(json.loads(text))
     failed, text_reasons, record_reasons = Counter(), Counter(), Counter()
     path = out / "rejected.jsonl"
     for line in (path.read_text(encoding="utf-8").splitlines() if path.exists() else []):
@@ -93,6 +87,58 @@ def read_build(out: Path) -> dict:
             "completion_tokens": llm["completion_tokens"]}
 
 
+def replay(line: list[str], llm: list[str], out: Path, url: str, args) -> dict:
+    """A build whose every record the LLM stage rejected keeps no stats (OUT is emptied): build
+    it without `--llm`, then ask for each record's texts in process, through the same cache
+    and settings as the build, and count the same way."""
+    from geoscribe.recipes import RECIPES
+    from geoscribe.text.llm_client import LLMClient
+    from geoscribe.text.llm_generate import generate
+    from geoscribe.text.llm_spec import LLMSettings, parse_llm_spec
+    from geoscribe.text.llm_tasks import caption_task, tag_vocabulary
+
+    plain = [a for a in line[:len(line) - len(llm)]]
+    plain[plain.index("--out") + 1] = str(out)
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run(plain, capture_output=True, text=True, check=True)
+    settings = LLMSettings(spec=parse_llm_spec(f"smollm2@{url}"), max_tokens=300,
+                           rewrites=args.rewrites, max_words=60, repairs=args.repairs,
+                           timeout_s=300)
+    client = LLMClient(settings, args.work / "cache.sqlite")
+    passed, failed, text_reasons, record_reasons = Counter(), Counter(), Counter(), Counter()
+    records = [json.loads(s) for s in _record_jsons(out)]
+    for record in records:
+        vocabulary = set(tag_vocabulary()) | set(record.get("label", {}).get("shares", {}))
+        task = caption_task(record, vocabulary, args.rewrites, 60,
+                            RECIPES[record["recipe"]].llm_task)
+        got = generate(client, task, 60, args.repairs)
+        for text in got.rejected_texts:
+            failed[text["role"]] += 1
+            text_reasons[f"{text['role']}: {text['reasons'][0].split(':', 1)[0]}"] += 1
+        if got.caption is None:
+            record_reasons[got.reason.split(":", 1)[0]] += 1
+        else:
+            passed += Counter({"caption": 1, "rewrite": len(got.rewrites), "qa": len(got.qa),
+                               "turn": len(got.turns)})
+    client.close()
+    return {"records": len(records), "kept": len(records) - sum(record_reasons.values()),
+            "passed": dict(passed), "failed": dict(failed),
+            "text_reasons": dict(text_reasons.most_common()),
+            "record_reasons": dict(record_reasons.most_common()),
+            "requests": client.counters.get("requests", 0),
+            "cache_hits": client.counters.get("cache_hits", 0), "replayed": True}
+
+
+def _record_jsons(out: Path):
+    import tarfile
+
+    for tar in sorted((out / "data").glob("*.tar")):
+        with tarfile.open(tar) as archive:
+            for member in archive:
+                if member.name.endswith(".json"):
+                    yield archive.extractfile(member).read()
+
+
 def table(results: dict[str, dict]) -> str:
     """Markdown: one row per recipe, then the reasons."""
     rows = ["| recipe | records kept | texts passed / judged | captions | rewrites | QA | "
@@ -102,6 +148,7 @@ def table(results: dict[str, dict]) -> str:
             rows.append(f"| {recipe} | build failed: {r['error']} | | | | | | |")
             continue
         p, f = Counter(r["passed"]), Counter(r["failed"])
+        recipe += " (replayed)" if r.get("replayed") else ""
         judged = sum(p.values()) + sum(f.values())
         cells = [f"{p[role]}/{p[role] + f[role]}" for role in ROLES[:4]]
         rows.append(f"| {recipe} | {r['kept']}/{r['records']} | {sum(p.values())}/{judged} | "
@@ -123,11 +170,13 @@ def main() -> int:
     parser.add_argument("--repairs", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="drop outputs and the cache")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (more than "
+                        "the idle cores makes it many times slower on a shared machine)")
     args = parser.parse_args()
     if args.fresh and (args.work / "out").exists():
         shutil.rmtree(args.work / "out")
         (args.work / "cache.sqlite").unlink(missing_ok=True)
-    server = start_llama_server()
+    server = start_llama_server(n_threads=args.threads)
     results: dict[str, dict] = {}
     started = time.perf_counter()
     try:
@@ -141,7 +190,10 @@ def main() -> int:
             shutil.rmtree(out, ignore_errors=True)  # the cache keeps the replies
             began = time.perf_counter()
             done = subprocess.run(lines[recipe], capture_output=True, text=True)
-            if done.returncode != 0:
+            if done.returncode != 0 and "no samples" in done.stderr:
+                results[recipe] = replay(lines[recipe], llm, args.work / "out" / f"{recipe}-plain",
+                                         server.base_url, args)
+            elif done.returncode != 0:
                 results[recipe] = {"error": done.stderr.strip().splitlines()[-1][:200]}
             else:
                 results[recipe] = read_build(out)

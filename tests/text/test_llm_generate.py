@@ -246,3 +246,17 @@ def test_repair_requests_do_not_depend_on_the_hash_seed(tmp_path):
     reasons = result["rejected"][0]["reasons"]
     named = [r for r in reasons if r.startswith("class_not_present")]
     assert named == sorted(named) and len(named) == len(absent)
+
+
+def test_a_repair_sends_the_request_with_only_the_last_reply(fake, tmp_path):
+    """issue 13 (prompting, small context): each repair round sends the first request, the
+    last reply and what was wrong with it; earlier failed rounds are left out, so the third
+    request is no longer than the second."""
+    fake.script = [{"content": "{not json"}, {"content": '{"text": "x"}'}]
+    task, out = run(fake, tmp_path, repairs=2)
+    assert out.caption is not None and out.rounds == 3
+    first, second, third = (r["body"]["messages"] for r in fake.requests)
+    assert first == task.messages
+    assert second[:-2] == third[:-2] == task.messages
+    assert third[-2] == {"role": "assistant", "content": '{"text": "x"}'}
+    assert "wrong_schema" in third[-1]["content"] and "invalid_json" not in third[-1]["content"]
