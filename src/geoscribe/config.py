@@ -184,6 +184,8 @@ class BuildConfig(BaseModel):
             if isinstance(extra, dict) and extra.get("affects_output") is False:
                 data.pop(name, None)
         data.pop("out", None)
+        if data.get("llm"):  # the endpoint as the cache keys it: credentials change no text
+            data["llm"] = public_llm(data["llm"])
         data["inputs"] = sources
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

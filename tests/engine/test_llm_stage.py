@@ -142,3 +142,40 @@ def test_a_unit_whose_request_failed_writes_nothing_and_is_asked_again(samples, 
     assert len(fake.requests) == asked + 1
     assert all((unit_dir(work, u) / LLM_MARKER).exists() for u in UNITS)
     assert sum(r["samples"] for r in results.values()) == len(samples)
+
+
+def _llm_stats(out: Path) -> dict:
+    return json.loads((out / "stats.json").read_text())["llm"]
+
+
+def test_a_rebuild_against_another_server_asks_it_again(scene, tmp_path):
+    """issue 13 (the cache key includes the endpoint): OUT and the cache built with server A,
+    then rebuilt (--overwrite, same cache) with server B: B is asked for every text and every
+    record names B; A's replies are not attributed to B. The same endpoint with credentials in
+    its URL resumes OUT (the output fingerprint holds the endpoint's public form)."""
+    a, b = FakeLLM(), FakeLLM()
+    cache, out = tmp_path / "cache.sqlite", tmp_path / "o"
+    try:
+        run_cli(*tile_args(scene, out), "--llm", f"fake-model@{a.base_url}", "--llm-cache",
+                str(cache), check=True)
+        asked_a = len(a.requests)
+        assert asked_a > 0 and _llm_stats(out)["requests"] == asked_a
+        refused = run_cli(*tile_args(scene, out), "--llm", f"fake-model@{b.base_url}",
+                          "--llm-cache", str(cache))
+        assert refused.returncode == 2 and "--out" in refused.stderr  # not resumed silently
+        run_cli(*tile_args(scene, out), "--llm", f"fake-model@{b.base_url}", "--llm-cache",
+                str(cache), "--overwrite", check=True)
+        assert len(b.requests) == asked_a and len(a.requests) == asked_a
+        stats = _llm_stats(out)
+        assert stats["requests"] == asked_a and stats["cache_hits"] == 0
+        assert stats["endpoint"] == b.base_url
+        kept = [json.loads(s["json"]) for s in read_samples(out)]
+        assert kept and {r["generator"]["endpoint"] for r in kept} == {b.base_url}
+        secret = b.base_url.replace("http://", "http://user:s3cret-pw@")
+        run_cli(*tile_args(scene, out), "--llm", f"fake-model@{secret}", "--llm-cache",
+                str(cache), check=True)  # resumed: the fingerprint holds the public endpoint
+        assert len(b.requests) == asked_a  # nothing asked again
+        assert "s3cret" not in (out / ".geoscribe" / "run.json").read_text()
+    finally:
+        a.close()
+        b.close()

@@ -14,14 +14,15 @@ MESSAGES = [{"role": "user", "content": "Describe the chip."}]
 
 def test_request_key_is_sha256_of_canonical_json():
     """issue 11 tests mirror src: the key is the hash of sorted, compact JSON, so the order
-    of parameters does not matter and every input does."""
-    blob = ('{"messages":[{"content":"Describe the chip.","role":"user"}],"model":"m",'
-            '"params":{"seed":0,"temperature":0.2}}')
-    key = request_key("m", MESSAGES, {"temperature": 0.2, "seed": 0})
+    of parameters does not matter and every input does; issue 13: the endpoint is one."""
+    blob = ('{"endpoint":"http://h:1/v1","messages":[{"content":"Describe the chip.",'
+            '"role":"user"}],"model":"m","params":{"seed":0,"temperature":0.2}}')
+    key = request_key("http://h:1/v1", "m", MESSAGES, {"temperature": 0.2, "seed": 0})
     assert key == hashlib.sha256(blob.encode()).hexdigest()
-    assert key == request_key("m", MESSAGES, {"seed": 0, "temperature": 0.2})
-    assert key != request_key("m", MESSAGES, {"seed": 1, "temperature": 0.2})
-    assert key != request_key("m2", MESSAGES, {"seed": 0, "temperature": 0.2})
+    assert key == request_key("http://h:1/v1", "m", MESSAGES, {"seed": 0, "temperature": 0.2})
+    assert key != request_key("http://h:1/v1", "m", MESSAGES, {"seed": 1, "temperature": 0.2})
+    assert key != request_key("http://h:1/v1", "m2", MESSAGES, {"seed": 0, "temperature": 0.2})
+    assert key != request_key("http://h:2/v1", "m", MESSAGES, {"seed": 0, "temperature": 0.2})
 
 
 def test_replies_survive_a_reopen_and_replace(tmp_path):

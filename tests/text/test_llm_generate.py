@@ -192,3 +192,71 @@ def test_faithful_paraphrase_naming_the_class_is_accepted(fake, tmp_path, record
         "caption": caption, "rewrites": [f"Overhead view. {caption}", f"From above. {caption}"]})}]
     _, out = run(fake, tmp_path, record=record)
     assert out.reason is None and out.caption == caption and len(out.rewrites) == 2
+
+
+REPAIR_FLOW = """
+import json, sys
+from pathlib import Path
+from geoscribe.recipes import RECIPES
+from geoscribe.text.llm_client import LLMClient
+from geoscribe.text.llm_generate import generate
+from geoscribe.text.llm_spec import LLMSettings, parse_llm_spec
+from geoscribe.text.llm_tasks import caption_task, tag_vocabulary
+from llm_fake import FakeLLM
+
+record = json.loads(sys.argv[1])
+fake = FakeLLM()
+fake.script = [{"content": sys.argv[2]}]
+settings = LLMSettings(spec=parse_llm_spec(f"m@{fake.base_url}"), backoff_s=0.01)
+client = LLMClient(settings, None)
+task = caption_task(record, set(tag_vocabulary()), 2, 60, RECIPES[record["recipe"]].llm_task)
+out = generate(client, task, 60, 2)
+fake.close()
+print(json.dumps({"bodies": [r["body"] for r in fake.requests], "caption": out.caption,
+                  "rejected": out.rejected_texts}, sort_keys=True))
+"""
+
+
+def test_repair_requests_do_not_depend_on_the_hash_seed(tmp_path):
+    """issue 13 (deterministic repairs): the same repair flow in processes with different
+    PYTHONHASHSEED sends byte-identical request bodies; the problems of an unfaithful caption
+    (several absent classes of equal length, which the checker finds in set order) are listed
+    in one fixed order."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    absent = ["church", "mosque", "temple", "chapel", "hangar", "quarry", "garage", "runway"]
+    wrong = json.dumps({"caption": "A satellite image with 3 houses and 1 residential road "
+                        "near a " + ", a ".join(absent) + ".", "rewrites": ["a b c d", "e f g h"]})
+    tests = str(Path(__file__).resolve().parents[1])
+    outputs = set()
+    for seed in ("0", "1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed,
+               "PYTHONPATH": tests + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        done = subprocess.run([sys.executable, "-c", REPAIR_FLOW, json.dumps(RECORD), wrong],
+                              capture_output=True, text=True, env=env, timeout=120, check=True)
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+    result = json.loads(outputs.pop())
+    assert len(result["bodies"]) == 2 and result["caption"] == RECORD["texts"]["caption"]
+    feedback = result["bodies"][1]["messages"][-1]["content"]
+    assert all(f"{name!r}" in feedback for name in absent)
+    reasons = result["rejected"][0]["reasons"]
+    named = [r for r in reasons if r.startswith("class_not_present")]
+    assert named == sorted(named) and len(named) == len(absent)
+
+
+def test_a_repair_sends_the_request_with_only_the_last_reply(fake, tmp_path):
+    """issue 13 (prompting, small context): each repair round sends the first request, the
+    last reply and what was wrong with it; earlier failed rounds are left out, so the third
+    request is no longer than the second."""
+    fake.script = [{"content": "{not json"}, {"content": '{"text": "x"}'}]
+    task, out = run(fake, tmp_path, repairs=2)
+    assert out.caption is not None and out.rounds == 3
+    first, second, third = (r["body"]["messages"] for r in fake.requests)
+    assert first == task.messages
+    assert second[:-2] == third[:-2] == task.messages
+    assert third[-2] == {"role": "assistant", "content": '{"text": "x"}'}
+    assert "wrong_schema" in third[-1]["content"] and "invalid_json" not in third[-1]["content"]

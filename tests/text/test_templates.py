@@ -137,3 +137,39 @@ def test_caption_has_no_attribute_absent_from_tags(policy):
     assert text == "A satellite image of a house."
     for attribute_word in ("surface", "roof", "levels", "lanes", "lane", "walls", "with"):
         assert attribute_word not in _words(text)
+
+
+THREADED_PLURALS = """
+import threading
+import time
+import typeguard  # already imported in a build (as here): the first plural's import is short
+from geoscribe.text.templates import plural
+
+got, errors = [], []
+
+def work(delay):
+    time.sleep(delay)  # staggered: some threads arrive while the first is importing
+    try:
+        got.append(plural("house"))
+    except Exception as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=work, args=(i * 0.002,)) for i in range(40)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(errors or sorted(set(got)))
+"""
+
+
+def test_first_plurals_from_many_threads_at_once():
+    """issue 13 (the LLM stage's request threads): threads that make their first plural at
+    the same time all get inflect's engine; none sees the module half imported."""
+    import subprocess
+    import sys
+
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", THREADED_PLURALS], capture_output=True,
+                              text=True, timeout=120, check=True)
+        assert done.stdout.strip() == "['houses']"

@@ -1,5 +1,9 @@
 """On-disk cache of LLM responses (SQLite): every reply is committed as soon as it arrives,
-so a crash loses no paid response and a re-run makes no request for work already done."""
+so a crash loses no paid response and a re-run makes no request for work already done.
+
+A reply is keyed by the endpoint that wrote it (its public form: no credentials), the model,
+the messages and the parameters: a rebuild against another server asks that server again, so a
+record never names an endpoint for a text another one wrote."""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ import threading
 from pathlib import Path
 
 
-def request_key(model: str, messages: list[dict], params: dict) -> str:
-    """sha256 of (model, messages, parameters) — what decides the reply."""
-    blob = json.dumps({"model": model, "messages": messages, "params": params},
+def request_key(endpoint: str, model: str, messages: list[dict], params: dict) -> str:
+    """sha256 of (endpoint, model, messages, parameters) — what decides the reply.
+    `endpoint` is the public base URL (geoscribe.redact.public_url): never a credential."""
+    blob = json.dumps({"endpoint": endpoint, "model": model, "messages": messages,
+                       "params": params},
                       sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

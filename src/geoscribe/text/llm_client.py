@@ -97,7 +97,7 @@ class LLMClient:
         """One reply to `messages`, from the cache when this exact request was made before."""
         params = {**self.settings.sampling(), "json_mode": self.settings.json_mode,
                   "schema": schema}
-        key = request_key(self.spec.model, messages, params)
+        key = request_key(self.spec.base_url, self.spec.model, messages, params)
         while True:
             if self.cache is not None:
                 hit = self.cache.get(key)

@@ -53,12 +53,25 @@ def parse_reply(content: str, schema: dict) -> tuple[dict | None, str | None]:
     return data, None
 
 
-def _feedback(problem: list[str] | str) -> str:
+def ordered(problems: list[str]) -> list[str]:
+    """`problems` without repeats, in an order that does not depend on PYTHONHASHSEED: grouped
+    by kind (the text before ':') in the order the kinds first appear (the checker's order of
+    checks), each kind's problems sorted. The checker may find names in set order."""
+    kinds = list(dict.fromkeys(p.split(":", 1)[0] for p in problems))
+    return sorted(dict.fromkeys(problems), key=lambda p: (kinds.index(p.split(":", 1)[0]), p))
+
+
+def repair_message(problem: list[str] | str, attempt: int = 2) -> str:
+    """The repair message: what was wrong with the last reply (problems in a fixed order).
+    `attempt` (the round it asks for) keeps a repeated bad reply from making the same
+    request again, which would get the same reply."""
     if isinstance(problem, str):
-        return (f"Your reply could not be used ({problem}). Reply again with JSON only, "
-                "exactly in the requested form.")
-    return ("Your caption contradicts the data or breaks the rules: " + "; ".join(problem)
-            + ". Write the JSON reply again, using only the objects and numbers in the DATA.")
+        return (f"Attempt {attempt}: your reply could not be used ({problem}). Reply again "
+                "with JSON only, exactly in the requested form.")
+    return (f"Attempt {attempt}: your caption contradicts the facts or breaks the rules: "
+            + "; ".join(problem)
+            + ". Write the JSON reply again. Say only what the facts say: no objects, colours, "
+            "materials, heights, counts or places that are not in the facts.")
 
 
 def _keep_qa(outcome: Generated, task: CaptionTask, pairs: list[dict], max_words: int) -> None:
@@ -88,7 +101,7 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
     """Ask for a caption and rewrites; keep the faithful ones; reject the record if no
     faithful caption comes back within `repairs` follow-up rounds."""
     outcome = Generated()
-    conversation = list(task.messages)
+    conversation = task.messages
     last = "no_reply"
     for round_no in range(repairs + 1):
         outcome.rounds = round_no + 1
@@ -103,14 +116,14 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
             last = "llm_" + problem.split(":", 1)[0]
             outcome.rejected_texts.append({"role": "reply", "text": reply.content[:2000],
                                            "reasons": [problem]})
-            feedback = _feedback(problem)
+            feedback = repair_message(problem, round_no + 2)
         else:
-            problems = check_text(data["caption"].strip(), task.facts, max_words)
+            problems = ordered(check_text(data["caption"].strip(), task.facts, max_words))
             if not problems:
                 outcome.caption = data["caption"].strip()
                 for text in data["rewrites"]:
                     text = text.strip()
-                    bad = check_text(text, task.facts, max_words)
+                    bad = ordered(check_text(text, task.facts, max_words))
                     if text == outcome.caption or text in outcome.rewrites:
                         bad = bad + ["duplicate_text"]
                     if bad:
@@ -120,12 +133,16 @@ def generate(client: LLMClient, task: CaptionTask, max_words: int, repairs: int)
                         outcome.rewrites.append(text)
                 _keep_qa(outcome, task, data.get("qa") or [], max_words)
                 _keep_turns(outcome, task, data.get("turns") or [], max_words)
+                for text in outcome.rejected_texts:  # QA and turn checks too
+                    text["reasons"] = ordered(text["reasons"])
                 return outcome
             last = "llm_unfaithful:" + problems[0].split(":", 1)[0]
             outcome.rejected_texts.append({"role": "caption", "text": data["caption"],
                                            "reasons": problems})
-            feedback = _feedback(problems)
-        conversation = conversation + [{"role": "assistant", "content": reply.content},
-                                       {"role": "user", "content": feedback}]
+            feedback = repair_message(problems, round_no + 2)
+        # the first request, the last reply and what was wrong with it: earlier rounds are
+        # left out, so a repair never outgrows a small model's context
+        conversation = [*task.messages, {"role": "assistant", "content": reply.content},
+                        {"role": "user", "content": feedback}]
     outcome.reason = last
     return outcome

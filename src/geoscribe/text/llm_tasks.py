@@ -75,6 +75,69 @@ def quoted(value, cap: int = MAX_VALUE_CHARS):
     return value
 
 
+UNITS = {"area_m2": ("area", "m²"), "length_m": ("length", "m"), "percent": ("", "%")}
+PERCENT_KEYS = ("regions",)  # mappings of class -> percent of that region
+UNLISTED = ("qa", "turns")  # given in the DATA block only (reworded one by one)
+
+
+def _said(value) -> str:
+    """A value in the fact list: strings JSON-quoted (data, never instructions), lists
+    joined, numbers as they are."""
+    if isinstance(value, list | tuple):
+        return ", ".join(_said(v) for v in value)
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
+
+
+def _fact_fields(item: dict, skip: tuple = ()) -> list[str]:
+    """'position "centre"', 'area 820 m²', 'cut by image edge' for the fields of one fact
+    (booleans named when true, empty values left out), in sorted key order."""
+    said = []
+    for key in sorted(k for k in item if k not in skip):
+        value = item[key]
+        if value is False or value is None or value in ([], {}, ""):
+            continue
+        if value is True:
+            said.append(key.replace("_", " "))
+        elif isinstance(value, dict):
+            said.append(f"{key.replace('_', ' ')} ({'; '.join(_fact_fields(value))})")
+        elif key in UNITS:
+            name, unit = UNITS[key]
+            said.append(f"{name} {_said(value)}{unit if unit == '%' else ' ' + unit}".strip())
+        else:
+            said.append(f"{key.replace('_', ' ')} {_said(value)}")
+    return said
+
+
+def _fact_value(key: str, value) -> str:
+    """What a named fact says: its fields ('percent': '62%'), or for a mapping of names to
+    numbers (a region's class shares) '"cropland" 75%, "tree cover" 25%'."""
+    if not isinstance(value, dict):
+        return _said(value)
+    if key in PERCENT_KEYS and all(isinstance(v, int | float) for v in value.values()):
+        return ", ".join(f"{_said(name)} {n}%" for name, n in value.items())
+    return ", ".join(_fact_fields(value))
+
+
+def fact_lines(data: dict) -> list[str]:
+    """The facts of a request as a readable list ("- ..." lines) the model may paraphrase:
+    one line per object, per class share, per region, the caption to reword and the counts
+    (QA pairs and turns are only in the DATA block)."""
+    lines = []
+    for key in sorted(k for k in data if k not in UNLISTED):
+        value = data[key]
+        if key == "objects":
+            lines += [", ".join([_said(o.get("kind")), *_fact_fields(o, ("kind",))])
+                      for o in value]
+        elif key == "caption":
+            lines.append(f"caption: {_said(value)}")
+        elif isinstance(value, dict):
+            lines += [f"{key.replace('_', ' ')}: {_said(name)} {_fact_value(key, v)}"
+                      for name, v in value.items()]
+        else:
+            lines.append(f"{key.replace('_', ' ')}: {_said(value)}")
+    return [f"- {line}" for line in lines]
+
+
 @lru_cache(maxsize=8)
 def _prompt(name: str) -> tuple[str, str, jinja2.Template, jinja2.Template]:
     template_id, sha, data = load_wording("prompts", "llm", name)
@@ -84,13 +147,17 @@ def _prompt(name: str) -> tuple[str, str, jinja2.Template, jinja2.Template]:
 
 def render_task(prompt: str, data: dict, facts: Facts, rewrites: int,
                 max_words: int, qa: tuple = (), turns: tuple = ()) -> CaptionTask:
-    """Fill a prompt file with the facts (quoted data, as JSON) and the output limits."""
+    """Fill a prompt file with the facts (a readable list, then the same data as compact JSON
+    between 'DATA:' and 'Reply with JSON only'), the objects a reply must name and the output
+    limits."""
     template_id, sha, system, user = _prompt(prompt)
     slots = ", ".join(['"..."'] * rewrites)
     qa_slots = ", ".join(['{"question": "...", "answer": "..."}'] * len(qa))
     variables = {"max_words": max_words, "rewrites": rewrites, "rewrite_slots": slots,
                  "qa_slots": qa_slots, "turn_slots": ", ".join(['"..."'] * len(turns)),
-                 "facts_json": json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True)}
+                 "fact_list": "\n".join(fact_lines(data)),
+                 "required": ", ".join(_said(name) for name in sorted(facts.required)),
+                 "facts_json": json.dumps(data, ensure_ascii=False, sort_keys=True)}
     messages = [{"role": "system", "content": system.render(**variables).strip()},
                 {"role": "user", "content": user.render(**variables).strip()}]
     schema = reply_schema(rewrites, max_chars=max_words * 12, n_qa=len(qa), n_turns=len(turns))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ from geoscribe.text.tag_policy import phrase_table
 _ID_RE = re.compile(r"template_id:\s*(\S+)")
 # head words that end in "s" but are singular: inflect would strip the s ("bus" -> "bu")
 _SINGULAR_ENDINGS = ("ss", "us", "is", "as", "ics")
+_IMPORT_LOCK = threading.Lock()  # the LLM stage's threads: one imports, the others wait
 
 
 @lru_cache(maxsize=1)
@@ -26,17 +28,18 @@ def _inflect():
     module's source at import (1-8 s per process; jaraco/inflect#212). The decorator only
     checks argument types, so it is swapped for a no-op while inflect is first imported.
     """
-    if "inflect" not in sys.modules:
-        import typeguard
+    with _IMPORT_LOCK:  # a module half imported by another thread has no `engine` yet
+        if "inflect" not in sys.modules:
+            import typeguard
 
-        checked = typeguard.typechecked
-        typeguard.typechecked = lambda func=None, **_: func if func is not None else (
-            lambda f: f)
-        try:
-            import inflect  # noqa: F401
-        finally:
-            typeguard.typechecked = checked
-    return sys.modules["inflect"].engine()
+            checked = typeguard.typechecked
+            typeguard.typechecked = lambda func=None, **_: func if func is not None else (
+                lambda f: f)
+            try:
+                import inflect  # noqa: F401
+            finally:
+                typeguard.typechecked = checked
+        return sys.modules["inflect"].engine()
 
 
 @lru_cache(maxsize=1)
