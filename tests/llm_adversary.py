@@ -29,6 +29,7 @@ import re
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import inflect
@@ -54,7 +55,7 @@ SYNONYMS = {
     "permanent water bodies": ["water", "open water"], "herbaceous wetland": ["wetland"],
     "footpath": ["path", "walkway"],
     "commercial area": ["commercial zone"], "residential area": ["housing area"],
-    "apartment building": ["block of flats"], "park": ["public park"],
+    "apartment building": ["apartment block"], "park": ["public park"],
     "bare / sparse vegetation": ["bare ground"], "grass area": ["lawn"],
 }
 ABSENT_OBJECTS = ("tennis court", "car wash", "row of solar panels", "clouds", "helipad",
@@ -90,6 +91,7 @@ class NotApplicable(Exception):
     """The facts do not allow this kind for this text."""
 
 
+@lru_cache(maxsize=4096)
 def words(value: float) -> str:
     """A whole number in English words, no commas: 1282 -> 'one thousand two hundred
     eighty-two'."""
@@ -102,10 +104,12 @@ def decimal_text(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+@lru_cache(maxsize=4096)
 def with_article(phrase: str) -> str:
     return ENGINE.a(phrase)
 
 
+@lru_cache(maxsize=4096)
 def plural(phrase: str) -> str:
     """The plural of a phrase (a phrase already plural is kept: 'clouds', 'water bodies')."""
     single = ENGINE.singular_noun(phrase)
@@ -603,6 +607,7 @@ MENTION_RE = re.compile(r"\b(a|an|one|\d[\d,]*) ([a-z][a-z '/-]*?)(?=,|;|\.|:| a
 ATTRIBUTE_CLAUSE = re.compile(r"(?<!image) with [^;.]*")
 
 
+@lru_cache(maxsize=4096)
 def singular(phrase: str) -> str:
     return ENGINE.singular_noun(phrase) or phrase
 
