@@ -111,26 +111,42 @@ def shard_records(out: Path):
                     yield json.loads(f.extractfile(member).read())
 
 
+def facts_key(facts: dict) -> str:
+    """The facts a reply was written from, as one string (the record's evidence.llm_facts is
+    the prompt's DATA block)."""
+    return json.dumps(facts, sort_keys=True, ensure_ascii=False)
+
+
+def record_texts(record: dict):
+    """(role, text) of every LLM text a kept record carries."""
+    texts = record["texts"]
+    yield "caption", texts["caption"]
+    yield from (("rewrite", t) for t in texts.get("rewrites") or ())
+    for item in record.get("qa") or ():
+        if "answer_text" in item:
+            yield "qa", f"{item['question']} | {item['answer_text']}"
+    for turn in record.get("conversations") or ():
+        if "template_value" in turn:
+            yield "turn", turn["value"][len(TURN_PREFIX.match(turn["value"])[0]):]
+
+
 def outcomes(out: Path) -> tuple[set, dict]:
-    """(role, text) of every text kept in the shards, and (role, text) -> reasons of every
-    text the LLM stage rejected."""
-    kept = set()
+    """(facts, role, text) of every text kept in the shards, and (facts, role, text) ->
+    reasons of every text the LLM stage rejected (facts None: its record was rejected, so
+    only its role and text identify it). Keyed by facts, so that a short QA text that is
+    right for one record and wrong for another is judged for each."""
+    kept, by_id = set(), {}
     for record in shard_records(out):
-        texts = record["texts"]
-        kept.add(("caption", texts["caption"]))
-        kept.update(("rewrite", t) for t in texts.get("rewrites") or ())
-        for item in record.get("qa") or ():
-            if "answer_text" in item:
-                kept.add(("qa", f"{item['question']} | {item['answer_text']}"))
-        for turn in record.get("conversations") or ():
-            if "template_value" in turn:
-                kept.add(("turn", turn["value"][len(TURN_PREFIX.match(turn["value"])[0]):]))
-    rejected: dict[tuple[str, str], list[str]] = {}
+        key = facts_key(record["evidence"]["llm_facts"])
+        by_id[record["id"]] = key
+        kept.update((key, role, text.strip()) for role, text in record_texts(record))
+    rejected: dict[tuple, list[str]] = {}
     path = out / "rejected.jsonl"
     for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else ():
         entry = json.loads(line)
         if entry.get("stage") == "llm" and entry.get("kind") == "text":
-            rejected[(entry["role"], entry["text"].strip())] = entry["reasons"]
+            key = (by_id.get(entry["id"]), entry["role"], entry["text"].strip())
+            rejected[key] = entry["reasons"]
     return kept, rejected
 
 
@@ -138,14 +154,16 @@ def judge(replies: list[dict], kept: set, rejected: dict) -> list[dict]:
     """Every logged text with its outcome: accepted, rejected (with reasons) or unjudged."""
     rows = []
     for reply in replies:
+        facts = facts_key(reply["facts"])
         for unit in reply["units"]:
-            key = (unit["role"], unit["text"].strip())
-            outcome = ("accepted" if key in kept else "rejected" if key in rejected
+            key = (facts, unit["role"], unit["text"].strip())
+            reasons = rejected.get(key) or rejected.get((None, *key[1:]))
+            outcome = ("accepted" if key in kept else "rejected" if reasons is not None
                        else "unjudged")
             rows.append({"recipe": reply["recipe"], "task": reply["task"],
                          "role": unit["role"], "kind": unit["kind"],
                          "faithful": unit["faithful"], "outcome": outcome,
-                         "reasons": rejected.get(key, []), "text": unit["text"],
+                         "reasons": reasons or [], "text": unit["text"],
                          "detail": unit["detail"]})
     return rows
 
