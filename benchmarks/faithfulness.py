@@ -190,6 +190,19 @@ def summarise(rows: list[dict], group) -> list[dict]:
     return table
 
 
+def kept_unfaithful(rows: list[dict]) -> dict[str, dict]:
+    """Per recipe: of the judged texts kept in the shards (anchors aside), how many are
+    unfaithful (what a user of the dataset gets)."""
+    result = {}
+    for recipe in sorted({r["recipe"] for r in rows}):
+        kept = [r for r in rows if r["recipe"] == recipe and r["kind"] != ANCHOR
+                and r["outcome"] == "accepted"]
+        bad = sum(not r["faithful"] for r in kept)
+        result[recipe] = {"kept": len(kept), "unfaithful": bad,
+                          "share": round(bad / len(kept), 4) if kept else None}
+    return result
+
+
 def print_table(title: str, table: list[dict]) -> None:
     print(f"\n{title}")
     print(f"{'group':<46} {'truth':<10} {'n':>5} {'unjudged':>8}  {'metric':<15} {'rate':>6}"
@@ -241,6 +254,10 @@ def main() -> None:
     judged = [r for r in rows if r["outcome"] != "unjudged"]
     print(f"\n{len(rows)} texts ({len(judged)} judged) in {len(adversary.replies)} replies; "
           f"seed {args.seed}")
+    kept = kept_unfaithful(rows)
+    for recipe, figures in kept.items():
+        print(f"{recipe}: {figures['unfaithful']} of the {figures['kept']} texts kept are "
+              f"unfaithful ({100 * (figures['share'] or 0):.1f} %)")
     print_table("per kind (all recipes)", by_kind)
     print_table("per recipe, role and kind", by_recipe)
     if args.json:
@@ -248,7 +265,8 @@ def main() -> None:
             "seed": args.seed, "unfaithful_share": args.unfaithful, "seconds": seconds,
             "replies": len(adversary.replies), "texts": len(rows), "judged": len(judged),
             "faithful_kinds": [ANCHOR, *FAITHFUL], "target": TARGET,
-            "per_kind": by_kind, "per_recipe": by_recipe, "rows": rows}, indent=1))
+            "kept_unfaithful": kept, "per_kind": by_kind, "per_recipe": by_recipe,
+            "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
