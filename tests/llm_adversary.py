@@ -978,8 +978,10 @@ def turn_text(turn: dict, kind: str, rng: random.Random, data: dict) -> tuple[st
     identify = IDENTIFY_RE.match(text)
     refer = REFER_RE.match(text) if not items and turn.get("from") == "human" else None
     if kind == "reword":
-        if refer and not question:
-            return f"{text}, please", ""
+        if refer:  # 'the gate at the top' -> 'the gate located at the top' / '... in the image'
+            where = re.search(r" (in|at) the ", text)
+            return ((text[:where.start()] + " located" + text[where.start():]) if where
+                    else f"{text} in the image"), ""
         return ("Tell me: " if question else "In short, ") + text[0].lower() + text[1:], ""
     if kind == "moved_box":
         return _move_box(text, rng)

@@ -195,7 +195,8 @@ def turn_faithful(text: str, turn: dict) -> bool:
     if sorted(BOX.findall(text)) != sorted(BOX.findall(original)):
         return False
     stripped = re.sub(r"^(in short,|tell me:) ?", "", text, flags=re.I).strip()
-    if stripped.lower() in (original.lower(), original.lower() + ", please"):
+    if stripped.lower() == original.lower() or stripped in (
+            original + " in the image", re.sub(r" (in|at) the ", r" located \1 the ", original)):
         return True
     items = {box: name for name, box in ITEM.findall(original)}
     said = {box: name for name, box in ITEM.findall(stripped)}
