@@ -8,6 +8,7 @@ GEOSCRIBE_REQUIRE_LABEL_STUDIO is set (.ci/run sets it): then they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -70,10 +71,8 @@ def stop(process: subprocess.Popen) -> list[int]:
     except psutil.NoSuchProcess:
         family = []
     for proc in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(family, timeout=20)
     for proc in alive:
         proc.kill()
@@ -110,7 +109,8 @@ def label_studio(tmp_path_factory) -> Server:
 
 def build(scene, out: Path, recipe: str, *extra: str) -> Path:
     """A finished build of the test scene (PNG chips) with the real CLI."""
-    cmd = [str(Path(sys.executable).parent / "build-dataset"), recipe, f"--region={scene.bbox}", "--out", str(out),
+    cmd = [str(Path(sys.executable).parent / "build-dataset"), recipe,
+           f"--region={scene.bbox}", "--out", str(out),
             "--imagery", str(scene.raster), "--osm", str(scene.osm), "--image-format", "png",
             "--split-block-deg", "0.0015", "--split-fractions", "0.5,0.25,0.25", "--seed", "0",
             "--no-progress", *extra]
@@ -123,11 +123,12 @@ def builds(scene, tmp_path_factory) -> dict[str, Path]:
     """One build per record kind: captions, questions, boxes + conversations (read-only: tests
     copy them before pulling into them)."""
     root = tmp_path_factory.mktemp("review-builds")
+    tiles = ("--tile-px", "128", "--chip-size", "128")  # a few dozen tiles of the scene
     return {
         "skyscript-like": build(scene, root / "sk", "skyscript-like", "--chip-size", "128",
                                 "--min-chip-px", "128"),
-        "rsvqa-like": build(scene, root / "rv", "rsvqa-like"),
-        "geochat-like": build(scene, root / "gc", "geochat-like"),
+        "rsvqa-like": build(scene, root / "rv", "rsvqa-like", *tiles),
+        "geochat-like": build(scene, root / "gc", "geochat-like", *tiles),
     }
 
 

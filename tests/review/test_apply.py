@@ -8,7 +8,6 @@ import json
 import re
 
 from conftest import records_of
-
 from geoscribe.review.apply import apply_annotation
 from geoscribe.review.configs import prediction_result
 

@@ -7,8 +7,8 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import records_of
 
+from conftest import records_of
 from geoscribe.review.configs import (
     annotation_content,
     label_config,

@@ -89,15 +89,15 @@ class LabelStudio:
             "project": project_id, "path": path, "title": title, "use_blob_urls": True,
             "regex_filter": ""})
 
-    def task_keys(self, project_id: int) -> set[str]:
+    def task_keys(self, project_id: int, page_size: int = 500) -> set[str]:
         """The `key` of every task's data in the project."""
         keys, page = set(), 1
         while True:
             body = self.call("GET", "/api/tasks", params={
-                "project": project_id, "page": page, "page_size": 500, "fields": "all"})
-            tasks = body.get("tasks", []) if isinstance(body, dict) else body
+                "project": project_id, "page": page, "page_size": page_size, "fields": "all"})
+            tasks = body.get("tasks") or []
             keys.update(t["data"].get("key") for t in tasks)
-            if not tasks or len(tasks) < 500:
+            if not tasks or page * page_size >= body.get("total", 0):
                 return keys
             page += 1
 

@@ -63,15 +63,17 @@ def ensure_project(client: LabelStudio, name: str, layout: dict, folder: Path) -
 def push(out: Path, client: LabelStudio, options: PushOptions) -> dict:
     """Push OUT's records (all or a sample) as tasks; records already in the project are not
     pushed again. Return counts."""
+    if not 3 <= len(options.project) <= 50:
+        raise InputError("--project", "Label Studio wants a name of 3 to 50 characters")
     root = _document_root(options.document_root)
     folder = chip_folder(root, options.project)
     items = [item for item, _ in iter_items(out)]
     layout = layout_of([item.record for item in items])  # all records: the interface is stable
     chosen = {item.key for item in sample_items(items, options.sample, options.stratify,
                                                 options.seed)}
+    folder.mkdir(parents=True, exist_ok=True)  # the storage's folder must exist
     project = ensure_project(client, options.project, layout, folder)
     existing = client.task_keys(project["id"])
-    folder.mkdir(parents=True, exist_ok=True)
     tasks = []
     for item, image in iter_items(out, with_images=True):
         if item.key not in chosen or item.key in existing:
