@@ -49,7 +49,7 @@ class LabelStudio:
                                  f"(is the server running?)") from None
         if response.status_code >= 400:
             raise GeoscribeError(f"Label Studio {method} {path}: HTTP {response.status_code} "
-                                 f"{response.text[:300]}")
+                                 f"{' '.join(response.text[:300].split())}")
         return response.json() if response.content else None
 
     def projects(self) -> list[dict]:

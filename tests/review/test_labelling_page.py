@@ -1,0 +1,98 @@
+"""issue 14: a headless-chromium screenshot of one task's labelling page, logged in as the known
+reviewer, shows the chip with its pre-filled boxes (checked in the pixels) and text."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import requests
+from browser import Browser, chromium_binary
+from PIL import Image
+from test_pull import project_tasks, review_cli
+
+from conftest import records_of
+from geoscribe.review.configs import COLOURS, feature_class, layout_of
+
+CHIP_READY = ("[...document.images].some(i => i.src.startsWith('blob:') && i.complete "
+              "&& i.naturalWidth > 0) && document.querySelector('.konvajs-content') !== null")
+CHIP_RECT = "JSON.stringify(document.querySelector('.konvajs-content').getBoundingClientRect())"
+
+
+def login_cookies(server) -> dict[str, str]:
+    """The session cookies of the known user, logged in through the login form."""
+    session = requests.Session()
+    page = session.get(f"{server.url}/user/login/", timeout=30)
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    session.post(f"{server.url}/user/login/", timeout=30, headers={
+        "Referer": f"{server.url}/user/login/"}, data={
+        "email": server.user, "password": server.password, "csrfmiddlewaretoken": csrf})
+    assert "sessionid" in session.cookies, "login failed"
+    return session.cookies.get_dict()
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def test_labelling_page_shows_chip_boxes_and_text(label_studio, builds, tmp_path):
+    """issue 14 (screenshot): the chip is on the page (the labelling canvas correlates with the
+    chip, clearly better than with any other chip of the dataset), the pre-filled rectangles
+    are drawn in their label colour along the features' boxes, and the generated caption is
+    pre-filled."""
+    if chromium_binary() is None:
+        if os.environ.get("GEOSCRIBE_REQUIRE_LABEL_STUDIO"):
+            pytest.fail("chromium is missing")
+        pytest.skip("chromium is not installed")
+    out = builds["geochat-like"]
+    samples = records_of(out)
+    key = max(sorted(samples), key=lambda k: len(json.loads(samples[k]["json"])["features"]))
+    record = json.loads(samples[key]["json"])
+    review_cli(label_studio, "push", str(out), "--project", "screenshot-geochat")
+    task = next(t for t in project_tasks(label_studio, "screenshot-geochat")
+                if t["data"]["key"] == key)
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.set_cookies(label_studio.url, login_cookies(label_studio))
+        assert browser.open(f"{label_studio.url}/projects/{task['project']}/data?task="
+                            f"{task['id']}", CHIP_READY), "the labelling page did not load"
+        browser.evaluate("new Promise(r => setTimeout(r, 2000))")
+        rect = json.loads(browser.evaluate(CHIP_RECT))
+        page_text = browser.evaluate("document.body.innerText + [...document.querySelectorAll("
+                                     "'textarea')].map(t => t.value).join(' ')")
+        shot = browser.screenshot(tmp_path / "page.png")
+    finally:
+        browser.close()
+    assert record["texts"]["caption"] in page_text
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(float)
+    x, y, size = round(rect["x"]), round(rect["y"]), round(rect["width"])
+    shown = pixels[y:y + size, x:x + size]
+
+    def chip(k: str) -> np.ndarray:
+        image = Image.open(io.BytesIO(samples[k]["png"])).convert("L").resize((size, size))
+        return np.asarray(image).astype(float)
+
+    grey = shown.mean(axis=2)
+    match = correlation(grey, chip(key))
+    assert match > 0.9
+    assert match > max(correlation(grey, chip(k)) for k in samples if k != key) + 0.1
+    classes = layout_of([json.loads(s["json"]) for s in samples.values()])["classes"]
+    stroke = np.zeros(shown.shape[:2], dtype=bool)
+    for name in {feature_class(f) for f in record["features"]}:
+        hex_colour = COLOURS[classes.index(name) % len(COLOURS)]
+        colour = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+        stroke |= np.abs(shown - colour).max(axis=2) < 40
+    assert stroke.sum() > 100, "no pre-filled box drawn in its label colour"
+    scale = size / record["chip"]["width"]
+    near = np.zeros_like(stroke)
+    for feature in record["features"]:
+        x0, y0, x1, y1 = (round(v * scale) for v in feature["bbox_px"])
+        near[max(0, y0 - 3):y1 + 4, max(0, x0 - 3):x0 + 4] = True
+        near[max(0, y0 - 3):y1 + 4, max(0, x1 - 3):x1 + 4] = True
+        near[max(0, y0 - 3):y0 + 4, max(0, x0 - 3):x1 + 4] = True
+        near[max(0, y1 - 3):y1 + 4, max(0, x0 - 3):x1 + 4] = True
+    assert (stroke & near).sum() / stroke.sum() > 0.9, "box strokes off the features' boxes"
