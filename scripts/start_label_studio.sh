@@ -42,13 +42,13 @@ then
   exit 2
 fi
 
-DATA_DIR="$(mkdir -p "$1" && cd "$1" && pwd)"
-mkdir -p "$DATA_DIR/files"
 TOKEN="${LABEL_STUDIO_USER_TOKEN:-geoscribe-review-token}"
 if [[ ${#TOKEN} -le 5 ]]; then
   echo "error: LABEL_STUDIO_USER_TOKEN must be longer than 5 characters" >&2
   exit 2
 fi
+DATA_DIR="$(mkdir -p "$1" && cd "$1" && pwd)"
+mkdir -p "$DATA_DIR/files"
 
 export LABEL_STUDIO_BASE_DATA_DIR="$DATA_DIR"
 export LATEST_VERSION_CHECK=false
