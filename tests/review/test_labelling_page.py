@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import shutil
+import time
 
 import numpy as np
 import pytest
@@ -35,6 +37,13 @@ def login_cookies(server) -> dict[str, str]:
     return session.cookies.get_dict()
 
 
+def need_chromium() -> None:
+    if chromium_binary() is None:
+        if os.environ.get("GEOSCRIBE_REQUIRE_LABEL_STUDIO"):
+            pytest.fail("chromium is missing")
+        pytest.skip("chromium is not installed")
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
@@ -44,10 +53,7 @@ def test_labelling_page_shows_chip_boxes_and_text(label_studio, builds, tmp_path
     chip, clearly better than with any other chip of the dataset), the pre-filled rectangles
     are drawn in their label colour along the features' boxes, and the generated caption is
     pre-filled."""
-    if chromium_binary() is None:
-        if os.environ.get("GEOSCRIBE_REQUIRE_LABEL_STUDIO"):
-            pytest.fail("chromium is missing")
-        pytest.skip("chromium is not installed")
+    need_chromium()
     out = builds["geochat-like"]
     samples = records_of(out)
     key = max(sorted(samples), key=lambda k: len(json.loads(samples[k]["json"])["features"]))
@@ -60,7 +66,7 @@ def test_labelling_page_shows_chip_boxes_and_text(label_studio, builds, tmp_path
         browser.set_cookies(label_studio.url, login_cookies(label_studio))
         assert browser.open(f"{label_studio.url}/projects/{task['project']}/data?task="
                             f"{task['id']}", CHIP_READY), "the labelling page did not load"
-        browser.evaluate("new Promise(r => setTimeout(r, 2000))")
+        time.sleep(2)  # the regions are drawn after the image
         rect = json.loads(browser.evaluate(CHIP_RECT))
         page_text = browser.evaluate("document.body.innerText + [...document.querySelectorAll("
                                      "'textarea')].map(t => t.value).join(' ')")
@@ -96,3 +102,39 @@ def test_labelling_page_shows_chip_boxes_and_text(label_studio, builds, tmp_path
         near[max(0, y0 - 3):y0 + 4, max(0, x0 - 3):x1 + 4] = True
         near[max(0, y1 - 3):y1 + 4, max(0, x0 - 3):x1 + 4] = True
     assert (stroke & near).sum() / stroke.sum() > 0.9, "box strokes off the features' boxes"
+
+
+SUBMIT = ("[...document.querySelectorAll('button')].find(b => b.textContent.trim() === "
+          "'Submit')")
+
+
+def test_submitting_the_prefilled_page_accepts_the_record(label_studio, builds, tmp_path):
+    """issue 14 (the reviewer's path): pressing Submit on the pre-filled page keeps the
+    prediction's regions (box ids included), and pull marks the record accepted, unchanged."""
+    need_chromium()
+    out = shutil.copytree(builds["geochat-like"], tmp_path / "out")
+    samples = records_of(out)
+    key = max(sorted(samples), key=lambda k: len(json.loads(samples[k]["json"])["features"]))
+    review_cli(label_studio, "push", str(out), "--project", "submit-geochat")
+    task = next(t for t in project_tasks(label_studio, "submit-geochat")
+                if t["data"]["key"] == key)
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.set_cookies(label_studio.url, login_cookies(label_studio))
+        assert browser.open(f"{label_studio.url}/projects/{task['project']}/data?task="
+                            f"{task['id']}", f"{CHIP_READY} && {SUBMIT} !== undefined")
+        time.sleep(2)
+        browser.evaluate(f"{SUBMIT}.click()")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not label_studio.api(
+                "GET", f"/api/tasks/{task['id']}")["annotations"]:
+            time.sleep(0.5)
+    finally:
+        browser.close()
+    (annotation,) = label_studio.api("GET", f"/api/tasks/{task['id']}")["annotations"]
+    predicted = {r["id"] for r in task["predictions"][0]["result"]}
+    assert {r["id"] for r in annotation["result"]} == predicted
+    review_cli(label_studio, "pull", str(out), "--project", "submit-geochat")
+    after = json.loads(records_of(out)[key]["json"])
+    assert after["review"]["status"] == "accepted"
+    assert after | {"review": {}} == json.loads(samples[key]["json"]) | {"review": {}}

@@ -73,9 +73,6 @@ class LabelStudio:
             "title": title, "label_config": label_config, "description": description,
             "show_collab_predictions": True, "maximum_annotations": 1})
 
-    def update_project(self, project_id: int, **fields) -> dict:
-        return self.call("PATCH", f"/api/projects/{project_id}", json=fields)
-
     def project(self, project_id: int) -> dict:
         return self.call("GET", f"/api/projects/{project_id}")
 

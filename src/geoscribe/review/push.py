@@ -46,15 +46,13 @@ def _document_root(given: Path | None) -> Path:
 
 
 def ensure_project(client: LabelStudio, name: str, layout: dict, folder: Path) -> dict:
-    """The project called `name` (made with the layout's interface when missing) with a Local
-    Files storage over `folder`."""
+    """The project called `name` (made with the layout's interface when missing; the layout is
+    computed from all records, so it is the same at every push of a dataset) with a Local Files
+    storage over `folder`."""
     project = client.find_project(name)
-    config = label_config(layout)
-    if project is None:
-        project = client.create_project(name, config, "geoscribe review: accept, edit or "
-                                                      "reject the generated text and boxes")
-    elif project.get("label_config") != config:
-        project = client.update_project(project["id"], label_config=config)
+    if project is None:  # an existing project keeps its interface: its annotations use it
+        project = client.create_project(name, label_config(layout), "geoscribe review: "
+                                        "accept, edit or reject the generated text and boxes")
     if not any(Path(s.get("path", "")) == folder for s in client.local_storages(project["id"])):
         client.add_local_storage(project["id"], str(folder), f"geoscribe chips {name}")
     return project
