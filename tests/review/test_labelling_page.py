@@ -22,7 +22,8 @@ from geoscribe.review.configs import COLOURS, feature_class, layout_of
 
 CHIP_READY = ("[...document.images].some(i => i.src.startsWith('blob:') && i.complete "
               "&& i.naturalWidth > 0) && document.querySelector('.konvajs-content') !== null")
-CHIP_RECT = "JSON.stringify(document.querySelector('.konvajs-content').getBoundingClientRect())"
+CHIP_RECT = ("JSON.stringify([...document.images].filter(i => i.src.startsWith('blob:'))"
+             ".map(i => i.getBoundingClientRect())[0])")
 
 
 def login_cookies(server) -> dict[str, str]:
@@ -44,6 +45,27 @@ def need_chromium() -> None:
         pytest.skip("chromium is not installed")
 
 
+def edge_cover(stroke: np.ndarray, box: list[float], band: int = 3,
+               inset: int = 12) -> tuple[float, float]:
+    """(share of positions along the box's inner edges with a stroke pixel within `band` px,
+    the same share along lines `inset` px inside the box: a control). Edges on the chip's
+    border are left out (the stroke is half outside)."""
+    size = stroke.shape[0]
+    x0, y0, x1, y1 = (round(v) for v in box)
+    drawn, control = [], []
+    for pos, lo, hi, vertical, sign in ((x0, y0, y1, True, 1), (x1, y0, y1, True, -1),
+                                        (y0, x0, x1, False, 1), (y1, x0, x1, False, -1)):
+        if not band < pos < size - band or hi - lo < 2 * inset:
+            continue
+        for offset, into in ((0, drawn), (sign * inset, control)):
+            at = pos + offset
+            strip = (stroke[lo:hi, at - band:at + band + 1] if vertical
+                     else stroke[at - band:at + band + 1, lo:hi].T)
+            into.append(strip.any(axis=1).mean())
+    assert drawn, "no box edge inside the chip to check"
+    return min(drawn), max(control, default=0.0)
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
@@ -61,7 +83,9 @@ def test_labelling_page_shows_chip_boxes_and_text(label_studio, builds, tmp_path
     review_cli(label_studio, "push", str(out), "--project", "screenshot-geochat")
     task = next(t for t in project_tasks(label_studio, "screenshot-geochat")
                 if t["data"]["key"] == key)
-    browser = Browser(tmp_path / "profile")
+    # a wide page: the chip is fitted to the height; in a narrow one Label Studio 1.23 draws
+    # the regions on a stage 42 px larger than the image (seen at 1100-1400 px wide)
+    browser = Browser(tmp_path / "profile", 1600, 1000)
     try:
         browser.set_cookies(label_studio.url, login_cookies(label_studio))
         assert browser.open(f"{label_studio.url}/projects/{task['project']}/data?task="
@@ -91,17 +115,12 @@ def test_labelling_page_shows_chip_boxes_and_text(label_studio, builds, tmp_path
     for name in {feature_class(f) for f in record["features"]}:
         hex_colour = COLOURS[classes.index(name) % len(COLOURS)]
         colour = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
-        stroke |= np.abs(shown - colour).max(axis=2) < 40
-    assert stroke.sum() > 100, "no pre-filled box drawn in its label colour"
+        stroke |= np.abs(shown - colour).max(axis=2) < 80  # the stroke is anti-aliased
     scale = size / record["chip"]["width"]
-    near = np.zeros_like(stroke)
     for feature in record["features"]:
-        x0, y0, x1, y1 = (round(v * scale) for v in feature["bbox_px"])
-        near[max(0, y0 - 3):y1 + 4, max(0, x0 - 3):x0 + 4] = True
-        near[max(0, y0 - 3):y1 + 4, max(0, x1 - 3):x1 + 4] = True
-        near[max(0, y0 - 3):y0 + 4, max(0, x0 - 3):x1 + 4] = True
-        near[max(0, y1 - 3):y1 + 4, max(0, x0 - 3):x1 + 4] = True
-    assert (stroke & near).sum() / stroke.sum() > 0.9, "box strokes off the features' boxes"
+        drawn, control = edge_cover(stroke, [v * scale for v in feature["bbox_px"]])
+        assert drawn >= 0.6, f"no pre-filled box along {feature['bbox_px']}"
+        assert control <= 0.3, "stroke colour all over the chip: the check proves nothing"
 
 
 SUBMIT = ("[...document.querySelectorAll('button')].find(b => b.textContent.trim() === "
