@@ -7,9 +7,9 @@ import copy
 import json
 import re
 
-from conftest import records_of
 from geoscribe.review.apply import apply_annotation
 from geoscribe.review.configs import prediction_result
+from review_server import records_of
 
 REVIEWER = {"id": 7, "email": "ann@example.org"}
 GEOCHAT_BOX = re.compile(r"\{<(\d+)><(\d+)><(\d+)><(\d+)>\|<(-?\d+)>\}")
@@ -35,9 +35,9 @@ def _set_text(results: list[dict], name: str, text: str) -> list[dict]:
     return results
 
 
-def test_accept_keeps_content_and_marks_the_record(builds):
+def test_accept_keeps_content_and_marks_the_record(review_builds):
     """issue 14: accepted -> review.status accepted, nothing else changes; twice: unchanged."""
-    record = _first(builds["skyscript-like"])
+    record = _first(review_builds["skyscript-like"])
     outcome = apply_annotation(record, _annotation(prediction_result(record, "captions")),
                                "captions", "p")
     assert outcome.status == "accepted"
@@ -49,10 +49,10 @@ def test_accept_keeps_content_and_marks_the_record(builds):
     assert again.status == "unchanged"
 
 
-def test_edited_caption_replaces_it_and_keeps_history(builds):
+def test_edited_caption_replaces_it_and_keeps_history(review_builds):
     """issue 14: edited -> the corrected caption replaces the generated one; the original is
     in review.history with reviewer and time."""
-    record = _first(builds["skyscript-like"])
+    record = _first(review_builds["skyscript-like"])
     results = _set_text(prediction_result(record, "captions"), "caption", "A corrected one.")
     outcome = apply_annotation(record, _annotation(results, "edit"), "captions", "p")
     assert outcome.status == "corrected"
@@ -62,10 +62,11 @@ def test_edited_caption_replaces_it_and_keeps_history(builds):
         "before": {"texts.caption": record["texts"]["caption"]}}]
 
 
-def test_edited_count_answer_keeps_its_number(builds):
+def test_edited_count_answer_keeps_its_number(review_builds):
     """issue 14: a corrected count answer updates answer_number; a yes/no answer that is
     neither is reported as breaking the record contract, not applied."""
-    record = _first(builds["rsvqa-like"], lambda r: any(q["type"] == "count" for q in r["qa"]))
+    record = _first(review_builds["rsvqa-like"],
+                    lambda r: any(q["type"] == "count" for q in r["qa"]))
     i = next(i for i, q in enumerate(record["qa"]) if q["type"] == "count")
     results = _set_text(prediction_result(record, "qa"), f"a{i}", "12")
     outcome = apply_annotation(record, _annotation(results), "qa", "p")
@@ -78,10 +79,10 @@ def test_edited_count_answer_keeps_its_number(builds):
     assert broken.status == "invalid" and broken.problems and broken.record is None
 
 
-def test_moved_box_updates_feature_and_its_tokens(builds):
+def test_moved_box_updates_feature_and_its_tokens(review_builds):
     """issue 14: a moved rectangle becomes the feature's bbox_px and its GeoChat box tokens in
     the turns follow; a removed rectangle removes the feature."""
-    record = _first(builds["geochat-like"], lambda r: len(r["features"]) >= 2
+    record = _first(review_builds["geochat-like"], lambda r: len(r["features"]) >= 2
                     and GEOCHAT_BOX.search(r["conversations"][1]["value"]))
     results = copy.deepcopy(prediction_result(record, "conversations"))
     box = next(r for r in results if r["id"] == "f0")
@@ -102,9 +103,9 @@ def test_moved_box_updates_feature_and_its_tokens(builds):
     assert history["features[0].bbox_px"] == old
 
 
-def test_reject_carries_the_reason(builds):
+def test_reject_carries_the_reason(review_builds):
     """issue 14: rejected -> the outcome says so with the reviewer's reason."""
-    record = _first(builds["skyscript-like"])
+    record = _first(review_builds["skyscript-like"])
     outcome = apply_annotation(record, _annotation(prediction_result(record, "captions"),
                                                    "reject", "cloud covers the chip"),
                                "captions", "p")

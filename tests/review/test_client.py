@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import free_port
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.review.client import LabelStudio
+from review_server import free_port
 
 
 def test_snapshot_export_lists_prediction_content(label_studio):

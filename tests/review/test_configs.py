@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import records_of
 from geoscribe.review.configs import (
     annotation_content,
     label_config,
@@ -17,6 +16,7 @@ from geoscribe.review.configs import (
     record_content,
     task_data,
 )
+from review_server import records_of
 
 KINDS = {"skyscript-like": "captions", "rsvqa-like": "qa", "geochat-like": "conversations"}
 
@@ -26,10 +26,10 @@ def _records(out) -> list[dict]:
 
 
 @pytest.mark.parametrize("recipe", sorted(KINDS))
-def test_interface_fits_the_record_kind(builds, recipe):
+def test_interface_fits_the_record_kind(review_builds, recipe):
     """issue 14: captions editable; QA questions shown, answers editable; boxes as labelled
     rectangles (labels = classes) and each turn editable; verdict + reason everywhere."""
-    records = _records(builds[recipe])
+    records = _records(review_builds[recipe])
     layout = layout_of(records)
     assert layout["kind"] == KINDS[recipe]
     root = ET.fromstring(label_config(layout))
@@ -51,10 +51,10 @@ def test_interface_fits_the_record_kind(builds, recipe):
 
 
 @pytest.mark.parametrize("recipe", sorted(KINDS))
-def test_prediction_round_trips_to_the_record(builds, recipe):
+def test_prediction_round_trips_to_the_record(review_builds, recipe):
     """issue 14: an annotation that keeps the prediction reads back as the record's content;
     boxes are in percent of the chip."""
-    records = _records(builds[recipe])
+    records = _records(review_builds[recipe])
     kind = layout_of(records)["kind"]
     for record in records[:10]:
         result = prediction_result(record, kind)
@@ -68,9 +68,9 @@ def test_prediction_round_trips_to_the_record(builds, recipe):
             assert r["value"]["height"] == pytest.approx(100 * (y1 - y0) / h)
 
 
-def test_task_data_names_key_shard_and_questions(builds):
+def test_task_data_names_key_shard_and_questions(review_builds):
     """issue 14: the task stores the record key and shard; every question slot is filled."""
-    records = _records(builds["rsvqa-like"])
+    records = _records(review_builds["rsvqa-like"])
     layout = layout_of(records)
     record = min(records, key=lambda r: len(r["qa"]))
     data = task_data(record, "train-000000.tar", "/data/x.png", layout)

@@ -15,10 +15,9 @@ import pytest
 import requests
 from browser import Browser, chromium_binary
 from PIL import Image
-from test_pull import project_tasks, review_cli
 
-from conftest import records_of
 from geoscribe.review.configs import COLOURS, feature_class, layout_of
+from review_server import project_tasks, records_of, review_cli
 
 CHIP_READY = ("[...document.images].some(i => i.src.startsWith('blob:') && i.complete "
               "&& i.naturalWidth > 0) && document.querySelector('.konvajs-content') !== null")
@@ -70,13 +69,13 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
 
 
-def test_labelling_page_shows_chip_boxes_and_text(label_studio, builds, tmp_path):
+def test_labelling_page_shows_chip_boxes_and_text(label_studio, review_builds, tmp_path):
     """issue 14 (screenshot): the chip is on the page (the labelling canvas correlates with the
     chip, clearly better than with any other chip of the dataset), the pre-filled rectangles
     are drawn in their label colour along the features' boxes, and the generated caption is
     pre-filled."""
     need_chromium()
-    out = builds["geochat-like"]
+    out = review_builds["geochat-like"]
     samples = records_of(out)
     key = max(sorted(samples), key=lambda k: len(json.loads(samples[k]["json"])["features"]))
     record = json.loads(samples[key]["json"])
@@ -127,11 +126,11 @@ SUBMIT = ("[...document.querySelectorAll('button')].find(b => b.textContent.trim
           "'Submit')")
 
 
-def test_submitting_the_prefilled_page_accepts_the_record(label_studio, builds, tmp_path):
+def test_submitting_the_prefilled_page_accepts_the_record(label_studio, review_builds, tmp_path):
     """issue 14 (the reviewer's path): pressing Submit on the pre-filled page keeps the
     prediction's regions (box ids included), and pull marks the record accepted, unchanged."""
     need_chromium()
-    out = shutil.copytree(builds["geochat-like"], tmp_path / "out")
+    out = shutil.copytree(review_builds["geochat-like"], tmp_path / "out")
     samples = records_of(out)
     key = max(sorted(samples), key=lambda k: len(json.loads(samples[k]["json"])["features"]))
     review_cli(label_studio, "push", str(out), "--project", "submit-geochat")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,41 +17,11 @@ import pytest
 from scipy.stats import binomtest
 from test_quality import levenshtein
 
-from conftest import records_of
 from geoscribe.shard_meta import read_metadata
+from review_server import annotate, project_tasks, records_of, review_cli
 
 BIN = Path(sys.executable).parent
 GEOCHAT_BOX = re.compile(r"\{<(\d+)><(\d+)><(\d+)><(\d+)>\|<(-?\d+)>\}")
-
-
-def review_cli(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`geoscribe review ...` as a user runs it (token from LABEL_STUDIO_API_KEY)."""
-    extra = ["--url", server.url]
-    if args[0] == "push":
-        extra += ["--document-root", str(server.data_dir)]
-    result = subprocess.run([str(BIN / "geoscribe"), "review", *args, *extra], text=True,
-                            capture_output=True, timeout=300,
-                            env={**os.environ, "LABEL_STUDIO_API_KEY": server.token})
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def project_tasks(server, title: str) -> list[dict]:
-    project = next(p for p in server.api("GET", "/api/projects?page_size=100")["results"]
-                   if p["title"] == title)
-    body = server.api("GET", f"/api/tasks?project={project['id']}&page_size=1000&fields=all")
-    return sorted(body["tasks"], key=lambda t: t["data"]["key"])
-
-
-def annotate(server, task: dict, results: list[dict], verdict: str, reason: str = "") -> None:
-    """Submit an annotation as the labelling page does: the prediction's regions, as edited."""
-    results = results + [{"from_name": "verdict", "to_name": "image", "type": "choices",
-                          "value": {"choices": [verdict]}}]
-    if reason:
-        results.append({"from_name": "reason", "to_name": "image", "type": "textarea",
-                        "value": {"text": [reason]}})
-    server.api("POST", f"/api/tasks/{task['id']}/annotations", json={"result": results})
 
 
 def set_text(results: list[dict], name: str, text: str) -> None:
@@ -114,12 +83,12 @@ def _check_review_block(block: dict, before: dict, edited: dict[str, dict], n_ac
 
 
 @pytest.mark.parametrize("recipe", ["skyscript-like", "rsvqa-like", "geochat-like"])
-def test_push_annotate_pull(label_studio, builds, tmp_path, recipe):
+def test_push_annotate_pull(label_studio, review_builds, tmp_path, recipe):
     """issue 14 (pull): edits applied exactly, rejects gone (in rejected.jsonl with the
     reason), accepted records marked, untouched records byte-identical, nothing duplicated,
     history kept, statistics right, the metadata index in step; a second pull changes
     nothing."""
-    out = shutil.copytree(builds[recipe], tmp_path / "out")
+    out = shutil.copytree(review_builds[recipe], tmp_path / "out")
     project = f"e2e-{recipe}"
     before = records_of(out)
     assert len(before) >= 6
@@ -173,9 +142,9 @@ def test_push_annotate_pull(label_studio, builds, tmp_path, recipe):
     assert digest(out) == first
 
 
-def test_geochat_box_edit_moves_the_turn_tokens(label_studio, builds, tmp_path):
+def test_geochat_box_edit_moves_the_turn_tokens(label_studio, review_builds, tmp_path):
     """issue 14 (boxes): a moved rectangle's GeoChat tokens in the turns follow the new box."""
-    out = shutil.copytree(builds["geochat-like"], tmp_path / "out")
+    out = shutil.copytree(review_builds["geochat-like"], tmp_path / "out")
     before = records_of(out)
     key, record = next((k, json.loads(s["json"])) for k, s in sorted(before.items())
                        if GEOCHAT_BOX.search(json.loads(s["json"])["conversations"][1]["value"]))

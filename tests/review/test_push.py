@@ -8,15 +8,14 @@ import hashlib
 import json
 
 import requests
-from test_pull import project_tasks, review_cli
 
-from conftest import records_of
 from geoscribe.review.sampling import generator_id
+from review_server import project_tasks, records_of, review_cli
 
 
-def test_push_twice_does_not_duplicate_and_serves_chips(label_studio, builds):
+def test_push_twice_does_not_duplicate_and_serves_chips(label_studio, review_builds):
     """issue 14 (push): a stratified sample first, then all records; no task twice."""
-    out = builds["rsvqa-like"]
+    out = review_builds["rsvqa-like"]
     samples = records_of(out)
     first = review_cli(label_studio, "push", str(out), "--project", "push-rsvqa", "--sample",
                        "5", "--stratify", "split", "--seed", "1")
@@ -44,10 +43,10 @@ def test_push_twice_does_not_duplicate_and_serves_chips(label_studio, builds):
         hashlib.sha256(samples[task["data"]["key"]]["png"]).digest()
 
 
-def test_push_errors_are_one_line(label_studio, builds, tmp_path):
+def test_push_errors_are_one_line(label_studio, review_builds, tmp_path):
     """issue 14: a missing document root, a short project name and a bad token are one-line
     errors (exit 2)."""
-    out = str(builds["skyscript-like"])
+    out = str(review_builds["skyscript-like"])
     short = review_cli(label_studio, "push", out, "--project", "ab", check=False)
     assert short.returncode == 2 and "3 to 50 characters" in short.stderr
     bad = review_cli(label_studio, "push", out, "--project", "abc", "--token", "wrong-token",

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import LS_VENV, ROOT, free_port
+from review_server import LS_VENV, ROOT, free_port
 
 SCRIPT = ROOT / "scripts" / "start_label_studio.sh"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 
-from test_pull import annotate, project_tasks, review_cli
+from review_server import annotate, project_tasks, review_cli
 
 
-def test_status_reports_progress_then_pulled_counts(label_studio, builds, tmp_path):
+def test_status_reports_progress_then_pulled_counts(label_studio, review_builds, tmp_path):
     """issue 14 (status): tasks and annotated tasks; after a pull, the acceptance rate."""
-    out = shutil.copytree(builds["skyscript-like"], tmp_path / "out")
+    out = shutil.copytree(review_builds["skyscript-like"], tmp_path / "out")
     review_cli(label_studio, "push", str(out), "--project", "status-sky")
     tasks = project_tasks(label_studio, "status-sky")
     annotate(label_studio, tasks[0], tasks[0]["predictions"][0]["result"], "accept")

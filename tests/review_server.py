@@ -1,4 +1,5 @@
-"""A real Label Studio server for the review tests (issue 14), started once per run.
+"""A real Label Studio server for the review tests (issue 14), started once per run, and
+the helpers those tests share (tests/conftest.py imports the fixtures).
 
 The server runs from .venv-label-studio (`make install-label-studio`) through
 scripts/start_label_studio.sh, with a fresh data dir under the run's tmp folder, and is stopped
@@ -21,7 +22,7 @@ import psutil
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LS_VENV = Path(os.environ.get("LS_VENV", ROOT / ".venv-label-studio"))
 USER, PASSWORD, TOKEN = "reviewer@geoscribe.test", "review-pass-123", "geoscribe-test-token"
 
@@ -119,7 +120,7 @@ def build(scene, out: Path, recipe: str, *extra: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def builds(scene, tmp_path_factory) -> dict[str, Path]:
+def review_builds(scene, tmp_path_factory) -> dict[str, Path]:
     """One build per record kind: captions, questions, boxes + conversations (read-only: tests
     copy them before pulling into them)."""
     root = tmp_path_factory.mktemp("review-builds")
@@ -138,3 +139,35 @@ def records_of(out: Path) -> dict[str, dict]:
 
     return {s["__key__"]: s for tar in sorted((out / "data").glob("*.tar"))
             for s in iter_samples(tar)}
+
+
+def review_cli(server: Server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`geoscribe review ...` as a user runs it (token from LABEL_STUDIO_API_KEY)."""
+    extra = ["--url", server.url]
+    if args[0] == "push":
+        extra += ["--document-root", str(server.data_dir)]
+    result = subprocess.run([str(Path(sys.executable).parent / "geoscribe"), "review", *args,
+                             *extra], text=True, capture_output=True, timeout=300,
+                            env={**os.environ, "LABEL_STUDIO_API_KEY": server.token})
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def project_tasks(server: Server, title: str) -> list[dict]:
+    """The project's tasks (with predictions and annotations), by key."""
+    project = next(p for p in server.api("GET", "/api/projects?page_size=100")["results"]
+                   if p["title"] == title)
+    body = server.api("GET", f"/api/tasks?project={project['id']}&page_size=1000&fields=all")
+    return sorted(body["tasks"], key=lambda t: t["data"]["key"])
+
+
+def annotate(server: Server, task: dict, results: list[dict], verdict: str,
+             reason: str = "") -> None:
+    """Submit an annotation as the labelling page does: the prediction's regions, as edited."""
+    results = results + [{"from_name": "verdict", "to_name": "image", "type": "choices",
+                          "value": {"choices": [verdict]}}]
+    if reason:
+        results.append({"from_name": "reason", "to_name": "image", "type": "textarea",
+                        "value": {"text": [reason]}})
+    server.api("POST", f"/api/tasks/{task['id']}/annotations", json={"result": results})
