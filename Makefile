@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-clip install-llm-server llm-server lint bench clean
+.PHONY: demo test install install-clip install-llm-server llm-server install-label-studio \
+	label-studio lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,13 +35,29 @@ install-llm-server: install
 llm-server: install-llm-server
 	PYTHON=$(BIN)/python scripts/start_llm_server.sh
 
+# A local Label Studio server for `geoscribe review` (scripts/start_label_studio.sh), in its own
+# venv: label-studio pins openai<2, Django 5.2 and pyarrow 24 (~1.5 min to install; skipped when
+# the pinned version is already there, so CI caches it by keeping .venv-label-studio).
+LABEL_STUDIO_VERSION ?= 1.23.2
+LS_VENV ?= .venv-label-studio
+install-label-studio:
+	@$(LS_VENV)/bin/python -c "import sys, importlib.metadata as m; \
+	sys.exit(m.version('label-studio') != '$(LABEL_STUDIO_VERSION)')" 2>/dev/null || { \
+	  $(PYTHON) -m venv $(LS_VENV) && $(LS_VENV)/bin/pip install -q --upgrade pip && \
+	  $(LS_VENV)/bin/pip install -q "label-studio==$(LABEL_STUDIO_VERSION)"; }
+
+# serve Label Studio for review: http://127.0.0.1:8080 (override PORT=..., LS_DATA=...)
+LS_DATA ?= out/label-studio
+label-studio: install-label-studio
+	LS_VENV=$(LS_VENV) scripts/start_label_studio.sh $(LS_DATA)
+
 demo: install
 	$(BIN)/build-dataset skyscript-like --region demo --out out/demo
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
-test: install-clip install-llm-server lint
+test: install-clip install-llm-server install-label-studio lint
 	$(BIN)/python -m pytest -q
 
 bench: install

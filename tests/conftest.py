@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from llm_server import llama_server  # noqa: F401  (session fixture: real local LLM server)
+from review_server import label_studio, review_builds  # noqa: F401  (issue 14: Label Studio)
 from scene import Scene, make_scene
 
 BIN = Path(sys.executable).parent

@@ -431,6 +431,67 @@ def export(
                                                         counts.items()) + " samples")
 
 
+review_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True,
+                         help="Review records in Label Studio and pull the corrections back.")
+tools_app.add_typer(review_app, name="review")
+OutArg = Annotated[Path, typer.Argument(help="A build-dataset output folder.")]
+ProjectOpt = Annotated[str, Opt("--project", help="Label Studio project name.")]
+UrlOpt = Annotated[str, Opt("--url", help="Label Studio server.")]
+TokenOpt = Annotated[str | None, Opt("--token", help="API token (default: "
+                                                      "$LABEL_STUDIO_API_KEY).")]
+
+
+def _review_client(url: str, token: str | None):
+    from geoscribe.review.client import LabelStudio
+
+    return LabelStudio(url, token)
+
+
+@review_app.command("push")
+def review_push(
+    out: OutArg, project: ProjectOpt,
+    sample: Annotated[int | None, Opt(help="Push a sample of N records (default: all).")] = None,
+    stratify: Annotated[str | None, Opt(help="Stratify the sample by class, split, score or "
+                                             "generator.")] = None,
+    seed: Annotated[int, Opt(help="Seed of the sample.")] = 0,
+    document_root: Annotated[Path | None, Opt(help="The server's LOCAL_FILES_DOCUMENT_ROOT "
+                                                   "(default: that variable); chips go to "
+                                                   "DOCROOT/files/geoscribe-PROJECT.")] = None,
+    url: UrlOpt = "http://127.0.0.1:8080", token: TokenOpt = None,
+) -> None:
+    """Push OUT's records (or a sample) as tasks with their generated content pre-filled."""
+    from geoscribe.review.push import PushOptions, push
+
+    done = push(out, _review_client(url, token),
+                PushOptions(project, sample, stratify, seed, document_root))
+    typer.echo(f"project {project!r} ({done['kind']}): {done['pushed']} tasks pushed, "
+               f"{done['already_there']} already there ({done['selected']} selected)")
+
+
+@review_app.command("pull")
+def review_pull(out: OutArg, project: ProjectOpt, url: UrlOpt = "http://127.0.0.1:8080",
+                token: TokenOpt = None) -> None:
+    """Apply the project's annotations to OUT: corrections written, rejects removed."""
+    from geoscribe.review.pull import pull
+
+    stats, done = pull(out, _review_client(url, token), project)
+    for key, problems in sorted(done["invalid"].items()):
+        typer.echo(f"not applied (breaks the record contract): {key}: {problems[0]}", err=True)
+    typer.echo(f"pulled {done['tasks']} tasks: {done['accepted']} accepted, {done['corrected']} "
+               f"edited, {done['rejected']} rejected now; {len(done['invalid'])} invalid edits "
+               f"not applied; {done['boxes_added_not_applied']} added boxes not applied")
+    _echo(finish(out, stats))
+
+
+@review_app.command("status")
+def review_status(out: OutArg, project: ProjectOpt, url: UrlOpt = "http://127.0.0.1:8080",
+                  token: TokenOpt = None) -> None:
+    """Print the project's review progress and the dataset's review counts."""
+    from geoscribe.review.status import status_lines
+
+    _echo(status_lines(out, _review_client(url, token), project))
+
+
 def _run(app: typer.Typer) -> None:
     """Run a typer app: one-line errors (exit 2), usage errors as click prints them (exit 2),
     SIGINT/SIGTERM as one line (exit 130/143), and the commands' own exit codes."""

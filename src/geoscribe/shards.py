@@ -15,14 +15,16 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
-from geoscribe.shard_meta import json_member, metadata_row, write_metadata
+from geoscribe.shard_meta import json_member, metadata_row, write_metadata, write_sizes
 
 FIXED_MTIME = 0.0
 OWNER = "geoscribe"
@@ -292,3 +294,43 @@ def copy_ranges(part: Path, ranges: list[list], sink: ShardSink, unit: str) -> N
     view = memoryview(data)
     for _key, start, end in ranges:
         sink.write_raw(view[start:end], unit)
+
+
+def write_shards(new_dir: Path, tars: list[Path], rewrite, max_samples: int,
+                 max_bytes: int, origin: str = "rescored_from") -> list[dict]:
+    """The samples of `tars` that `rewrite` keeps, in new shards under `new_dir` (made afresh)
+    with their parquet, stats json and sizes.json (each shard's source shards under `origin`);
+    return the shard records. A failure leaves no half-written shard. Used by `geoscribe score`
+    and `geoscribe review pull`."""
+    if new_dir.exists():
+        shutil.rmtree(new_dir)
+    new_dir.mkdir()
+    shards = []
+    for split in SPLITS:
+        sink = ShardSink(new_dir, split, max_samples, max_bytes)
+        try:
+            for tar in (t for t in tars if t.name.startswith(f"{split}-")):
+                for sample in iter_samples(tar):
+                    kept = rewrite(sample)
+                    if kept is not None:
+                        sink.write(kept, tar.stem)
+        except BaseException:
+            sink.abort()
+            raise
+        for shard in sink.close():
+            shard[origin] = shard.pop("units")
+            atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
+                              json.dumps(shard, indent=2))
+            shards.append(shard)
+    write_sizes(new_dir, shards)
+    return shards
+
+
+def replace_data_dir(out: Path, new_dir: Path) -> None:
+    """Swap `new_dir` (complete shards) in as OUT/data; the old shards are removed last."""
+    old_dir = out / "data.old"
+    if old_dir.exists():
+        shutil.rmtree(old_dir)
+    (out / "data").rename(old_dir)
+    new_dir.rename(out / "data")
+    shutil.rmtree(old_dir)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from geoscribe.engine.filtering import FilterOptions, rewriter, run_filters, write_dropped
@@ -13,8 +12,7 @@ from geoscribe.errors import InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.region import SPLITS
 from geoscribe.report import add_qa_mix, read_stats
-from geoscribe.shard_meta import write_sizes
-from geoscribe.shards import ShardSink, iter_samples, shard_stats_path
+from geoscribe.shards import replace_data_dir, write_shards
 
 
 def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
@@ -30,12 +28,7 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     shards = write_shards(new_dir, tars, rewriter(result),
                           config.get("shard_max_samples", 1000),
                           config.get("shard_max_bytes", 512 * 1024 * 1024))
-    old_dir = out / "data.old"
-    if old_dir.exists():
-        shutil.rmtree(old_dir)
-    (out / "data").rename(old_dir)
-    new_dir.rename(out / "data")
-    shutil.rmtree(old_dir)
+    replace_data_dir(out, new_dir)
     write_dropped(out, result)
     stats["shards"] = [s["shard"] for s in shards]
     stats["samples_by_split"] = {split: sum(s["samples"] for s in shards if s["split"] == split)
@@ -47,32 +40,3 @@ def rescore(out: Path, options: FilterOptions, progress: bool = True) -> dict:
     add_qa_mix(stats, out)
     atomic_write_text(out / "stats.json", json.dumps(stats, indent=2, sort_keys=True))
     return stats
-
-
-def write_shards(new_dir: Path, tars: list[Path], rewrite, max_samples: int,
-                 max_bytes: int) -> list[dict]:
-    """The samples of `tars` that `rewrite` keeps, in new shards under `new_dir` (made afresh)
-    with their parquet, stats json and sizes.json; return the shard records. A failure leaves
-    no half-written shard."""
-    if new_dir.exists():
-        shutil.rmtree(new_dir)
-    new_dir.mkdir()
-    shards = []
-    for split in SPLITS:
-        sink = ShardSink(new_dir, split, max_samples, max_bytes)
-        try:
-            for tar in (t for t in tars if t.name.startswith(f"{split}-")):
-                for sample in iter_samples(tar):
-                    kept = rewrite(sample)
-                    if kept is not None:
-                        sink.write(kept, tar.stem)
-        except BaseException:
-            sink.abort()
-            raise
-        for shard in sink.close():
-            shard["rescored_from"] = shard.pop("units")
-            atomic_write_text(shard_stats_path(new_dir / shard["shard"]),
-                              json.dumps(shard, indent=2))
-            shards.append(shard)
-    write_sizes(new_dir, shards)
-    return shards
