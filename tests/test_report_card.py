@@ -91,10 +91,14 @@ def test_review_block_sets_creators_and_acceptance(tmp_path):
     review = {"project": "p1", "reviewed": 12, "accepted": 9, "edited": 2, "rejected": 1,
               "acceptance_rate": 0.75, "acceptance_wilson95": [0.4677, 0.9111],
               "mean_caption_edit_distance": 3.5,
-              "by_recipe": {"skyscript-like": {"reviewed": 12, "accepted": 9,
-                                               "acceptance_rate": 0.75}},
-              "by_generator": {"template": {"reviewed": 12, "accepted": 9,
-                                            "acceptance_rate": 0.75}}}
+              "by_recipe": {"skyscript-like": {"reviewed": 12, "accepted": 9, "edited": 2,
+                                               "rejected": 1, "acceptance_rate": 0.75,
+                                               "acceptance_wilson95": [0.4677, 0.9111],
+                                               "mean_caption_edit_distance": 3.5}},
+              "by_generator": {"template": {"reviewed": 4, "accepted": 1, "edited": 0,
+                                            "rejected": 3, "acceptance_rate": 0.25,
+                                            "acceptance_wilson95": [0.0456, 0.6994],
+                                            "mean_caption_edit_distance": None}}}
     (tmp_path / "stats.json").write_text(json.dumps(stats_for("skyscript-like",
                                                               review=review)))
     stats = json.loads((tmp_path / "stats.json").read_text())
@@ -103,7 +107,11 @@ def test_review_block_sets_creators_and_acceptance(tmp_path):
                                                        "machine-generated"]
     assert "75.0 % (95 % Wilson interval 46.8–91.1 %)" in text
     assert "12\nrecords reviewed, 9 accepted, 2 edited,\n1 rejected" in text
-    assert "project `p1`" in text and "| template | 12 | 9 | 0.75 |" in text
+    assert "project `p1`" in text
+    # per recipe and per generator: counts, rate with its interval, mean edit distance
+    assert ("| skyscript-like | 12 | 9 | 2 | 1 | 75.0 % (95 % Wilson interval 46.8–91.1 %)"
+            " | 3.5 |") in text
+    assert "| template | 4 | 1 | 0 | 3 | 25.0 % (95 % Wilson interval 4.6–69.9 %) | — |" in text
     unreviewed = write_dataset_card(tmp_path, {**stats, "review": {**review, "reviewed": 0}})
     assert header_of(unreviewed.read_text())["annotations_creators"] == ["machine-generated"]
 

@@ -135,6 +135,10 @@ def test_push_annotate_pull(label_studio, review_builds, tmp_path, recipe):
     stats = json.loads((out / "stats.json").read_text())
     assert sum(sizes.values()) == stats["samples"] == len(after)
     _check_review_block(stats["review"], before, edited, 2, 1)
+    card = (out / "README.md").read_text()  # the card states the review (issue 14 + 15)
+    assert "expert-generated" in card.split("---", 2)[1]
+    assert f"{len(edited) + 3}\nrecords reviewed, 2 accepted, 2 edited,\n1 rejected" in card
+    assert f"{100 * 2 / 5:.1f} % (95 % Wilson interval" in card
     assert subprocess.run([str(BIN / "geoscribe"), "validate", str(out)],
                           capture_output=True).returncode == 0
     first = digest(out)
