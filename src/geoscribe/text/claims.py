@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from geoscribe.text.numbers import Quantity, digits, quantities, same_value
+from geoscribe.text.numbers import UNITS, Quantity, digits, quantities, same_value
+from geoscribe.text.templates import singular
 from geoscribe.text.vocabulary import (
     attribute_pattern,
     forms,
@@ -25,6 +26,7 @@ from geoscribe.text.vocabulary import (
     names_of,
     neutral_words,
     object_nouns,
+    plural_of,
 )
 
 
@@ -161,7 +163,9 @@ def _lexicon(classes: frozenset[str], vocabulary: frozenset[str]) -> tuple[re.Pa
             named.setdefault(alias, set()).add(name)
     terms = set(named) | set(vocabulary) | known_names() | object_nouns()
     table: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for term in sorted(terms, key=lambda t: (-len(t), t)):
+    # terms naming a present class first, a class's own phrase before an alias: "trees" of a
+    # tile with trees names them, though "trees" is also a synonym of "tree cover"
+    for term in sorted(terms, key=lambda t: (t not in named, t not in classes, -len(t), t)):
         for form in forms(term):
             table.setdefault(form, (term, tuple(sorted(named.get(term, ())))))
     pattern = re.compile(r"(?<![\w-])(" + "|".join(
@@ -474,6 +478,33 @@ def check_claims(text: str, facts: Facts) -> list[str]:
     """Problems of the claims in `text` against `facts`, in text order, each quoting its
     claim (empty: every claim is tied to a fact and agrees with it)."""
     return _Checker(text, facts).run()
+
+
+_LISTED = re.compile(r"(?:[:,;]\s*|\bimage of\s+|\band\s+|\bwith\s+)(\d+|an?(?=\s))\s+"
+                     r"([a-z][a-z'/-]*(?:\s+[a-z][a-z'/-]*){0,4}?)(?=\s*(?:[,;.]|$|\s+and\b))",
+                     re.IGNORECASE)
+
+
+def listed_counts(text: str) -> dict[str, int]:
+    """phrase (singular) -> count of the items of a template caption's list ("also visible:
+    12 trees, 10 company offices and a park" -> tree 12, company office 10, park 1), whatever
+    the phrases: a class the vocabulary does not know is still counted by its own phrase."""
+    counts: dict[str, int] = {}
+    for match in _LISTED.finditer(text):
+        number, phrase = match.group(1).lower(), match.group(2).lower()
+        if phrase.split()[0] in UNITS:
+            continue
+        counts.setdefault(_singular(phrase), 1 if number in ("a", "an") else int(number))
+    return counts
+
+
+def _singular(phrase: str) -> str:
+    """templates.singular, or the phrase less its -s where that is the plural it states
+    ("commercial areas")."""
+    found = singular(phrase)
+    if found == phrase and phrase.endswith("s") and plural_of(phrase[:-1]) == phrase:
+        return phrase[:-1]
+    return found
 
 
 def counts_stated(text: str, facts: Facts) -> dict[str, int]:

@@ -42,9 +42,20 @@ class Quantity:
     written: str
 
 
+_ORDINAL = re.compile(r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
+                      r"tenth|eleventh|twelfth)\b", re.IGNORECASE)
+
+
 def digits(text: str) -> str:
-    """The text with every number word written in digits ("one hundred" -> "100")."""
-    return alpha2digit(text, "en", threshold=0)
+    """The text with every number word written in digits ("one hundred" -> "100"); ordinal
+    words stay words ("a second hand shop" names a class, it counts nothing)."""
+    kept = [m.group(0) for m in _ORDINAL.finditer(text)]
+    masked = _ORDINAL.sub("\ue000", text)
+    converted = alpha2digit(masked, "en", threshold=0)
+    parts = converted.split("\ue000")
+    if len(parts) != len(kept) + 1:  # the converter moved a placeholder: keep its reading
+        return alpha2digit(text, "en", threshold=0)
+    return "".join(p + (kept[i] if i < len(kept) else "") for i, p in enumerate(parts))
 
 
 def quantities(text: str) -> list[Quantity]:
