@@ -305,3 +305,39 @@ def test_qa_answer_citing_the_map_passes(text):
 def test_more_synonyms_pass(caption, text):
     """issue 13 synonym: public park, housing area, commercial zone; "taken from orbit"."""
     assert rewrite(caption, text) == []
+
+
+def test_a_share_restated_in_acres_is_rejected():
+    """issue 13 percent_as_unit: "shrubland (6 acres)" for 6 % is an area no fact states."""
+    assert rejected(chatearthnet("Mostly tree cover (55%), with cropland (20%), water (19%) "
+                                 "and shrubland (6 acres)."), "wrong_measure", "6 acres")
+
+
+@pytest.mark.parametrize(("text", "claim"), [
+    ("A fenced house in the top right and a residential road.", "fenced house"),
+    ("Mostly tree cover (55%), with freshly ploughed cropland (20%).", "freshly ploughed"),
+    ("A house in the top right and a residential road with four lanes.", "lanes")])
+def test_more_invented_attributes_are_unverifiable(text, claim):
+    """issue 13 invented_attribute: fenced, freshly ploughed, with four lanes."""
+    check = chatearthnet if "%" in text else rsteller
+    assert rejected(check(text), "unverifiable", claim)
+
+
+def test_equal_reworded_as_different_flips_the_answer():
+    """issue 13 qa_negated_question: "equal to" reworded "different from" needs the other
+    answer."""
+    item = {"type": "comparison", "question": "Is the number of houses equal to the number "
+            "of trees?", "answer": "yes", "answer_bool": True, "classes": ["house", "tree"]}
+    question = "Is the number of houses different from the number of trees?"
+    assert check_qa_item(item, question, "No.", VOCABULARY, 40) == []
+    assert rejected(check_qa_item(item, question, "Yes.", VOCABULARY, 40), "answer_not_no")
+
+
+def test_a_list_item_counted_by_its_article_is_checked():
+    """issue 13 count_moved: "7 primary roads" -> "and a primary road" is rejected; the focus
+    ("of one road crossing", one of 40) is not."""
+    caption = ("A satellite image of a road crossing; also visible: 40 road crossings, "
+               "18 footpaths and 7 primary roads.")
+    assert rejected(rewrite(caption, caption.replace("7 primary roads", "a primary road")),
+                    "number_not_in_facts", "a primary road")
+    assert rewrite(caption, caption.replace("of a road", "of one road")) == []

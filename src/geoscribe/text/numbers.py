@@ -23,6 +23,12 @@ UNITS = {
     "km": ("length", 1000.0), "kilometres": ("length", 1000.0),
     "kilometers": ("length", 1000.0), "kilometre": ("length", 1000.0),
     "kilometer": ("length", 1000.0),
+    # imperial units, exact: a share restated as "12 acres" is an area, not a percentage
+    "acres": ("area", 4046.8564224), "acre": ("area", 4046.8564224),
+    "square feet": ("area", 0.09290304), "sq ft": ("area", 0.09290304),
+    "feet": ("length", 0.3048), "foot": ("length", 0.3048), "ft": ("length", 0.3048),
+    "yards": ("length", 0.9144), "yard": ("length", 0.9144),
+    "miles": ("length", 1609.344), "mile": ("length", 1609.344),
 }
 _UNIT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _QUANTITY = re.compile(
