@@ -341,3 +341,11 @@ def test_a_list_item_counted_by_its_article_is_checked():
     assert rejected(rewrite(caption, caption.replace("7 primary roads", "a primary road")),
                     "number_not_in_facts", "a primary road")
     assert rewrite(caption, caption.replace("of a road", "of one road")) == []
+
+
+def test_an_absent_lighthouse_is_unverifiable():
+    """issue 13 absent_class: "... and a lighthouse" added to a list names an absent
+    object."""
+    caption = "A satellite image of a restaurant; also visible: 2 trees and 2 footpaths."
+    assert rejected(rewrite(caption, caption[:-1] + " and a lighthouse."), "unverifiable",
+                    "lighthouse")
