@@ -9,6 +9,7 @@ import pytest
 
 from geoscribe.text.faithfulness import check_qa_item, check_text, check_turn
 from geoscribe.text.llm_tasks import caption_task, tag_vocabulary
+from geoscribe.text.numbers import digits
 
 VOCABULARY = set(tag_vocabulary())
 
@@ -261,3 +262,90 @@ def test_problems_do_not_depend_on_the_hash_seed():
     assert outputs == {"[\"class_not_present: 'church'\", \"class_not_present: 'garage'\", "
                        "\"class_not_present: 'chapel'\", \"class_not_present: 'mosque'\", "
                        "\"class_not_present: 'temple'\", \"class_not_present: 'barn'\"]\n"}
+
+
+# --- Benchmark causes (issue 13, benchmarks/faithfulness.py) ---------------------------------
+
+def test_template_list_counts_bind_to_their_own_phrases():
+    """issue 13 anchors: a template caption's list ("12 trees, 10 footpaths", "32 company
+    offices, 10 ngo offices") passes its own check, and each count stays tied to its phrase
+    (the phrases need not be in the vocabulary)."""
+    caption = ("A satellite image of a pub; also visible: 12 trees, 32 company offices, "
+               "10 ngo offices, 6 beams and 4 footpaths.")
+    assert rewrite(caption, caption) == []
+    assert rejected(rewrite(caption, caption.replace("10 ngo", "32 ngo")),
+                    "number_not_in_facts", "32 ngo offices")
+    assert rejected(rewrite(caption, caption.replace("12 trees", "4 trees")),
+                    "number_not_in_facts", "4 trees")
+
+
+def test_ordinal_words_are_not_counts():
+    """issue 13 anchors: "2 second hand shops" is not read as "2 2nd hand shops"."""
+    assert digits("2 second hand shops, one hundred trees") == "2 second hand shops, 100 trees"
+    caption = "A satellite image with 2 buildings and 2 second hand shops."
+    assert rewrite(caption, caption) == []
+
+
+@pytest.mark.parametrize("text", ["Yes, according to the map.", "No, according to the map."])
+def test_qa_answer_citing_the_map_passes(text):
+    """issue 13 reword: "Yes/No, according to the map." states only the answer."""
+    item = {"type": "presence", "question": "Is there a house?", "answer": "yes",
+            "answer_bool": True, "classes": ["house"]}
+    answer = text if text.startswith("Yes") else text.replace("No", "Yes")
+    assert check_qa_item(item, "Is there a house?", answer, VOCABULARY, 40) == []
+
+
+@pytest.mark.parametrize(("caption", "text"), [
+    ("A satellite image of a park; also visible: 2 footpaths.",
+     "An image taken from orbit of a public park; also visible: 2 footpaths."),
+    ("A satellite image of a residential area; also visible: 2 footpaths.",
+     "A satellite image of a housing area; also visible: 2 footpaths."),
+    ("A satellite image of a commercial area; also visible: 2 footpaths.",
+     "A satellite image of a commercial zone; also visible: 2 footpaths.")])
+def test_more_synonyms_pass(caption, text):
+    """issue 13 synonym: public park, housing area, commercial zone; "taken from orbit"."""
+    assert rewrite(caption, text) == []
+
+
+def test_a_share_restated_in_acres_is_rejected():
+    """issue 13 percent_as_unit: "shrubland (6 acres)" for 6 % is an area no fact states."""
+    assert rejected(chatearthnet("Mostly tree cover (55%), with cropland (20%), water (19%) "
+                                 "and shrubland (6 acres)."), "wrong_measure", "6 acres")
+
+
+@pytest.mark.parametrize(("text", "claim"), [
+    ("A fenced house in the top right and a residential road.", "fenced house"),
+    ("Mostly tree cover (55%), with freshly ploughed cropland (20%).", "freshly ploughed"),
+    ("A house in the top right and a residential road with four lanes.", "lanes")])
+def test_more_invented_attributes_are_unverifiable(text, claim):
+    """issue 13 invented_attribute: fenced, freshly ploughed, with four lanes."""
+    check = chatearthnet if "%" in text else rsteller
+    assert rejected(check(text), "unverifiable", claim)
+
+
+def test_equal_reworded_as_different_flips_the_answer():
+    """issue 13 qa_negated_question: "equal to" reworded "different from" needs the other
+    answer."""
+    item = {"type": "comparison", "question": "Is the number of houses equal to the number "
+            "of trees?", "answer": "yes", "answer_bool": True, "classes": ["house", "tree"]}
+    question = "Is the number of houses different from the number of trees?"
+    assert check_qa_item(item, question, "No.", VOCABULARY, 40) == []
+    assert rejected(check_qa_item(item, question, "Yes.", VOCABULARY, 40), "answer_not_no")
+
+
+def test_a_list_item_counted_by_its_article_is_checked():
+    """issue 13 count_moved: "7 primary roads" -> "and a primary road" is rejected; the focus
+    ("of one road crossing", one of 40) is not."""
+    caption = ("A satellite image of a road crossing; also visible: 40 road crossings, "
+               "18 footpaths and 7 primary roads.")
+    assert rejected(rewrite(caption, caption.replace("7 primary roads", "a primary road")),
+                    "number_not_in_facts", "a primary road")
+    assert rewrite(caption, caption.replace("of a road", "of one road")) == []
+
+
+def test_an_absent_lighthouse_is_unverifiable():
+    """issue 13 absent_class: "... and a lighthouse" added to a list names an absent
+    object."""
+    caption = "A satellite image of a restaurant; also visible: 2 trees and 2 footpaths."
+    assert rejected(rewrite(caption, caption[:-1] + " and a lighthouse."), "unverifiable",
+                    "lighthouse")

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from geoscribe.text.numbers import Quantity, digits, quantities, same_value
+from geoscribe.text.numbers import UNITS, Quantity, digits, quantities, same_value
+from geoscribe.text.templates import singular
 from geoscribe.text.vocabulary import (
     attribute_pattern,
     forms,
@@ -25,6 +26,7 @@ from geoscribe.text.vocabulary import (
     names_of,
     neutral_words,
     object_nouns,
+    plural_of,
 )
 
 
@@ -141,6 +143,11 @@ _EDGE = re.compile(r"\b(?:cut (?:off )?by the (?:image |picture |tile )?(?:edge|
                    r"truncated|clipped)\b", re.IGNORECASE)
 _MOSTLY = re.compile(r"\b(?:mostly|mainly|predominantly|dominated by|primarily|chiefly)\b",
                      re.IGNORECASE)
+_ITEM_END = r"([a-z][a-z'/-]*(?:\s+[a-z][a-z'/-]*){0,4}?)(?=\s*(?:[,;.]|$|\s+and\b))"
+_LISTED = re.compile(r"(?:[:,;]\s*|\bimage of\s+|\band\s+|\bwith\s+)(\d+|an?(?=\s))\s+" + _ITEM_END,
+                     re.IGNORECASE)  # the items of a template list ("also visible: 12 trees")
+_ONE_ITEM = re.compile(r"(?:[:,;]\s*|\band\s+|\bwith\s+)(an?)\s+" + _ITEM_END,
+                       re.IGNORECASE)  # an item of a list counted by its article ("and a tree")
 SIZE_BINS = ((100.0, "small"), (1000.0, "medium"))  # rsteller's: < 100 m² small, < 1000 medium
 _WORD = re.compile(r"[a-z][a-z'-]+", re.IGNORECASE)
 
@@ -161,7 +168,9 @@ def _lexicon(classes: frozenset[str], vocabulary: frozenset[str]) -> tuple[re.Pa
             named.setdefault(alias, set()).add(name)
     terms = set(named) | set(vocabulary) | known_names() | object_nouns()
     table: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for term in sorted(terms, key=lambda t: (-len(t), t)):
+    # terms naming a present class first, a class's own phrase before an alias: "trees" of a
+    # tile with trees names them, though "trees" is also a synonym of "tree cover"
+    for term in sorted(terms, key=lambda t: (t not in named, t not in classes, -len(t), t)):
         for form in forms(term):
             table.setdefault(form, (term, tuple(sorted(named.get(term, ())))))
     pattern = re.compile(r"(?<![\w-])(" + "|".join(
@@ -271,6 +280,7 @@ class _Checker:
 
     def run(self) -> list[str]:
         masked = self._check_numbers()
+        self._check_articles()
         self._check_mentions()
         self._check_words(masked)
         self._check_sentences()
@@ -314,6 +324,22 @@ class _Checker:
                 self._check_measure(q)
         return masked
 
+    def _check_articles(self) -> None:
+        """A list item counted by its article ("also visible: ..., a tree") against that
+        class's count, where the facts count objects and list none one by one (a template
+        caption's list); the focus class may be "a" whatever its count."""
+        if self.facts.objects or not self.facts.counts:
+            return
+        for match in _ONE_ITEM.finditer(self.text):
+            target = next((m for m in self.objects if m.start == match.start(2)), None)
+            if target is None or set(target.classes) & self.facts.required:
+                continue
+            known = {self.facts.counts[c] for c in (target.term, *target.classes)
+                     if c in self.facts.counts}
+            if known and 1 not in known:
+                claim = self.text[match.start(1):target.end]
+                self.add(match.start(1), f"number_not_in_facts: {claim!r}")
+
     def _check_count(self, q: Quantity) -> None:
         target = _bind(self.text, q.start, q.end, self.objects, self.spans, "after")
         counted = target is not None and target.start >= q.end and len(
@@ -322,6 +348,8 @@ class _Checker:
             if q.value != 1 and not self.facts.allows_number(q.value, False):
                 self.add(q.start, f"number_not_in_facts: {q.written!r}")
             return
+        if q.value == 1 and set(target.classes) & self.facts.required:
+            return  # "of one road crossing": the focus object, one of its class
         known = [c for c in target.classes if c in self.facts.counts]
         claim = self.text[q.start:target.end]
         if target.term in self.facts.counts:
@@ -474,6 +502,30 @@ def check_claims(text: str, facts: Facts) -> list[str]:
     """Problems of the claims in `text` against `facts`, in text order, each quoting its
     claim (empty: every claim is tied to a fact and agrees with it)."""
     return _Checker(text, facts).run()
+
+
+
+
+def listed_counts(text: str) -> dict[str, int]:
+    """phrase (singular) -> count of the items of a template caption's list ("also visible:
+    12 trees, 10 company offices and a park" -> tree 12, company office 10, park 1), whatever
+    the phrases: a class the vocabulary does not know is still counted by its own phrase."""
+    counts: dict[str, int] = {}
+    for match in _LISTED.finditer(text):
+        number, phrase = match.group(1).lower(), match.group(2).lower()
+        if phrase.split()[0] in UNITS:
+            continue
+        counts.setdefault(_singular(phrase), 1 if number in ("a", "an") else int(number))
+    return counts
+
+
+def _singular(phrase: str) -> str:
+    """templates.singular, or the phrase less its -s where that is the plural it states
+    ("commercial areas")."""
+    found = singular(phrase)
+    if found == phrase and phrase.endswith("s") and plural_of(phrase[:-1]) == phrase:
+        return phrase[:-1]
+    return found
 
 
 def counts_stated(text: str, facts: Facts) -> dict[str, int]:

@@ -139,12 +139,13 @@ def _qa_facts(item: dict, classes: set[str], vocabulary: set[str]) -> Facts:
 
 
 def negates(text: str) -> bool:
-    """Whether a question or sentence is negative ("free of any road", "no roads", "not")."""
+    """Whether a question or sentence is negative ("free of any road", "no roads", "not",
+    "different from": the negation of "equal to")."""
     return NEGATION.search(text) is not None
 
 
 NEGATION = re.compile(r"\b(?:no|not|without|free of|none|lacks?|lacking|absent|missing|devoid of"
-                      r"|empty of)\b|n't\b", re.IGNORECASE)
+                      r"|empty of|differs?|different|unequal)\b|n't\b", re.IGNORECASE)
 
 
 def check_qa_item(item: dict, question: str, answer: str, vocabulary: set[str],

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import jinja2
 
-from geoscribe.text.claims import counts_stated, size_word
+from geoscribe.text.claims import counts_stated, listed_counts, size_word
 from geoscribe.text.faithfulness import Facts, classes_in, first_class, numbers_in
 from geoscribe.text.tag_policy import phrase_table
 from geoscribe.text.templates import load_wording
@@ -240,7 +240,8 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     numbers = {v for v, _, _ in stated} | {float(v) for v in counts.values()}
     percentages = {v for v, pct, _ in stated if pct}
     classes = set(classes_in(caption, vocabulary)) | set(counts)
-    classes |= set(record.get("label", {}).get("shares", {}))
+    listed = {} if counts else listed_counts(caption)  # the caption's own list of counts
+    classes |= set(record.get("label", {}).get("shares", {})) | set(listed)
     classes -= {name for name, n in counts.items() if not n}  # counted 0: absent
     data = {"caption": quoted(caption, cap=1000)}  # our own text, from capped tag phrases
     if counts:
@@ -259,7 +260,8 @@ def _rewrite(record: dict, vocabulary: set[str]) -> tuple[str, dict, Facts]:
     focus = first_class(caption, vocabulary | classes)  # a template caption names it first
     facts = Facts(numbers, percentages, classes, vocabulary | classes,
                   {focus} if focus else set(), wording=caption)
-    facts.counts = {name: int(n) for name, n in counts.items()} or counts_stated(caption, facts)
+    facts.counts = ({name: int(n) for name, n in counts.items()} or
+                    {**listed, **counts_stated(caption, facts)})
     return prompt, data, facts
 
 

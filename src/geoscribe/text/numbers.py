@@ -23,6 +23,12 @@ UNITS = {
     "km": ("length", 1000.0), "kilometres": ("length", 1000.0),
     "kilometers": ("length", 1000.0), "kilometre": ("length", 1000.0),
     "kilometer": ("length", 1000.0),
+    # imperial units, exact: a share restated as "12 acres" is an area, not a percentage
+    "acres": ("area", 4046.8564224), "acre": ("area", 4046.8564224),
+    "square feet": ("area", 0.09290304), "sq ft": ("area", 0.09290304),
+    "feet": ("length", 0.3048), "foot": ("length", 0.3048), "ft": ("length", 0.3048),
+    "yards": ("length", 0.9144), "yard": ("length", 0.9144),
+    "miles": ("length", 1609.344), "mile": ("length", 1609.344),
 }
 _UNIT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _QUANTITY = re.compile(
@@ -42,9 +48,20 @@ class Quantity:
     written: str
 
 
+_ORDINAL = re.compile(r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
+                      r"tenth|eleventh|twelfth)\b", re.IGNORECASE)
+
+
 def digits(text: str) -> str:
-    """The text with every number word written in digits ("one hundred" -> "100")."""
-    return alpha2digit(text, "en", threshold=0)
+    """The text with every number word written in digits ("one hundred" -> "100"); ordinal
+    words stay words ("a second hand shop" names a class, it counts nothing)."""
+    kept = [m.group(0) for m in _ORDINAL.finditer(text)]
+    masked = _ORDINAL.sub("\ue000", text)
+    converted = alpha2digit(masked, "en", threshold=0)
+    parts = converted.split("\ue000")
+    if len(parts) != len(kept) + 1:  # the converter moved a placeholder: keep its reading
+        return alpha2digit(text, "en", threshold=0)
+    return "".join(p + (kept[i] if i < len(kept) else "") for i, p in enumerate(parts))
 
 
 def quantities(text: str) -> list[Quantity]:
