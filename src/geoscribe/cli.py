@@ -268,6 +268,9 @@ def build_dataset(
     labels_license: Annotated[str | None, Src(help="License of the --labels files.")] = None,
     labels_attribution: Annotated[str | None, Src(help="Attribution of the labels.")] = None,
     executor: Annotated[str | None, Run(help="local (process pool; default).")] = None,
+    cache_dir: Annotated[Path | None, Run(help="Cache of live sources' replies (default "
+                                               "~/.cache/geoscribe; $GEOSCRIBE_CACHE).")
+                         ] = None,
     gdal_cache_mb: Annotated[int | None, Run(help="GDAL block cache per process "
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Run("--progress/--no-progress",

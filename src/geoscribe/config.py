@@ -78,6 +78,7 @@ class BuildConfig(BaseModel):
     llm_max_retries: int = Field(default=5, ge=0, json_schema_extra={"affects_output": False})
     llm_timeout: float = Field(default=60.0, gt=0, json_schema_extra={"affects_output": False})
     llm_cache: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
+    cache_dir: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
     llm_price_in: float | None = Field(default=None, ge=0,
                                        json_schema_extra={"affects_output": False})
     llm_price_out: float | None = Field(default=None, ge=0,

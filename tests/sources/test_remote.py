@@ -16,12 +16,12 @@ from geoscribe.sources.remote import (
 
 
 def test_cache_root_order(monkeypatch, tmp_path):
-    """issue 18: --cache-dir, then $GEOSCRIBE_CACHE_DIR, then $XDG_CACHE_HOME/geoscribe."""
-    monkeypatch.setenv("GEOSCRIBE_CACHE_DIR", str(tmp_path / "env"))
+    """issue 18: --cache-dir, then $GEOSCRIBE_CACHE, then $XDG_CACHE_HOME/geoscribe."""
+    monkeypatch.setenv("GEOSCRIBE_CACHE", str(tmp_path / "env"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_root(tmp_path / "explicit") == tmp_path / "explicit"
     assert cache_root() == tmp_path / "env"
-    monkeypatch.delenv("GEOSCRIBE_CACHE_DIR")
+    monkeypatch.delenv("GEOSCRIBE_CACHE")
     assert cache_root() == tmp_path / "xdg" / "geoscribe"
 
 

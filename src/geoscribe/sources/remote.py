@@ -3,8 +3,8 @@ responses (one file per request key, written atomically, so a killed run keeps e
 got and a re-run or resume asks again for nothing), the `Retry-After` rule, and the counters a
 run reports per source (requests, cache hits, retries by cause, bytes read).
 
-The cache lives under `--cache-dir`, else `$GEOSCRIBE_CACHE_DIR`, else
-`$XDG_CACHE_HOME/geoscribe` (`~/.cache/geoscribe`); its path is never written to an output."""
+The cache lives under `--cache-dir`, else the user cache root (`$GEOSCRIBE_CACHE`, else
+`$XDG_CACHE_HOME/geoscribe`, `~/.cache/geoscribe`); its path is never written to an output."""
 
 from __future__ import annotations
 
@@ -19,19 +19,15 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from geoscribe import __version__
+from geoscribe.sources.registry_data import cache_dir
 
 USER_AGENT = f"geoscribe/{__version__} (+https://github.com/geoscribe/geoscribe)"
 
 
 def cache_root(explicit: str | os.PathLike | None = None) -> Path:
-    """The live sources' cache folder: `explicit`, else $GEOSCRIBE_CACHE_DIR, else
-    $XDG_CACHE_HOME/geoscribe, else ~/.cache/geoscribe."""
-    if explicit:
-        return Path(explicit)
-    if os.environ.get("GEOSCRIBE_CACHE_DIR"):
-        return Path(os.environ["GEOSCRIBE_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "geoscribe"
+    """The live sources' cache folder: `explicit` (`--cache-dir`), else the user cache root
+    (registry_data.cache_dir: $GEOSCRIBE_CACHE, $XDG_CACHE_HOME/geoscribe, ~/.cache/geoscribe)."""
+    return Path(explicit) if explicit else cache_dir()
 
 
 def request_key(*parts: object) -> str:
