@@ -31,7 +31,8 @@ INTERRUPTED = "interrupted; re-run the same command to resume"
 HELP_PANELS = ("Sources", "Chips", "Text / LLM", "Filters", "Run")
 RUN_PANEL = HELP_PANELS[-1]  # where --help and --version go
 HELP_RECIPE = "geoscribe.help_recipe"  # ctx.meta key: the recipe named before --help
-RECIPE_HELP = "Recipe name."  # the RECIPE argument's help, completed when help is shown
+RECIPE_HELP = "Recipe name."
+OVERPASS_URL = "https://overpass-api.de/api/interpreter"  # `--osm overpass`'s server  # the RECIPE argument's help, completed when help is shown
 
 
 class Interrupted(BaseException):
@@ -146,8 +147,16 @@ def build_dataset(
     out: Annotated[Path, Run(help="Output folder (created; re-running resumes).")],
     imagery: Annotated[list[str] | None, Src(help="GeoTIFF/COG file, directory or glob; "
                                                    "repeat for a mosaic.")] = None,
-    osm: Annotated[list[str] | None, Src(help="OSM file (.osm, .osm.pbf, .osm.bz2); "
-                                              "repeatable.")] = None,
+    osm: Annotated[list[str] | None, Src(help="OSM file (.osm, .osm.pbf, .osm.bz2), or "
+                                              "overpass[:URL] to query an Overpass API "
+                                              f"(default {OVERPASS_URL}); repeatable.")
+                   ] = None,
+    osm_date: Annotated[str | None, Src(help="Date of the Overpass map (YYYY-MM-DD or "
+                                             "ISO time; default: the imagery's acquisition "
+                                             "date when known, else today's).")] = None,
+    osm_cell_deg: Annotated[float | None, Src(help="Overpass query grid cell, degrees "
+                                                   "(default 0.05; split on overload).")
+                            ] = None,
     labels: Annotated[list[str] | None, Src(help="Vector recipes: vector labels (.geojson/"
                                                  ".gpkg/.shp) with OSM-style tag columns; mask "
                                                  "recipes: label rasters (with --class-map). "
@@ -284,12 +293,21 @@ def build_dataset(
     from geoscribe.engine.build import build, resolve_demo
 
     del flags["version"]
-    cfg = config_from_flags(config_file=flags.pop("config"), resolve=resolve_demo, **flags)
+    cfg = config_from_flags(config_file=flags.pop("config"),
+                            resolve=lambda values: resolve_demo(with_overpass_url(values)),
+                            **flags)
     lines: list[str] = []
     stats = build(cfg, lambda stats: lines.extend(finish(cfg.out, stats)))  # under OUT's lock
     if stats.get("resumed") == "already complete":
         typer.echo(f"{cfg.out} is already complete (nothing to do).")
     _echo(lines)
+
+
+def with_overpass_url(values: dict) -> dict:
+    """`--osm overpass` (no URL) is the public Overpass API, OVERPASS_URL."""
+    osm = [f"overpass:{OVERPASS_URL}" if str(spec).strip().lower() == "overpass" else spec
+           for spec in values.get("osm") or ()]
+    return {**values, "osm": osm} if osm else values
 
 
 def finish(out: Path, stats: dict) -> list[str]:

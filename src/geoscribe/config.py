@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_llm
+from geoscribe.redact import public_llm, public_spec
 
 # fields the dataset card does not list as options: paths and licenses (listed per input)
 NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
@@ -30,6 +30,9 @@ class BuildConfig(BaseModel):
     out: Path
     imagery: list[str] = Field(default_factory=list)
     osm: list[str] = Field(default_factory=list)
+    osm_date: str | None = None
+    osm_cell_deg: float = Field(default=0.05, gt=0, le=1,
+                                json_schema_extra={"affects_output": False})
     labels: list[str] = Field(default_factory=list)
     imagery_license: str = "unknown"
     imagery_attribution: str | None = None
@@ -162,6 +165,7 @@ class BuildConfig(BaseModel):
         data = self.model_dump(mode="json")
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
+        data["osm"] = [public_spec(spec) for spec in data["osm"]]
         return data
 
     def card_options(self) -> dict:
@@ -187,6 +191,7 @@ class BuildConfig(BaseModel):
         data.pop("out", None)
         if data.get("llm"):  # the endpoint as the cache keys it: credentials change no text
             data["llm"] = public_llm(data["llm"])
+        data["osm"] = [public_spec(spec) for spec in data["osm"]]  # likewise
         data["inputs"] = sources
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 

@@ -53,6 +53,15 @@ def public_url(url: str) -> str:
     return url_parts(url)[0]
 
 
+def public_spec(spec: str) -> str:
+    """A source option's value as outputs may show it: `kind:URL` (a live source, e.g.
+    `overpass:https://...`) with its URL made public; anything else as is."""
+    head, sep, rest = spec.partition(":")
+    if sep and re.match(r"^[A-Za-z][\w-]*$", head) and _SCHEME.match(rest):
+        return f"{head}:{public_url(rest)}"
+    return spec
+
+
 def url_secrets(url: str) -> list[str]:
     """The parts of `url` that `public_url` drops (user, password, query, fragment)."""
     return url_parts(url)[1]

@@ -24,7 +24,8 @@ def source_licenses(config: BuildConfig, inputs: Inputs) -> dict[str, SourceLice
                                               config.imagery_attribution,
                                               Path(raster.path).name)
     for path in inputs.osm_paths:
-        licenses[str(path)] = SourceLicense("osm", source_uri(path), *OSM_LICENSE)
+        uri = inputs.source_details.get(str(path), {}).get("uri") or source_uri(path)
+        licenses[str(path)] = SourceLicense("osm", uri, *OSM_LICENSE)
     for path in inputs.label_paths + [Path(m.path) for m in inputs.masks]:
         licenses[str(path)] = SourceLicense("labels", source_uri(path), config.labels_license,
                                             config.labels_attribution)

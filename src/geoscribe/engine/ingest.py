@@ -14,10 +14,10 @@ from tqdm import tqdm
 
 from geoscribe.config import BuildConfig
 from geoscribe.engine.inputs import Inputs
+from geoscribe.engine.live_inputs import ingest_area_for
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.files import atomic_write_text
 from geoscribe.recipes import RECIPES
-from geoscribe.region import ingest_area
 from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.labels import check_labels_path, read_labels
@@ -42,12 +42,9 @@ def ingest_vectors(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
 
 
 def ingest_area_of(config: BuildConfig, inputs: Inputs):
-    """The region grown by the largest chip (feature recipes) or tile a build can cut, so
-    that everything seen in a chip or tile crossing the region's edge is known (issue 17
-    case 2); foci stay inside the region (BuildContext.region)."""
-    side = (config.max_chip_px if RECIPES[config.recipe].chips == "features"
-            else config.tile_px or config.chip_size)
-    return ingest_area(inputs.region.geometry, side, [r.gsd_m for r in inputs.rasters])
+    """The region grown by the largest chip or tile a build can cut (live_inputs.ingest_area_for,
+    the area live sources are fetched for too)."""
+    return ingest_area_for(config, inputs.region.geometry, inputs.rasters)
 
 
 _MAX_DECISIONS = 100_000  # tag lists whose decision an input's reading remembers

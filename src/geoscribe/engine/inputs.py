@@ -3,7 +3,7 @@ imagery (and masks) indexed, vector files found, the region checked against the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import rasterio
@@ -11,10 +11,13 @@ import shapely
 from tqdm import tqdm
 
 from geoscribe.config import BuildConfig
+from geoscribe.engine.live_inputs import fetch_live_osm
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import Region, parse_region
 from geoscribe.sources.imagery import expand_imagery, index_raster
+from geoscribe.sources.overpass import overpass_url
+from geoscribe.sources.remote import RemoteStats
 from geoscribe.types import RasterInfo
 
 
@@ -48,6 +51,10 @@ class Inputs:
     masks: list
     region: Region
     gdal_cache: int
+    # live sources (issue 18): extra fields of an input's sources row (its public `uri`, the
+    # endpoint, date and queries that rebuild it) by path, and the counters by source name
+    source_details: dict[str, dict] = field(default_factory=dict)
+    remote_stats: dict[str, RemoteStats] = field(default_factory=dict)
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -58,7 +65,9 @@ def read_inputs(config: BuildConfig) -> Inputs:
     rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
     osm_paths, label_paths, masks = vector_inputs(config)
     region = build_region(config, rasters)
-    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache)
+    live = fetch_live_osm(config, region.geometry, rasters)
+    return Inputs(rasters, failed_rasters, osm_paths + live.paths, label_paths, masks, region,
+                  gdal_cache, live.details, live.remote_stats)
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
@@ -81,12 +90,13 @@ def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterI
 
 
 def vector_inputs(config: BuildConfig) -> tuple[list[Path], list[Path], list]:
-    """The OSM and label files a recipe reads (checked to exist), and its indexed masks."""
-    osm_paths = [Path(p) for p in config.osm]
+    """The OSM and label files a recipe reads (checked to exist), and its indexed masks; an
+    `--osm overpass:URL` is checked here and fetched later (live_inputs)."""
+    osm_paths = [Path(p) for p in config.osm if not overpass_url(p)]
     label_paths = [Path(p) for p in config.labels]
     if RECIPES[config.recipe].needs_masks:
         return [], [], index_masks(config, label_paths)
-    if not osm_paths and not label_paths:
+    if not config.osm and not label_paths:
         raise InputError("--osm/--labels", "give at least one OSM file or vector label file")
     for option, paths in (("--osm", osm_paths), ("--labels", label_paths)):
         for path in paths:

@@ -116,6 +116,7 @@ def run_stats(recipe: str, inputs: Inputs, ingest: dict, licenses: dict[str, Sou
         },
         "licenses": sorted({(lic.license, lic.attribution or "") for lic in licenses.values()}),
         "sources": source_list(inputs, licenses),
+        **remote_counters(inputs),
     }
 
 
@@ -124,9 +125,19 @@ def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict
     acquisition date: what the dataset card lists, and names when a license is missing."""
     acquired = {raster.path: raster.acquired for raster in inputs.rasters}
     rows = [{"kind": lic.kind, "uri": lic.uri, "license": lic.license,
-             "attribution": lic.attribution or "", "acquired": acquired.get(path)}
+             "attribution": lic.attribution or "", "acquired": acquired.get(path),
+             **inputs.source_details.get(path, {})}
             for path, lic in licenses.items()]
     return sorted(rows, key=lambda row: (row["kind"], row["uri"]))
+
+
+def remote_counters(inputs: Inputs) -> dict:
+    """`remote`: each live source's counters (requests, cache hits, retries by cause, bytes),
+    absent when the build used none."""
+    if not inputs.remote_stats:
+        return {}
+    return {"remote": {name: counters.as_dict()
+                       for name, counters in sorted(inputs.remote_stats.items())}}
 
 
 def add_filter_stats(stats: dict, filtered: FilterResult) -> None:
