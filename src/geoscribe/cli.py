@@ -31,8 +31,8 @@ INTERRUPTED = "interrupted; re-run the same command to resume"
 HELP_PANELS = ("Sources", "Chips", "Text / LLM", "Filters", "Run")
 RUN_PANEL = HELP_PANELS[-1]  # where --help and --version go
 HELP_RECIPE = "geoscribe.help_recipe"  # ctx.meta key: the recipe named before --help
-RECIPE_HELP = "Recipe name."
-OVERPASS_URL = "https://overpass-api.de/api/interpreter"  # `--osm overpass`'s server  # the RECIPE argument's help, completed when help is shown
+RECIPE_HELP = "Recipe name."  # the RECIPE argument's help, completed when help is shown
+OVERPASS_URL = "https://overpass-api.de/api/interpreter"  # `--osm overpass`'s server
 
 
 class Interrupted(BaseException):
