@@ -198,11 +198,12 @@ class OverpassClient:
             if tries > self.settings.max_retries or refused > self.settings.connect_retries:
                 raise InputError(self.where, f"no answer after {tries} tries "
                                  f"(last: {self._cause_text(cause)})")
+            wait = self._backoff(tries) if wait is None else wait
             if wait > self.settings.max_wait_s:
                 raise InputError(self.where, f"the server asks to wait {wait:.0f} s "
                                  f"(over {self.settings.max_wait_s:.0f} s); try later")
             self.stats.count(retry=cause)
-            self.sleep(wait if wait is not None else self._backoff(tries))
+            self.sleep(wait)
 
     def _backoff(self, tries: int) -> float:
         return min(self.settings.backoff_s * 2 ** (tries - 1), self.settings.max_wait_s)
