@@ -12,7 +12,6 @@ from pathlib import Path
 import osmium
 import pytest
 import shapely
-from overpass_server import query_box, serve
 
 from geoscribe.errors import InputError
 from geoscribe.sources.overpass import (
@@ -26,6 +25,7 @@ from geoscribe.sources.overpass import (
     slot_seconds,
 )
 from geoscribe.sources.remote import USER_AGENT, DiskCache, RemoteStats
+from overpass_server import query_box, serve
 
 FAST = Settings(backoff_s=0.01, read_timeout_s=0.5, connect_timeout_s=0.5)
 
