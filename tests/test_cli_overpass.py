@@ -70,6 +70,10 @@ def test_overpass_build_equals_the_local_file_build(built, live, fake):
     queries = [r["query"] for r in asked if r["query"]]
     assert row["uri"] == f"overpass:{url}" and row["endpoint"] == url
     assert row["queries"] == queries and row["date"] is None
+    assert row["osm_base"] == row["acquired"] == "2024-01-01T00:00:00Z"  # the fake's data date
+    card = (root / "out" / "README.md").read_text(encoding="utf-8")
+    assert (f"`overpass:{url}`: {len(queries)} Overpass queries, undated (the server's data "
+            "as of 2024-01-01T00:00:00Z)") in card
     counters = stats["remote"]["overpass"]
     assert counters["requests"] == len(asked) and counters["cache_hits"] == 0
     assert counters["bytes_read"] > 0 and row["license"] == "ODbL-1.0"

@@ -287,10 +287,14 @@ class OsmFetch:
     endpoint: str  # public form
     date: str | None
     queries: list[str]
+    osm_base: str | None = None  # the server's data timestamp (the latest of the replies)
 
     def provenance(self) -> dict:
-        """The fields stats.json's `sources` row of this input gets."""
-        return {"endpoint": self.endpoint, "date": self.date, "queries": self.queries}
+        """The fields stats.json's `sources` row of this input gets: the endpoint, the date
+        asked, the data's timestamp (`osm_base`; with no date asked, the date that rebuilds
+        the same map) and every query; `acquired`: the date the map shows."""
+        return {"endpoint": self.endpoint, "date": self.date, "osm_base": self.osm_base,
+                "acquired": self.date or self.osm_base, "queries": self.queries}
 
 
 def fetch_osm(client: OverpassClient, area: BaseGeometry, when: str | None,
@@ -302,9 +306,17 @@ def fetch_osm(client: OverpassClient, area: BaseGeometry, when: str | None,
     for box in progress(iter(query_boxes(area, cell_deg))):
         queries.extend(client.fetch(box, when))
     merged = client.cache.folder / "merged" / f"{request_key(client.public, queries)}.osm"
+    replies = [client.reply(q) for q in queries]
     if not merged.exists():
-        merge_replies([client.reply(q) for q in queries], merged)
-    return OsmFetch(merged, client.public, when, queries)
+        merge_replies(replies, merged)
+    return OsmFetch(merged, client.public, when, queries, osm_base(replies))
+
+
+def osm_base(replies: list[bytes]) -> str | None:
+    """The latest `<meta osm_base="...">` timestamp of Overpass replies (None without one)."""
+    found = [m.group(1).decode() for data in replies
+             if (m := re.search(rb'<meta osm_base="([^"]+)"', data[:4000]))]
+    return max(found, default=None)
 
 
 def merge_replies(replies: list[bytes], target: Path) -> None:
