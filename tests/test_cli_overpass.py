@@ -142,3 +142,29 @@ def test_a_dead_server_is_one_line_and_exit_2(scene, tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and words in lines[0] and spec_url in lines[0]
         assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_no_data_from_the_server_names_the_endpoint_not_the_cache(scene, tmp_path):
+    """issue 18 overpass: a server with nothing in the region: the one-line `no samples`
+    error names the input as overpass:URL, never the cache file it became."""
+    empty = tmp_path / "empty.osm"
+    empty.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6"/>\n',
+                     encoding="utf-8")
+    with serve(empty) as (_server, url):
+        cache = tmp_path / "cache"
+        result = run_cli(*live_args(scene, tmp_path / "out", url, cache))
+    assert result.returncode == 2, result.stderr
+    assert f"--osm overpass:{url}: 0 elements read" in result.stderr
+    assert str(cache) not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bare_overpass_is_the_documented_default_server():
+    """issue 18 overpass: `--osm overpass` without a URL means the CLI's documented default,
+    the only place the URL is written; other values are kept as given."""
+    from geoscribe.cli import OVERPASS_URL, with_overpass_url
+
+    values = with_overpass_url({"osm": ["a.osm", "overpass", "overpass:http://h/api"]})
+    assert values["osm"] == ["a.osm", f"overpass:{OVERPASS_URL}", "overpass:http://h/api"]
+    assert OVERPASS_URL.startswith("https://") and OVERPASS_URL.endswith("/api/interpreter")
+    result = run_cli("build-dataset", "--help")
+    assert OVERPASS_URL in "".join(result.stdout.split())  # help text wraps lines

@@ -36,6 +36,7 @@ from geoscribe.engine.run_stats import (
     BuiltUnits,
     add_filter_stats,
     no_samples_reason,
+    public_names,
     run_stats,
     unit_skips,
 )
@@ -125,6 +126,7 @@ def final_stats(config: BuildConfig, inputs: Inputs, ingest: dict,
     skipped = unit_skips(built.unit_stats)
     if not any(shard["samples"] for shard in built.shards):
         reason = no_samples_reason(built.units, skipped, ingest, built.rejected)
+        reason = public_names(inputs, ingest, licenses).text(reason)  # no cache path shown
         empty_out(config.out)  # nothing worth keeping; a fixed input then builds into the same OUT
         raise GeoscribeError(f"no samples: {reason}")
     stats = run_stats(config.recipe, inputs, ingest, licenses, built, skipped)
