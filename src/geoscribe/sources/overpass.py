@@ -159,17 +159,18 @@ class OverpassClient:
         query = build_query(box, when)
         key = request_key(self.public, query)
         split_key = request_key(self.public, query, "split")
-        if self.cache.get(key) is not None or self.cache.get(split_key) is not None:
+        if self.cache.path(key).exists():
             self.stats.count(cache_hits=1)
-            if self.cache.get(key) is not None:
-                return [query]
-            return [q for part in quarters(box) for q in self.fetch(part, when, depth + 1)]
-        try:
-            self.cache.put(key, self.ask(query, can_split=depth < self.settings.max_depth))
             return [query]
-        except Overloaded:
-            self.cache.put(split_key, b"split")
-            return [q for part in quarters(box) for q in self.fetch(part, when, depth + 1)]
+        if self.cache.path(split_key).exists():
+            self.stats.count(cache_hits=1)
+        else:
+            try:
+                self.cache.put(key, self.ask(query, can_split=depth < self.settings.max_depth))
+                return [query]
+            except Overloaded:
+                self.cache.put(split_key, b"split")
+        return [q for part in quarters(box) for q in self.fetch(part, when, depth + 1)]
 
     def reply(self, query: str) -> bytes:
         """The cached reply of `query` (after `fetch`)."""
