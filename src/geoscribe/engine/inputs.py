@@ -3,7 +3,7 @@ imagery (and masks) indexed, vector files found, the region checked against the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import rasterio
@@ -11,6 +11,7 @@ import shapely
 from tqdm import tqdm
 
 from geoscribe.config import BuildConfig
+from geoscribe.engine.live_inputs import LiveImagery, is_live, live_imagery
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import Region, parse_region
@@ -48,6 +49,7 @@ class Inputs:
     masks: list
     region: Region
     gdal_cache: int
+    live: LiveImagery = field(default_factory=LiveImagery)  # live sources' licenses, counters
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -55,10 +57,18 @@ def read_inputs(config: BuildConfig) -> Inputs:
     if config.recipe not in RECIPES:
         raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
-    rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
+    files = [spec for spec in config.imagery if not is_live(spec)]
+    live = LiveImagery()
+    if len(files) < len(config.imagery):
+        live = live_imagery(config, [s for s in config.imagery if is_live(s)],
+                            parse_region(config.region))
+    rasters, failed_rasters = (index_imagery(files, gdal_cache) if files or not live.rasters
+                               else ([], {}))
+    rasters += live.rasters
     osm_paths, label_paths, masks = vector_inputs(config)
     region = build_region(config, rasters)
-    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache)
+    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache,
+                  live)
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:

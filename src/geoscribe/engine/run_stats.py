@@ -3,6 +3,7 @@ the one-line reason of a build that made no sample."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -116,6 +117,9 @@ def run_stats(recipe: str, inputs: Inputs, ingest: dict, licenses: dict[str, Sou
         },
         "licenses": sorted({(lic.license, lic.attribution or "") for lic in licenses.values()}),
         "sources": source_list(inputs, licenses),
+        **({"remote": {name: counters.as_dict() for name, counters
+                       in sorted(inputs.live.remote_stats.items())}}
+           if inputs.live.remote_stats else {}),
     }
 
 
@@ -126,7 +130,8 @@ def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict
     rows = [{"kind": lic.kind, "uri": lic.uri, "license": lic.license,
              "attribution": lic.attribution or "", "acquired": acquired.get(path)}
             for path, lic in licenses.items()]
-    return sorted(rows, key=lambda row: (row["kind"], row["uri"]))
+    unique = {json.dumps(row, sort_keys=True): row for row in rows}  # a live image's tiles
+    return sorted(unique.values(), key=lambda row: (row["kind"], row["uri"]))
 
 
 def add_filter_stats(stats: dict, filtered: FilterResult) -> None:
