@@ -17,6 +17,7 @@ from pathlib import Path
 
 import ee
 import numpy as np
+import pytest
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
@@ -208,3 +209,23 @@ def credentials_file(folder: Path, fake: EEFake) -> Path:
         "client_email": "builder@fake-project.iam.gserviceaccount.com",
         "client_id": "1234567890", "token_uri": f"{fake.url}/token"}))
     return path
+
+
+COLLECTION = "COPERNICUS/S2_FAKE"
+
+
+@pytest.fixture
+def ee_fake(scene, tmp_path, monkeypatch):
+    """The fake serving the scene's raster as COLLECTION, with a service account whose token
+    comes from it (GOOGLE_APPLICATION_CREDENTIALS; HOME holds no stored credentials)."""
+    fake = EEFake(images={COLLECTION: FakeImage(scene.raster)})
+    server, thread = start(fake)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "gcloud"))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials_file(home, fake)))
+    yield fake
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
