@@ -17,7 +17,6 @@ from pathlib import Path
 
 import ee
 import numpy as np
-import pytest
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
@@ -214,10 +213,10 @@ def credentials_file(folder: Path, fake: EEFake) -> Path:
 COLLECTION = "COPERNICUS/S2_FAKE"
 
 
-@pytest.fixture
-def ee_fake(scene, tmp_path, monkeypatch):
-    """The fake serving the scene's raster as COLLECTION, with a service account whose token
-    comes from it (GOOGLE_APPLICATION_CREDENTIALS; HOME holds no stored credentials)."""
+def serve_fake(scene, tmp_path: Path, monkeypatch):
+    """(For a fixture) the fake serving the scene's raster as COLLECTION, with a service
+    account whose token comes from it (GOOGLE_APPLICATION_CREDENTIALS; HOME holds no stored
+    credentials)."""
     fake = EEFake(images={COLLECTION: FakeImage(scene.raster)})
     server, thread = start(fake)
     home = tmp_path / "home"

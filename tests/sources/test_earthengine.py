@@ -11,10 +11,10 @@ import socket
 import numpy as np
 import pytest
 import rasterio
-from ee_server import COLLECTION, MAX_BYTES, TOKEN, ee_fake  # noqa: F401 (fixture)
 from pyproj import Transformer
 from rasterio.windows import from_bounds
 
+from ee_server import COLLECTION, MAX_BYTES, TOKEN, serve_fake
 from geoscribe.errors import GeoscribeError
 from geoscribe.sources.earthengine import (
     EE_MAX_REQUEST_BYTES,
@@ -28,6 +28,13 @@ from geoscribe.sources.earthengine import (
     split_tile,
 )
 from geoscribe.sources.remote import DiskCache
+
+
+@pytest.fixture
+def ee_fake(scene, tmp_path, monkeypatch):
+    """The loopback Earth Engine fake (tests/ee_server.py) serving the scene's raster."""
+    yield from serve_fake(scene, tmp_path, monkeypatch)
+
 
 CELL = (-80.999, 29.827, -80.998, 29.828)  # inside the scene (UTM 17N)
 

@@ -1,0 +1,142 @@
+"""engine/live_inputs through the real CLI: `--imagery earthengine:COLLECTION` against the
+loopback Earth Engine fake (tests/ee_server.py), issue 18."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from ee_server import COLLECTION, TOKEN, serve_fake
+
+
+@pytest.fixture
+def ee_fake(scene, tmp_path, monkeypatch):
+    """The loopback Earth Engine fake (tests/ee_server.py) serving the scene's raster."""
+    yield from serve_fake(scene, tmp_path, monkeypatch)
+
+
+IMAGE_URI = f"earthengine:{COLLECTION}/20240501T101031_T17RLN"
+
+
+def args(scene, out: Path, cache: Path, imagery: list[str], *extra: str) -> list[str]:
+    """A skyscript-like build of the scene (PNG chips: lossless comparisons)."""
+    return ["build-dataset", "skyscript-like", f"--region={scene.bbox}", "--out", str(out),
+            *[arg for spec in imagery for arg in ("--imagery", spec)], "--osm", str(scene.osm),
+            "--image-format", "png", "--chip-size", "128", "--min-chip-px", "128",
+            "--unit-deg", "0.002", "--split-block-deg", "0.0015", "--split-fractions",
+            "0.5,0.25,0.25", "--seed", "0", "--no-progress", "--workers", "1",
+            "--cache-dir", str(cache), *extra]
+
+
+def ee_args(fake, scene, out: Path, cache: Path, *extra: str) -> list[str]:
+    return args(scene, out, cache, [f"earthengine:{COLLECTION}"], "--ee-url", fake.url,
+                "--ee-project", "test-project", "--ee-scale", "0.5", *extra)
+
+
+def samples(out: Path) -> dict[str, dict[str, bytes]]:
+    """Every sample of OUT's shards: key -> {extension: bytes}."""
+    found: dict[str, dict[str, bytes]] = {}
+    for shard in sorted((out / "data").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar.getmembers():
+                key, _, ext = member.name.partition(".")
+                found.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    return found
+
+
+def without_imagery(record: dict) -> dict:
+    """A record without what names its imagery (`image`, the imagery's provenance entry and
+    the licenses): the rest must match."""
+    data = {key: value for key, value in record.items() if key != "image"}
+    provenance = dict(data.pop("provenance"))
+    provenance["sources"] = [s for s in provenance["sources"] if s["kind"] != "imagery"]
+    provenance.pop("licenses")
+    return {**data, "provenance": provenance}
+
+
+def test_build_equals_the_same_geotiffs_as_files(ee_fake, scene, tmp_path):
+    """issue 18 (earthengine): a build from Earth Engine gives the same samples (image bytes,
+    texts, boxes) as a build on the GeoTIFFs it fetched given as local files; records name
+    the image by its Earth Engine id, never the cache path; stats count the requests."""
+    cache = tmp_path / "cache"
+    run_cli(*ee_args(ee_fake, scene, tmp_path / "ee", cache), check=True)
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    geotiffs = [p for p in sorted((cache / "earthengine").rglob("*"))
+                if p.is_file() and p.read_bytes()[:4] in (b"II*\0", b"MM\0*")]
+    for i, path in enumerate(geotiffs):  # the replies of computePixels
+        shutil.copy(path, tiles / f"tile{i:03d}.tif")
+    run_cli(*args(scene, tmp_path / "local", cache, [str(tiles)]), check=True)
+    local_stats = json.loads((tmp_path / "local" / "stats.json").read_text())
+    assert len(local_stats["inputs"]["imagery"]) == len(geotiffs)
+    assert not local_stats["inputs"]["imagery_failed"]
+    ee_samples, local_samples = samples(tmp_path / "ee"), samples(tmp_path / "local")
+    assert ee_samples and sorted(ee_samples) == sorted(local_samples)
+    for key, parts in ee_samples.items():
+        assert parts["png"] == local_samples[key]["png"], key
+        ee_record = json.loads(parts["json"])
+        local_record = json.loads(local_samples[key]["json"])
+        assert ee_record["image"]["uri"] == IMAGE_URI
+        assert ee_record["image"]["acquired"] == "2024-05-01"
+        assert ee_record["provenance"]["sources"][0]["uri"] == IMAGE_URI
+        assert without_imagery(ee_record) == without_imagery(local_record)
+    stats = json.loads((tmp_path / "ee" / "stats.json").read_text())
+    remote = stats["remote"]["earthengine"]
+    n_tiles = len(list(tiles.iterdir()))
+    assert remote["requests"] == len(ee_fake.bodies("value:compute")) + n_tiles
+    assert remote["cache_hits"] == 0 and remote["endpoint"] == ee_fake.url
+    assert len(remote["images"]) == n_tiles
+    assert [s["uri"] for s in stats["sources"] if s["kind"] == "imagery"] == [IMAGE_URI]
+    assert str(cache) not in (tmp_path / "ee" / "stats.json").read_text()
+
+
+def test_rerun_makes_no_request_and_no_credential_shows(ee_fake, scene, tmp_path):
+    """issue 18 (earthengine): the access token, the service account's key and the paths of
+    the credentials and the cache appear in no output file nor on the terminal; building
+    again (another OUT, same cache) asks nothing of the server and counts only cache hits."""
+    cache, out = tmp_path / "cache", tmp_path / "a"
+    result = run_cli(*ee_args(ee_fake, scene, out, cache), check=True)
+    key = json.loads(Path(os.environ["GOOGLE_APPLICATION_CREDENTIALS"]).read_text())
+    secrets = [TOKEN, key["private_key_id"], key["private_key"].splitlines()[1], "PRIVATE KEY",
+               os.environ["GOOGLE_APPLICATION_CREDENTIALS"], str(cache)]
+    assert ee_fake.auth_headers and all(TOKEN in h for h in ee_fake.auth_headers)
+    for path in [p for p in out.rglob("*") if p.is_file()]:
+        data = path.read_bytes()
+        for secret in secrets[:5]:
+            assert secret.encode() not in data, (path, secret)
+        if path.name != "run.json":  # the run file records input files by path, as given
+            assert secrets[5].encode() not in data, path
+    for secret in secrets:
+        assert secret not in result.stdout + result.stderr
+    seen = len(ee_fake.requests)
+    run_cli(*ee_args(ee_fake, scene, tmp_path / "b", cache), check=True)
+    assert len(ee_fake.requests) == seen
+    remote = json.loads((tmp_path / "b" / "stats.json").read_text())["remote"]["earthengine"]
+    assert remote["requests"] == 0 and remote["cache_hits"] > 0
+
+
+def test_errors_are_one_line(ee_fake, scene, tmp_path):
+    """issue 18 (earthengine): an unknown collection, quota errors past the retries and a dead
+    endpoint each end the build with one line and exit 2."""
+    cache = tmp_path / "cache"
+    bad = args(scene, tmp_path / "bad", cache, ["earthengine:NO/SUCH"], "--ee-url", ee_fake.url,
+               "--ee-project", "test-project", "--ee-scale", "0.5")
+    result = run_cli(*bad)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "'NO/SUCH' not found" in result.stderr
+    ee_fake.fail_next(100)
+    result = run_cli(*ee_args(ee_fake, scene, tmp_path / "quota", cache))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "after 6 tries" in result.stderr and "Quota exceeded" in result.stderr
+    ee_fake.failures.clear()
+    dead = ee_args(ee_fake, scene, tmp_path / "dead", cache)
+    dead[dead.index("--ee-url") + 1] = "http://127.0.0.1:9"
+    result = run_cli(*dead)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "http://127.0.0.1:9" in result.stderr
