@@ -49,6 +49,8 @@ class EEFake:
     failures: list[tuple[int, str, str, dict]] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stall_after: int | None = None  # computePixels past this many wait for `release`
+    release: threading.Event = field(default_factory=threading.Event)
 
     def bodies(self, method: str) -> list[dict]:
         """The JSON bodies received by `method` (`value:compute`, `image:computePixels`)."""
@@ -145,6 +147,9 @@ class Handler(BaseHTTPRequestHandler):
         elif path.endswith("/value:compute"):
             self._compute(body)
         elif path.endswith("/image:computePixels"):
+            stall = self.fake.stall_after
+            if stall is not None and len(self.fake.bodies("image:computePixels")) > stall:
+                self.fake.release.wait(60)
             self._pixels(body)
         else:
             self._error(404, f"no such method {path}", "NOT_FOUND")
@@ -225,6 +230,7 @@ def serve_fake(scene, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "gcloud"))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials_file(home, fake)))
     yield fake
+    fake.release.set()
     server.shutdown()
     server.server_close()
     thread.join(5)

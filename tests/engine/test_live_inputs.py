@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import BIN, run_cli
 from ee_server import COLLECTION, TOKEN, serve_fake
 
 
@@ -140,3 +143,33 @@ def test_errors_are_one_line(ee_fake, scene, tmp_path):
     result = run_cli(*dead)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "http://127.0.0.1:9" in result.stderr
+
+
+def test_rerun_after_kill_repeats_no_answered_request(ee_fake, scene, tmp_path):
+    """issue 18 (earthengine): a build killed (SIGKILL) while fetching keeps every reply it
+    got; the re-run asks only for what was never answered, then builds."""
+    answered = 6
+    ee_fake.stall_after = answered
+    cmd = ee_args(ee_fake, scene, tmp_path / "out", tmp_path / "cache")
+    proc = subprocess.Popen([str(BIN / cmd[0]), *cmd[1:]], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while len(ee_fake.bodies("image:computePixels")) <= answered:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(2)  # the answered replies reach the cache
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = [json.dumps(b, sort_keys=True) for b in ee_fake.bodies("image:computePixels")]
+    n_values = len(ee_fake.bodies("value:compute"))
+    ee_fake.stall_after = None
+    ee_fake.release.set()
+    run_cli(*cmd, check=True)
+    again = [json.dumps(b, sort_keys=True)
+             for b in ee_fake.bodies("image:computePixels")[len(first):]]
+    assert len(ee_fake.bodies("value:compute")) == n_values  # every cell's answer was kept
+    assert not set(first[:answered]) & set(again)
+    assert len(again) == len(set(again))
+    remote = json.loads((tmp_path / "out" / "stats.json").read_text())["remote"]["earthengine"]
+    assert remote["requests"] == len(again)
+    assert remote["cache_hits"] == n_values + len(remote["images"]) - len(again)

@@ -25,6 +25,7 @@ from geoscribe.sources.earthengine import (
     cell_tile,
     fetch_collection,
     parse_datetime,
+    retry_cause,
     split_tile,
 )
 from geoscribe.sources.remote import DiskCache
@@ -44,13 +45,17 @@ def settings(fake, tmp_path, **extra) -> EESettings:
                       DiskCache(tmp_path / "cache"), project="test-project", **extra)
 
 
+def fetch(fake, tmp_path, sleep=lambda s: None, **extra):
+    """fetch_collection of CELL (whatever the scale), waits going to `sleep`."""
+    return fetch_collection(settings(fake, tmp_path, **extra), lambda scale: [CELL], sleep)
+
+
 def test_requests_are_built_for_the_cell(ee_fake, tmp_path, scene):
     """issue 18 (earthengine): value:compute filters the collection to the cell and the
     dates; computePixels asks GEO_TIFF of the chosen bands in the cell's UTM zone at the
     scale, over a grid covering the cell; the reply is the source's pixels there."""
     start, end = parse_datetime("2024-04-01/2024-06-30")
-    images, stats = fetch_collection(settings(ee_fake, tmp_path, start=start, end=end), [CELL],
-                                     sleep=lambda s: None)
+    images, stats = fetch(ee_fake, tmp_path, start=start, end=end)
     (query,), (pixels,) = ee_fake.bodies("value:compute"), ee_fake.bodies("image:computePixels")
     text = json.dumps(query)
     assert '"ImageCollection.load"' in text and f'"{COLLECTION}"' in text
@@ -86,7 +91,7 @@ def test_quota_errors_are_retried_and_counted(ee_fake, tmp_path):
     ee_fake.fail_next(2)  # Retry-After: 0
     ee_fake.fail_next(1, message="Too many concurrent aggregations.", retry_after=None)
     waits: list[float] = []
-    images, stats = fetch_collection(settings(ee_fake, tmp_path), [CELL], sleep=waits.append)
+    images, stats = fetch(ee_fake, tmp_path, waits.append)
     assert len(images) == 1
     assert stats.as_dict()["retries"] == {"429": 2, "concurrent_aggregations": 1}
     assert waits == [0.0, 0.0, 4.0]  # the third try waits 2**2 s: no Retry-After
@@ -97,7 +102,7 @@ def test_retries_end_in_one_line(ee_fake, tmp_path):
     """issue 18 (earthengine): quota errors past EE_MAX_RETRIES end in a one-line error."""
     ee_fake.fail_next(EE_MAX_RETRIES + 1)
     with pytest.raises(GeoscribeError) as info:
-        fetch_collection(settings(ee_fake, tmp_path), [CELL], sleep=lambda s: None)
+        fetch(ee_fake, tmp_path)
     message = str(info.value)
     assert "\n" not in message and f"after {EE_MAX_RETRIES + 1} tries" in message
     assert "Quota exceeded" in message
@@ -107,9 +112,9 @@ def test_retries_end_in_one_line(ee_fake, tmp_path):
 def test_rerun_reads_the_cache_only(ee_fake, tmp_path):
     """issue 18 (earthengine): a re-run makes no request at all (not even the library's
     discovery), its counters show the cache hits, and gives the same files."""
-    first, _ = fetch_collection(settings(ee_fake, tmp_path), [CELL], sleep=lambda s: None)
+    first, _ = fetch(ee_fake, tmp_path)
     seen = len(ee_fake.requests)
-    again, stats = fetch_collection(settings(ee_fake, tmp_path), [CELL], sleep=lambda s: None)
+    again, stats = fetch(ee_fake, tmp_path)
     assert len(ee_fake.requests) == seen
     assert stats.as_dict()["requests"] == 0 and stats.as_dict()["cache_hits"] == 2
     assert [i.path for i in again] == [i.path for i in first]
@@ -136,8 +141,7 @@ def test_large_cells_are_fetched_in_pieces(ee_fake, tmp_path, scene):
     """issue 18 (earthengine): with a smaller request limit, a cell is fetched in several
     computePixels requests each under it, whose mosaic is the cell's pixels."""
     limit = 40_000
-    images, _ = fetch_collection(settings(ee_fake, tmp_path, max_bytes=limit), [CELL],
-                                 sleep=lambda s: None)
+    images, _ = fetch(ee_fake, tmp_path, max_bytes=limit)
     bodies = ee_fake.bodies("image:computePixels")
     assert len(bodies) == len(images) > 1
     sizes = [b["grid"]["dimensions"]["width"] * b["grid"]["dimensions"]["height"] * 3
@@ -156,8 +160,7 @@ def test_large_cells_are_fetched_in_pieces(ee_fake, tmp_path, scene):
 def test_unknown_collection_is_one_line(ee_fake, tmp_path):
     """issue 18 (earthengine): a collection the server does not know: one line naming it."""
     with pytest.raises(GeoscribeError) as info:
-        fetch_collection(settings(ee_fake, tmp_path, collection="NO/SUCH"), [CELL],
-                         sleep=lambda s: None)
+        fetch(ee_fake, tmp_path, collection="NO/SUCH")
     assert "\n" not in str(info.value) and "'NO/SUCH' not found" in str(info.value)
 
 
@@ -168,7 +171,7 @@ def test_dead_server_is_one_line(ee_fake, tmp_path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     with pytest.raises(GeoscribeError) as info:
-        fetch_collection(settings(ee_fake, tmp_path, url=url), [CELL], sleep=lambda s: None)
+        fetch(ee_fake, tmp_path, url=url)
     assert "\n" not in str(info.value) and url in str(info.value)
 
 
@@ -180,3 +183,27 @@ def test_tile_grid_is_a_pixel_grid():
                                         "shearY": 0, "scaleY": -10.0,
                                         "translateY": 3300000.0}}
     assert MAX_BYTES == EE_MAX_REQUEST_BYTES
+
+
+def test_timeouts_are_retried_other_errors_not():
+    """issue 18 (earthengine): a request the library gave up waiting for (TimeoutError) is
+    retried as `timeout`; an invalid request is not retried."""
+    assert retry_cause(TimeoutError("read timed out"))[0] == "timeout"
+    assert retry_cause(ValueError("Image.load: asset not found"))[0] is None
+
+
+def test_margin_cells_follow_the_region_scale(ee_fake, tmp_path):
+    """issue 18 (earthengine): without --ee-scale the scale is the nominal scale of the
+    region's images (0.5 m here), used for the cells around the region and every tile."""
+    asked: list[float] = []
+    neighbour = (CELL[0] + 0.001, CELL[1], CELL[2] + 0.001, CELL[3])
+
+    def cells_at(scale: float):
+        asked.append(scale)
+        return [CELL] if scale == 0 else [CELL, neighbour]
+
+    images, _ = fetch_collection(settings(ee_fake, tmp_path), cells_at, lambda s: None)
+    assert asked == [0.0, 0.5]
+    assert len(ee_fake.bodies("value:compute")) == 2  # the region's cell is asked once
+    assert [i.tile.scale for i in images] == [0.5, 0.5]
+    assert {i.tile.x0 for i in images} == {cell_tile(c, 0.5).x0 for c in (CELL, neighbour)}

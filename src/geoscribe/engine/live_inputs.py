@@ -15,7 +15,6 @@ from geoscribe.sources.remote import RemoteStats, cache_root
 from geoscribe.types import RasterInfo
 
 EARTHENGINE = "earthengine:"
-EE_REACH_SCALE_M = 10.0  # the scale the cells' margin assumes when --ee-scale is not given
 
 
 @dataclass
@@ -35,7 +34,8 @@ def is_live(spec: str) -> bool:
 
 def region_cells(region: Region, size_deg: float, reach_m: float
                  ) -> list[tuple[float, float, float, float]]:
-    """The lon/lat bounds of the unit-grid cells meeting the region grown by `reach_m`."""
+    """The lon/lat bounds of the unit-grid cells meeting the region grown by the reach of a
+    chip `reach_m` metres a side (region.ingest_area)."""
     area = ingest_area(region.geometry, 1, [reach_m])
     minx, miny, maxx, maxy = area.bounds
     (ix0, iy0), (ix1, iy1) = cell_index(minx, miny, size_deg), cell_index(maxx, maxy, size_deg)
@@ -64,8 +64,8 @@ def earthengine_imagery(config: BuildConfig, spec: str, region: Region) -> LiveI
     settings = EESettings(collection, config.ee_url, DiskCache(cache_root(config.cache_dir)
                                                                / "earthengine"),
                           config.ee_project, start, end, config.ee_scale, config.ee_concurrency)
-    reach = config.min_chip_px * (config.ee_scale or EE_REACH_SCALE_M)
-    images, stats = fetch_collection(settings, region_cells(region, config.unit_deg, reach))
+    images, stats = fetch_collection(settings, lambda scale: region_cells(
+        region, config.unit_deg, config.min_chip_px * scale))
     if not images:
         dates = f" between {start} and {end}" if start else ""
         raise InputError(f"--imagery {spec}", f"the collection has no image in the region{dates}")

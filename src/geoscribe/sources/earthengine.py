@@ -9,12 +9,14 @@ Rules:
   recent; one real image, never a composite, so each chip names its acquisition;
 - bands: the first of R/G/B, B4/B3/B2 (Sentinel-2), SR_B4/SR_B3/SR_B2 (Landsat),
   red/green/blue the image has, else its first band (grey);
-- scale: `--ee-scale`, else the finest nominal scale of those bands;
+- scale: `--ee-scale`, else the finest nominal scale of those bands over the images of the
+  region's cells (one scale for the run);
 - every reply is cached on disk keyed by the public endpoint and the request, so a re-run
   makes no request (the library is not even initialised then);
-- quota errors (HTTP 429, RESOURCE_EXHAUSTED, "Too many concurrent aggregations") and
-  500/502/503/504 are retried up to EE_MAX_RETRIES times, waiting `Retry-After` when the
-  server sends it, else 1, 2, 4 ... s (at most 60 s); the retries are counted by cause.
+- quota errors (HTTP 429, RESOURCE_EXHAUSTED, "Too many concurrent aggregations"),
+  500/502/503/504 and timeouts (EE_TIMEOUT_S) are retried up to EE_MAX_RETRIES times,
+  waiting `Retry-After` when the server sends it, else 1, 2, 4 ... s (at most 60 s); the
+  retries are counted by cause.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ from geoscribe.sources.remote import DiskCache, RemoteStats, request_key, retry_
 EE_MAX_REQUEST_BYTES = 48 * 1024 * 1024  # computePixels: "Total request size ... 50331648"
 EE_MAX_SIDE_PX = 32768
 EE_MAX_RETRIES = 5
+EE_TIMEOUT_S = 300  # a request unanswered this long is retried (cause `timeout`)
 EE_LICENSE = "LicenseRef-Earth-Engine-Terms"
 RGB_BANDS = (("R", "G", "B"), ("B4", "B3", "B2"), ("SR_B4", "SR_B3", "SR_B2"),
              ("red", "green", "blue"))
 CLOUD = "geoscribe_cloud"
 RETRY_STATUS = {500, 502, 503, 504}
+Cells = list[tuple[float, float, float, float]]  # lon/lat bounds of grid cells
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,8 @@ def retry_cause(exc: BaseException) -> tuple[str | None, dict]:
     status = getattr(resp, "status", None)
     headers = dict(resp) if resp is not None else {}
     text = str(exc)
+    if isinstance(exc, TimeoutError):
+        return "timeout", headers
     if "Too many concurrent aggregations" in text:
         return "concurrent_aggregations", headers
     if status == 429 or "RESOURCE_EXHAUSTED" in text or "Quota exceeded" in text:
@@ -225,6 +231,7 @@ class EarthEngineClient:
             ee.data.setMaxRetries(0)  # retried here, counted by cause
             try:
                 ee.Initialize(project=self.settings.project, url=self.settings.url.rstrip("/"))
+                ee.data.setDeadline(EE_TIMEOUT_S * 1000)
             except Exception as exc:  # the library raises EEException, OSError, HttpError...
                 raise GeoscribeError(f"earthengine at {self.settings.public}: cannot start "
                                      f"({one_line(exc)})") from None
@@ -319,32 +326,48 @@ def acquired_date(info: dict) -> str | None:
     return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).date().isoformat()
 
 
-def cell_images(client: EarthEngineClient, bounds: tuple[float, ...]) -> list[tuple]:
+def nominal_scale(info: dict) -> float:
+    """The finest nominal scale (metres) of the bands fetched from an image."""
+    scales = dict(zip(info.get("bands") or [], info.get("scales") or [], strict=False))
+    return min(float(scales.get(b, 30.0)) for b in choose_bands(list(info.get("bands") or [])))
+
+
+def cell_images(client: EarthEngineClient, bounds: tuple[float, ...], info: dict | None,
+                scale: float) -> list[tuple]:
     """The (image id, bands, tile, date) requests of one cell; none without an image."""
-    info = cell_info(client, bounds)
     if not info:
         return []
     bands = choose_bands(list(info.get("bands") or []))
-    scales = dict(zip(info.get("bands") or [], info.get("scales") or [], strict=False))
-    scale = client.settings.scale or min(float(scales.get(b, 30.0)) for b in bands)
     types = info.get("types") or {}
     pixel_bytes = sum(band_bytes(types.get(b, {})) for b in bands)
     tiles = split_tile(cell_tile(tuple(bounds), scale), pixel_bytes, client.settings.max_bytes)
     return [(info["id"], bands, tile, acquired_date(info)) for tile in tiles]
 
 
-def fetch_collection(settings: EESettings, cells: list[tuple[float, float, float, float]],
+def fetch_collection(settings: EESettings, cells_at: Callable[[float], Cells],
                      sleep: Callable[[float], None] = time.sleep
                      ) -> tuple[list[EEImage], EarthEngineStats]:
-    """Every cell's image of the collection as cached GeoTIFF tiles, with the counters;
-    `settings.concurrency` requests at most in flight."""
+    """The collection's image of every cell as cached GeoTIFF tiles, with the counters;
+    `settings.concurrency` requests at most in flight.
+
+    `cells_at(scale)` gives the lon/lat cells to fetch when pixels are `scale` metres
+    (`cells_at(0)`: the region's own cells, whose images give the scale when
+    `settings.scale` is None: the finest nominal scale among them, one for the whole run)."""
     stats = EarthEngineStats(endpoint=settings.public, collection=settings.collection,
                              datetime=f"{settings.start}/{settings.end}" if settings.start
                              else None)
     client = EarthEngineClient(settings, stats, sleep)
     with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-        planned = [req for reqs in pool.map(lambda b: cell_images(client, b), cells)
-                   for req in reqs]
+        core = cells_at(0.0)
+        infos = dict(zip(core, pool.map(lambda b: cell_info(client, b), core), strict=True))
+        found = [info for info in infos.values() if info]
+        if not found:
+            return [], stats
+        scale = settings.scale or min(nominal_scale(info) for info in found)
+        extra = [b for b in cells_at(scale) if b not in infos]
+        infos.update(zip(extra, pool.map(lambda b: cell_info(client, b), extra), strict=True))
+        planned = [req for cell in sorted(infos)
+                   for req in cell_images(client, cell, infos[cell], scale)]
         paths = list(pool.map(lambda req: fetch_tile(client, *req[:3]), planned))
     images = []
     for (image_id, bands, tile, acquired), path in zip(planned, paths, strict=True):
