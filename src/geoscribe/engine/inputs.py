@@ -153,3 +153,8 @@ def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
     }
     return {option: sorted(set(paths)) for option, paths in files.items() if paths}
 
+
+def input_names(inputs: Inputs) -> dict[str, str]:
+    """How the run file names the cached files of live sources: their public id and cache
+    key (`earthengine:C/ID#key`), never the cache path."""
+    return {r.path: f"{r.uri}#{Path(r.path).name}" for r in inputs.live.rasters}

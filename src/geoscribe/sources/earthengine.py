@@ -35,7 +35,7 @@ from rasterio.warp import transform_bounds
 
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.geometry import utm_crs
-from geoscribe.redact import public_url
+from geoscribe.redact import public_url, redact_text, url_secrets
 from geoscribe.sources.remote import DiskCache, RemoteStats, request_key, retry_after_seconds
 
 EE_MAX_REQUEST_BYTES = 48 * 1024 * 1024  # computePixels: "Total request size ... 50331648"
@@ -207,9 +207,9 @@ def retry_cause(exc: BaseException) -> tuple[str | None, dict]:
     return None, headers
 
 
-def one_line(exc: BaseException) -> str:
-    """An error of the library as one line."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+def one_line(exc: BaseException, url: str) -> str:
+    """An error of the library as one line, without the secrets `url` may carry."""
+    return redact_text(" ".join(str(exc).split()) or type(exc).__name__, url_secrets(url))
 
 
 class EarthEngineClient:
@@ -234,7 +234,7 @@ class EarthEngineClient:
                 ee.data.setDeadline(EE_TIMEOUT_S * 1000)
             except Exception as exc:  # the library raises EEException, OSError, HttpError...
                 raise GeoscribeError(f"earthengine at {self.settings.public}: cannot start "
-                                     f"({one_line(exc)})") from None
+                                     f"({one_line(exc, self.settings.url)})") from None
             self._ready = True
 
     def cached(self, key: str, call: Callable[[], bytes]) -> bytes:
@@ -259,8 +259,8 @@ class EarthEngineClient:
                 if cause is None or attempt == EE_MAX_RETRIES:
                     tries = f" after {attempt + 1} tries" if cause else ""
                     raise GeoscribeError(f"earthengine {self.settings.collection} at "
-                                         f"{self.settings.public}{tries}: {one_line(exc)}"
-                                         ) from None
+                                         f"{self.settings.public}{tries}: "
+                                         f"{one_line(exc, self.settings.url)}") from None
                 self.stats.count(retry=cause)
                 self.sleep(retry_after_seconds(headers, min(60.0, 2.0 ** attempt)))
         raise AssertionError("unreachable")
