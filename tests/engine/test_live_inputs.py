@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+import shapely
 
 from conftest import BIN, run_cli
 from ee_server import COLLECTION, TOKEN, serve_fake
+from geoscribe.engine.live_inputs import region_cells
+from geoscribe.region import parse_region
 
 
 @pytest.fixture
@@ -173,3 +176,16 @@ def test_rerun_after_kill_repeats_no_answered_request(ee_fake, scene, tmp_path):
     remote = json.loads((tmp_path / "out" / "stats.json").read_text())["remote"]["earthengine"]
     assert remote["requests"] == len(again)
     assert remote["cache_hits"] == n_values + len(remote["images"]) - len(again)
+
+
+def test_region_cells_cover_the_region_and_the_chip_reach():
+    """issue 18 (earthengine): the cells fetched are the unit-grid cells meeting the region,
+    plus those a chip reaching `reach_m` beyond its edge would touch."""
+    region = parse_region("-80.9995,29.825,-80.9985,29.826")  # inside cell (-81.0, 29.82)
+    def rounded(cells):
+        return [tuple(round(v, 9) for v in c) for c in cells]
+
+    assert rounded(region_cells(region, 0.01, 0.0)) == [(-81.0, 29.82, -80.99, 29.83)]
+    cells = rounded(region_cells(region, 0.01, 100.0))  # ~0.0016 deg with the reach margin
+    assert sorted(cells) == [(-81.01, 29.82, -81.0, 29.83), (-81.0, 29.82, -80.99, 29.83)]
+    assert all(shapely.box(*c).distance(region.geometry) < 0.002 for c in cells)
