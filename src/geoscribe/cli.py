@@ -31,6 +31,7 @@ INTERRUPTED = "interrupted; re-run the same command to resume"
 HELP_PANELS = ("Sources", "Chips", "Text / LLM", "Filters", "Run")
 RUN_PANEL = HELP_PANELS[-1]  # where --help and --version go
 HELP_RECIPE = "geoscribe.help_recipe"  # ctx.meta key: the recipe named before --help
+EE_URL = "https://earthengine-highvolume.googleapis.com"  # --ee-url's default (issue 18)
 RECIPE_HELP = "Recipe name."  # the RECIPE argument's help, completed when help is shown
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"  # `--osm overpass`'s server
 
@@ -280,6 +281,18 @@ def build_dataset(
     cache_dir: Annotated[Path | None, Run(help="Cache of live sources' replies (default "
                                                "~/.cache/geoscribe; $GEOSCRIBE_CACHE).")
                          ] = None,
+    datetime: Annotated[str | None, Src(help="Live imagery: acquisition dates, DATE or "
+                                             "START/END (ISO 8601; '..' leaves an end open).")
+                        ] = None,
+    ee_project: Annotated[str | None, Src(help="--imagery earthengine:COLLECTION: the Cloud "
+                                               "project billed (default: the credentials').")
+                          ] = None,
+    ee_url: Annotated[str | None, Src(help=f"Earth Engine API base (default {EE_URL}).")
+                      ] = None,
+    ee_scale: Annotated[float | None, Src(help="Earth Engine: metres per pixel (default: the "
+                                               "bands' nominal scale).")] = None,
+    ee_concurrency: Annotated[int | None, Run(help="Earth Engine: requests in flight "
+                                                   "(default 4).")] = None,
     gdal_cache_mb: Annotated[int | None, Run(help="GDAL block cache per process "
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Run("--progress/--no-progress",
@@ -296,6 +309,8 @@ def build_dataset(
     cfg = config_from_flags(config_file=flags.pop("config"),
                             resolve=lambda values: resolve_demo(with_overpass_url(values)),
                             **flags)
+    if cfg.ee_url is None:  # the endpoint's default lives here, never below the CLI
+        cfg = cfg.model_copy(update={"ee_url": EE_URL})
     lines: list[str] = []
     stats = build(cfg, lambda stats: lines.extend(finish(cfg.out, stats)))  # under OUT's lock
     if stats.get("resumed") == "already complete":

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_llm, public_spec
+from geoscribe.redact import public_llm, public_spec, public_url
 
 # fields the dataset card does not list as options: paths and licenses (listed per input)
 NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
@@ -82,6 +82,12 @@ class BuildConfig(BaseModel):
     llm_timeout: float = Field(default=60.0, gt=0, json_schema_extra={"affects_output": False})
     llm_cache: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
     cache_dir: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
+    datetime: str | None = None
+    ee_project: str | None = Field(default=None, json_schema_extra={"affects_output": False})
+    ee_url: str | None = Field(default=None, json_schema_extra={"affects_output": False})
+    ee_scale: float | None = Field(default=None, gt=0)
+    ee_concurrency: int = Field(default=4, ge=1, le=64,
+                                json_schema_extra={"affects_output": False})
     llm_price_in: float | None = Field(default=None, ge=0,
                                        json_schema_extra={"affects_output": False})
     llm_price_out: float | None = Field(default=None, ge=0,
@@ -166,6 +172,8 @@ class BuildConfig(BaseModel):
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
         data["osm"] = [public_spec(spec) for spec in data["osm"]]
+        if data.get("ee_url"):
+            data["ee_url"] = public_url(data["ee_url"])
         return data
 
     def card_options(self) -> dict:

@@ -136,10 +136,19 @@ def _utm_zone(zone: int, south: bool) -> Transformer:
                                 always_xy=True)
 
 
+def utm_zone(lon: float) -> int:
+    """The UTM zone (1-60) of a longitude."""
+    return min(60, int((lon + 180) // 6) + 1)
+
+
+def utm_crs(lon: float, lat: float) -> str:
+    """The WGS84 / UTM CRS of (lon, lat) as an EPSG code (`EPSG:326zz` north, `327zz` south)."""
+    return f"EPSG:{(32700 if lat < 0 else 32600) + utm_zone(lon)}"
+
+
 def local_utm(geom_wgs84: BaseGeometry, lon: float, lat: float) -> BaseGeometry:
     """A WGS84 geometry in the UTM zone of (lon, lat) — metres, for areas and lengths."""
-    zone = min(60, int((lon + 180) // 6) + 1)
-    return shapely.transform(geom_wgs84, coords_transform(_utm_zone(zone, lat < 0)))
+    return shapely.transform(geom_wgs84, coords_transform(_utm_zone(utm_zone(lon), lat < 0)))
 
 
 def metric_frame(transform: Affine, crs: str, bbox_wgs84

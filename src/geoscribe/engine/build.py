@@ -29,7 +29,13 @@ from geoscribe.engine.filtering import (
 )
 from geoscribe.engine.fingerprint import check_run_file, source_digests
 from geoscribe.engine.ingest import ingest_vectors
-from geoscribe.engine.inputs import Inputs, input_files, read_inputs, resolve_demo
+from geoscribe.engine.inputs import (
+    Inputs,
+    input_files,
+    input_names,
+    read_inputs,
+    resolve_demo,
+)
 from geoscribe.engine.merge import ShardMerger, merge_rejected, part_path, remove_parts
 from geoscribe.engine.outdir import NO_SPACE, WORK, OutLock, check_out, empty_out, run_file
 from geoscribe.engine.run_stats import (
@@ -146,7 +152,7 @@ def final_stats(config: BuildConfig, inputs: Inputs, ingest: dict,
 def resume_out(config: BuildConfig, inputs: Inputs) -> dict | None:
     """Check OUT's run file against this run's fingerprint (emptying OUT for --overwrite or a
     run that never wrote one); the run record to write, or None when OUT is complete."""
-    sources = source_digests(input_files(config, inputs))
+    sources = source_digests(input_files(config, inputs), input_names(inputs))
     fingerprint = config.output_fingerprint(sources)
     if config.overwrite or not check_run_file(config.out, fingerprint, sources):
         empty_out(config.out)  # --overwrite, or what a run that never got to its run file left

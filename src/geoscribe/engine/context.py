@@ -20,9 +20,9 @@ def source_licenses(config: BuildConfig, inputs: Inputs) -> dict[str, SourceLice
     """Every input by its real path, with the uri outputs name it by and its license."""
     licenses = {}
     for raster in inputs.rasters:
-        licenses[raster.path] = SourceLicense("imagery", raster.uri, config.imagery_license,
-                                              config.imagery_attribution,
-                                              Path(raster.path).name)
+        licenses[raster.path] = SourceLicense("imagery", raster.uri, *inputs.live.licenses.get(
+            raster.path, (config.imagery_license, config.imagery_attribution,
+                          Path(raster.path).name)))
     for path in inputs.osm_paths:
         uri = inputs.source_details.get(str(path), {}).get("uri") or source_uri(path)
         licenses[str(path)] = SourceLicense("osm", uri, *OSM_LICENSE)

@@ -55,10 +55,13 @@ def _package_files(node, prefix: str):
             yield name, child.read_bytes()
 
 
-def source_digests(inputs: dict[str, list[str]]) -> dict[str, str]:
-    """{"--option path": digest} of every input file (option -> paths), plus the packaged
+def source_digests(inputs: dict[str, list[str]],
+                   names: dict[str, str] | None = None) -> dict[str, str]:
+    """{"--option path": digest} of every input file (option -> paths; a path in `names`
+    goes by that name: a live source's cached file by its public id), plus the packaged
     prompts/schemas and the geoscribe version."""
-    sources = {f"{option} {path}": file_digest(Path(path))
+    names = names or {}
+    sources = {f"{option} {names.get(path, path)}": file_digest(Path(path))
                for option, paths in inputs.items() for path in paths}
     sources["geoscribe prompts and schemas"] = package_digest()
     sources["geoscribe version"] = __version__

@@ -11,7 +11,7 @@ import shapely
 from tqdm import tqdm
 
 from geoscribe.config import BuildConfig
-from geoscribe.engine.live_inputs import fetch_live_osm
+from geoscribe.engine.live_inputs import LiveImagery, fetch_live_osm, is_live, live_imagery
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import Region, parse_region
@@ -52,9 +52,11 @@ class Inputs:
     region: Region
     gdal_cache: int
     # live sources (issue 18): extra fields of an input's sources row (its public `uri`, the
-    # endpoint, date and queries that rebuild it) by path, and the counters by source name
+    # endpoint, date and queries that rebuild it) by path, the counters by source name, and
+    # live rasters' (license, attribution, name) by path
     source_details: dict[str, dict] = field(default_factory=dict)
     remote_stats: dict[str, RemoteStats] = field(default_factory=dict)
+    live_licenses: dict[str, tuple[str, str | None, str]] = field(default_factory=dict)
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -62,12 +64,20 @@ def read_inputs(config: BuildConfig) -> Inputs:
     if config.recipe not in RECIPES:
         raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
-    rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
+    files = [spec for spec in config.imagery if not is_live(spec)]
+    live = LiveImagery()
+    if len(files) < len(config.imagery):
+        live = live_imagery(config, [s for s in config.imagery if is_live(s)],
+                            parse_region(config.region))
+    rasters, failed_rasters = (index_imagery(files, gdal_cache) if files or not live.rasters
+                               else ([], {}))
+    rasters += live.rasters
     osm_paths, label_paths, masks = vector_inputs(config)
     region = build_region(config, rasters)
-    live = fetch_live_osm(config, region.geometry, rasters)
-    return Inputs(rasters, failed_rasters, osm_paths + live.paths, label_paths, masks, region,
-                  gdal_cache, live.details, live.remote_stats)
+    live_osm = fetch_live_osm(config, region.geometry, rasters)
+    return Inputs(rasters, failed_rasters, osm_paths + live_osm.paths, label_paths, masks, region,
+                  gdal_cache, live_osm.details, {**live.remote_stats, **live_osm.remote_stats},
+                  live.licenses)
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
@@ -153,3 +163,12 @@ def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
     }
     return {option: sorted(set(paths)) for option, paths in files.items() if paths}
 
+
+def input_names(inputs: Inputs) -> dict[str, str]:
+    """How the run file names the cached files of live sources: their public id and cache
+    key (`earthengine:C/ID#key`, `overpass:URL#key`), never the cache path."""
+    names = {r.path: f"{r.uri}#{Path(r.path).name}" for r in inputs.rasters
+             if r.path in inputs.live_licenses}
+    names.update({path: f"{row['uri']}#{Path(path).name}"
+                  for path, row in inputs.source_details.items() if row.get("uri")})
+    return names

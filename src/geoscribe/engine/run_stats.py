@@ -3,6 +3,7 @@ the one-line reason of a build that made no sample."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -128,7 +129,8 @@ def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict
              "attribution": lic.attribution or "", "acquired": acquired.get(path),
              **inputs.source_details.get(path, {})}
             for path, lic in licenses.items()]
-    return sorted(rows, key=lambda row: (row["kind"], row["uri"]))
+    unique = {json.dumps(row, sort_keys=True): row for row in rows}  # a live image's tiles
+    return sorted(unique.values(), key=lambda row: (row["kind"], row["uri"]))
 
 
 def remote_counters(inputs: Inputs) -> dict:
