@@ -20,7 +20,7 @@ def source_licenses(config: BuildConfig, inputs: Inputs) -> dict[str, SourceLice
     """Every input by its real path, with the uri outputs name it by and its license."""
     licenses = {}
     for raster in inputs.rasters:
-        licenses[raster.path] = SourceLicense("imagery", raster.uri, *inputs.live.licenses.get(
+        licenses[raster.path] = SourceLicense("imagery", raster.uri, *inputs.live_licenses.get(
             raster.path, (config.imagery_license, config.imagery_attribution,
                           Path(raster.path).name)))
     for path in inputs.osm_paths:
