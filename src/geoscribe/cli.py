@@ -265,6 +265,20 @@ def build_dataset(
                                                 "packaged prompts/tag_policy.yaml).")] = None,
     imagery_license: Annotated[str | None, Src(help="License of the imagery (SPDX id).")] = None,
     imagery_attribution: Annotated[str | None, Src(help="Attribution of the imagery.")] = None,
+    collection: Annotated[str | None, Src(help="--imagery stac:URL: the STAC collection to "
+                                               "search (e.g. sentinel-2-l2a, naip).")] = None,
+    datetime: Annotated[str | None, Src(help="--imagery stac:URL: acquisition time, RFC 3339 "
+                                             "instant or interval (2023-06-01/2023-08-31).")
+                        ] = None,
+    max_cloud: Annotated[float | None, Src(help="--imagery stac:URL: keep items with "
+                                                "eo:cloud_cover <= P percent.")] = None,
+    asset: Annotated[str | None, Src(help="--imagery stac:URL: the item asset to read "
+                                          "(default: visual, else the first COG data "
+                                          "asset).")] = None,
+    stac_sign: Annotated[str | None, Run(help="--imagery stac:URL: asset URL signing: auto "
+                                              "(default: Planetary Computer's host), none, or "
+                                              "planetary-computer[:TOKEN_URL] (default: the "
+                                              "API's /api/sas/v1/token).")] = None,
     labels_license: Annotated[str | None, Src(help="License of the --labels files.")] = None,
     labels_attribution: Annotated[str | None, Src(help="Attribution of the labels.")] = None,
     executor: Annotated[str | None, Run(help="local (process pool; default).")] = None,

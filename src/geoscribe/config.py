@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_llm
+from geoscribe.redact import public_llm, redact_text
 
 # fields the dataset card does not list as options: paths and licenses (listed per input)
 NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
@@ -33,6 +33,11 @@ class BuildConfig(BaseModel):
     labels: list[str] = Field(default_factory=list)
     imagery_license: str = "unknown"
     imagery_attribution: str | None = None
+    collection: str | None = None  # --imagery stac:URL (issue 18): the collection searched,
+    datetime: str | None = None  # the acquisition time (RFC 3339 instant or interval),
+    max_cloud: float | None = Field(default=None, ge=0, le=100)  # eo:cloud_cover limit (%),
+    asset: str | None = None  # the item asset read (default: visual, else the COG data asset)
+    stac_sign: str = Field(default="auto", json_schema_extra={"affects_output": False})
     labels_license: str = "unknown"
     labels_attribution: str | None = None
     tag_policy: Path | None = None
@@ -162,7 +167,7 @@ class BuildConfig(BaseModel):
         data = self.model_dump(mode="json")
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
-        return data
+        return public_urls(data)
 
     def card_options(self) -> dict:
         """The options that shape the output, as the dataset card lists them (issue 15): no
@@ -188,7 +193,17 @@ class BuildConfig(BaseModel):
         if data.get("llm"):  # the endpoint as the cache keys it: credentials change no text
             data["llm"] = public_llm(data["llm"])
         data["inputs"] = sources
+        data = public_urls(data)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def public_urls(data: dict) -> dict:
+    """`data` (a config dump) with the URLs of `--imagery stac:URL` and `--stac-sign`
+    in their public form (no credentials; issue 18)."""
+    data["imagery"] = [redact_text(spec) for spec in data.get("imagery") or []]
+    if data.get("stac_sign"):
+        data["stac_sign"] = redact_text(data["stac_sign"])
+    return data
 
 
 def load_yaml_config(path: Path) -> dict:

@@ -20,9 +20,11 @@ def source_licenses(config: BuildConfig, inputs: Inputs) -> dict[str, SourceLice
     """Every input by its real path, with the uri outputs name it by and its license."""
     licenses = {}
     for raster in inputs.rasters:
-        licenses[raster.path] = SourceLicense("imagery", raster.uri, config.imagery_license,
-                                              config.imagery_attribution,
-                                              Path(raster.path).name)
+        license_id, attribution, name = inputs.live.raster_licenses.get(
+            raster.path, (config.imagery_license, config.imagery_attribution,
+                          Path(raster.path).name))
+        licenses[raster.path] = SourceLicense("imagery", raster.uri, license_id, attribution,
+                                              name)
     for path in inputs.osm_paths:
         licenses[str(path)] = SourceLicense("osm", source_uri(path), *OSM_LICENSE)
     for path in inputs.label_paths + [Path(m.path) for m in inputs.masks]:

@@ -3,7 +3,7 @@ imagery (and masks) indexed, vector files found, the region checked against the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import rasterio
@@ -11,10 +11,11 @@ import shapely
 from tqdm import tqdm
 
 from geoscribe.config import BuildConfig
+from geoscribe.engine.live_inputs import LiveInputs, read_stac, uses_stac
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import Region, parse_region
-from geoscribe.sources.imagery import expand_imagery, index_raster
+from geoscribe.sources.imagery import expand_imagery, index_raster, is_remote
 from geoscribe.types import RasterInfo
 
 
@@ -48,6 +49,7 @@ class Inputs:
     masks: list
     region: Region
     gdal_cache: int
+    live: LiveInputs = field(default_factory=LiveInputs)  # what live sources add (issue 18)
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -55,10 +57,16 @@ def read_inputs(config: BuildConfig) -> Inputs:
     if config.recipe not in RECIPES:
         raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
-    rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
+    live = LiveInputs()
+    if uses_stac(config):
+        rasters, failed_rasters = read_stac(config, parse_region(config.region), gdal_cache,
+                                            live)
+    else:
+        rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
     osm_paths, label_paths, masks = vector_inputs(config)
     region = build_region(config, rasters)
-    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache)
+    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache,
+                  live)
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
@@ -135,7 +143,8 @@ def build_region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
 def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
     """Every file the output depends on, by the option that named it."""
     files = {
-        "--imagery": [r.path for r in inputs.rasters] + list(inputs.failed_rasters),
+        "--imagery": [r.path for r in inputs.rasters if not is_remote(r.path)]
+        + [path for path in inputs.failed_rasters if not is_remote(path)],
         "--osm": [str(p) for p in inputs.osm_paths],
         "--labels": [str(p) for p in inputs.label_paths] + [m.path for m in inputs.masks],
         "--class-map": [str(p) for p in config.class_map],

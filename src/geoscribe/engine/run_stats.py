@@ -116,7 +116,17 @@ def run_stats(recipe: str, inputs: Inputs, ingest: dict, licenses: dict[str, Sou
         },
         "licenses": sorted({(lic.license, lic.attribution or "") for lic in licenses.values()}),
         "sources": source_list(inputs, licenses),
+        **remote_counters(inputs),
     }
+
+
+def remote_counters(inputs: Inputs) -> dict:
+    """`remote`: each live source's counters (requests, cache hits, bytes, retries), when
+    the build used one (issue 18)."""
+    counters = inputs.live.remote_stats
+    if not counters:
+        return {}
+    return {"remote": {name: c.as_dict() for name, c in sorted(counters.items())}}
 
 
 def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict]:
@@ -125,7 +135,7 @@ def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict
     acquired = {raster.path: raster.acquired for raster in inputs.rasters}
     rows = [{"kind": lic.kind, "uri": lic.uri, "license": lic.license,
              "attribution": lic.attribution or "", "acquired": acquired.get(path)}
-            for path, lic in licenses.items()]
+            for path, lic in licenses.items()] + inputs.live.sources
     return sorted(rows, key=lambda row: (row["kind"], row["uri"]))
 
 
