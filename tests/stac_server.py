@@ -47,8 +47,8 @@ class FakeStac:
     ignore_query: bool = False  # a server without the `query` extension
     api_requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     token_requests: int = 0
-    file_requests: list[tuple[str, str, str]] = field(default_factory=list)
-    # (method, name, Range header)
+    file_requests: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # (method, name, Range header, User-Agent)
     bytes_sent: Counter = field(default_factory=Counter)  # file name -> bytes
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -237,7 +237,8 @@ def handler(stac: FakeStac) -> type[BaseHTTPRequestHandler]:
             data = stac.files[name].read_bytes()
             rng = self.headers.get("Range") or ""
             with stac.lock:
-                stac.file_requests.append(("HEAD" if head else "GET", name, rng))
+                stac.file_requests.append(("HEAD" if head else "GET", name, rng,
+                                           self.headers.get("User-Agent") or ""))
             match = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
             if match:
                 start = int(match.group(1))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import build_args, run_cli
+from geoscribe.sources.remote import USER_AGENT
 from stac_server import SAS, StacServer
 from test_cli_e2e import read_samples
 
@@ -92,7 +93,8 @@ def test_rerun_makes_no_new_search_request(scene, stac_api, stac_build, tmp_path
 
 def test_only_the_needed_windows_are_read_over_http(scene, stac_api, tmp_path):
     """issue 18 (stac): a build of one chip reads a small part of the COGs, by range requests
-    (no whole-file GET)."""
+    (no whole-file GET), every one with the project's User-Agent (GDAL's HTTP settings reach
+    the indexing and the workers)."""
     first, requests = sent(stac_api), len(stac_api.file_requests)
     run_cli(*stac_args(scene, tmp_path / "out", tmp_path / "cache",
                        ["--imagery", f"stac:{stac_api.api}", "--collection", "s2"],
@@ -100,8 +102,10 @@ def test_only_the_needed_windows_are_read_over_http(scene, stac_api, tmp_path):
     size = sum(stac_api.files[name].stat().st_size for name in ("a_west.tif", "b_full.tif"))
     read = sent(stac_api) - first
     assert 0 < read < size / 5, (read, size)
-    gets = [rng for method, _, rng in stac_api.file_requests[requests:] if method == "GET"]
+    seen = stac_api.file_requests[requests:]
+    gets = [rng for method, _, rng, _ in seen if method == "GET"]
     assert gets and all(rng.startswith("bytes=") for rng in gets)
+    assert {agent for *_, agent in seen} == {USER_AGENT}
 
 
 def test_credentials_and_sas_tokens_never_reach_outputs(scene, tmp_path, tmp_path_factory):
