@@ -176,3 +176,9 @@ def test_planetary_computer_signing_with_the_token_endpoint(stac_api, tmp_path):
     custom = f"planetary-computer:{stac_api.url}{TOKEN}"
     result, _ = _search(stac_api, tmp_path, sign=custom)
     assert result.assets[0].open_href.endswith(SAS)
+
+
+def test_unreadable_datetime_is_one_line(stac_api, tmp_path):
+    """issue 18 (stac): a --datetime pystac-client cannot parse names the option."""
+    with pytest.raises(InputError, match=r"^--datetime: 'june 2023': invalid datetime"):
+        _search(stac_api, tmp_path, datetime="june 2023")

@@ -170,11 +170,8 @@ def search_stac(query: StacQuery, region: BaseGeometry, cache: DiskCache,
     stac_io = _stac_io(cache, stats, query.option)
     client = Client.open(query.url, stac_io=stac_io)
     collection = _collection(client, query)
-    search = client.search(collections=[query.collection], bbox=list(region.bounds),
-                           datetime=query.datetime, method="POST",
-                           query=({"eo:cloud_cover": {"lte": query.max_cloud}}
-                                  if query.max_cloud is not None else None))
-    items = [item for item in search.items_as_dicts() if _cloud_ok(item, query.max_cloud)]
+    items = [item for item in _search(client, query, region).items_as_dicts()
+             if _cloud_ok(item, query.max_cloud)]
     if not items:
         raise InputError(query.option, f"no item of collection {query.collection!r} over the "
                          f"region{_filters_text(query)}")
@@ -184,6 +181,18 @@ def search_stac(query: StacQuery, region: BaseGeometry, cache: DiskCache,
     license_id, attribution = collection_license(collection)
     return StacResult(assets, license_id, attribution, _search_row(query, items, assets,
                                                                    license_id, attribution))
+
+
+def _search(client, query: StacQuery, region: BaseGeometry):
+    """pystac-client's search (lazy: pages are fetched as items are read); a datetime it
+    cannot parse is one line."""
+    try:
+        return client.search(collections=[query.collection], bbox=list(region.bounds),
+                             datetime=query.datetime, method="POST",
+                             query=({"eo:cloud_cover": {"lte": query.max_cloud}}
+                                    if query.max_cloud is not None else None))
+    except Exception as exc:  # pystac-client raises a bare Exception for a bad datetime
+        raise InputError("--datetime", f"{query.datetime!r}: {exc}") from None
 
 
 def _collection(client, query: StacQuery) -> dict:
