@@ -31,7 +31,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_url, url_secrets
+from geoscribe.redact import public_url, redact_text, url_secrets
 from geoscribe.sources.remote import (
     USER_AGENT,
     DiskCache,
@@ -157,8 +157,11 @@ def _api_error(option: str, href: str, exc: Exception) -> InputError:
     status = getattr(exc, "status_code", None)
     where = public_url(href)
     if status is None:
-        return InputError(option, f"cannot reach the STAC API ({where}): "
-                          f"{type(exc).__name__}")
+        text = str(exc).lower()
+        reason = ("connection refused" if "refused" in text else "timed out" if "timed out"
+                  in text or "timeout" in text else redact_text(
+                      " ".join(str(exc).split())[:160], url_secrets(href)))
+        return InputError(option, f"cannot reach the STAC API ({where}): {reason}")
     return InputError(option, f"the STAC API answered HTTP {status} for {where}")
 
 
