@@ -45,6 +45,7 @@ class FakeStac:
     files: dict[str, Path] = field(default_factory=dict)  # name -> COG on disk
     need_sas: bool = False  # files answer 403 without the SAS token
     ignore_query: bool = False  # a server without the `query` extension
+    fail_next: list[int] = field(default_factory=list)  # statuses the next API calls answer
     api_requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     token_requests: int = 0
     file_requests: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -178,6 +179,8 @@ def handler(stac: FakeStac) -> type[BaseHTTPRequestHandler]:
                 stac.token_requests += 1
                 return self.reply(200, {"token": SAS, "msft:expiry": "2099-01-01T00:00:00Z"})
             stac.api_requests.append(("GET", parts.path))
+            if stac.fail_next:
+                return self.reply(stac.fail_next.pop(0), {"code": "Busy"})
             path = parts.path.rstrip("/")
             if path == API:
                 return self.reply(200, self.landing())
@@ -196,6 +199,8 @@ def handler(stac: FakeStac) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path.rstrip("/")
             stac.api_requests.append(("POST", path))
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            if stac.fail_next:
+                return self.reply(stac.fail_next.pop(0), {"code": "Busy"})
             if path != API + "/search":
                 return self.reply(404, {"code": "NotFound"})
             return self.search(body)

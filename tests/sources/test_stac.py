@@ -183,3 +183,14 @@ def test_unreadable_datetime_is_one_line(stac_api, tmp_path):
     """issue 18 (stac): a --datetime pystac-client cannot parse names the option."""
     with pytest.raises(InputError, match=r"^--datetime: 'june 2023': invalid datetime"):
         _search(stac_api, tmp_path, datetime="june 2023")
+
+
+def test_busy_api_is_retried_and_counted(stac_api, tmp_path):
+    """issue 18 (stac): 429 and 503 answers are retried (counted by status); a 400 is not."""
+    stac_api.fail_next = [429, 503]
+    result, stats = _search(stac_api, tmp_path / "a")
+    assert [a.item_id for a in result.assets] == ["west", "full"]
+    assert dict(stats.retries) == {"429": 1, "503": 1} and stats.requests == 6
+    stac_api.fail_next = [400]
+    with pytest.raises(InputError, match="answered HTTP 400"):
+        _search(stac_api, tmp_path / "b")

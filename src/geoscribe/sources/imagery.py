@@ -39,7 +39,7 @@ REMOTE_GDAL_ENV = {
     "GDAL_HTTP_MULTIPLEX": "YES",  # one HTTP/2 connection for parallel ranges
     "GDAL_INGESTED_BYTES_AT_OPEN": "65536",  # header and tile index in the first request
     "VSI_CACHE": "TRUE",  # keep read ranges: neighbouring chips share tiles
-    "VSI_CACHE_SIZE": str(32 * 1024 * 1024),
+    "VSI_CACHE_SIZE": str(8 * 1024 * 1024),  # per open file: <= 16 files a worker
     "GDAL_HTTP_MAX_RETRY": "4",  # 429/502/503/504: retried by GDAL
     "GDAL_HTTP_RETRY_DELAY": "1",
     "GDAL_HTTP_TIMEOUT": "60",

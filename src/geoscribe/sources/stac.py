@@ -45,7 +45,7 @@ DEFAULT_ASSET = "visual"
 PC_SIGN = "planetary-computer"
 PC_HOST = "planetarycomputer.microsoft.com"
 RETRY_STATUS = (429, 500, 502, 503, 504)
-MAX_TRIES = 4
+MAX_TRIES = 4  # waits 0.5, 1, 2 s between tries
 COVER_TOLERANCE = 1e-9  # fraction of the region's area treated as no area at all
 
 
@@ -139,9 +139,9 @@ def _stac_io(cache: DiskCache, stats: RemoteStats, option: str):
                 try:
                     text = super().request(href, method, headers, parameters)
                 except APIError as exc:
-                    status = getattr(exc, "status_code", None)
-                    if status in RETRY_STATUS and attempt + 1 < MAX_TRIES:
-                        stats.count(retry=str(status))
+                    cause = _retry_cause(exc)
+                    if cause and attempt + 1 < MAX_TRIES:
+                        stats.count(retry=cause)
                         time.sleep(0.5 * 2 ** attempt)
                         continue
                     raise _api_error(option, href, exc) from None
@@ -150,6 +150,16 @@ def _stac_io(cache: DiskCache, stats: RemoteStats, option: str):
             raise AssertionError("unreachable")
 
     return CachedStacIO(headers={"User-Agent": USER_AGENT}, timeout=60, max_retries=None)
+
+
+def _retry_cause(exc: Exception) -> str | None:
+    """Why a failed API request is worth another try (429, 5xx, a dropped connection or a
+    timeout: the HTTP status or `connection`), or None (other statuses, a refused
+    connection: the server is not there)."""
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return str(status) if status in RETRY_STATUS else None
+    return None if "refused" in str(exc).lower() else "connection"
 
 
 def _api_error(option: str, href: str, exc: Exception) -> InputError:
