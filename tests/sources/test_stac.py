@@ -141,7 +141,7 @@ def test_second_search_is_served_from_the_disk_cache(stac_api, tmp_path):
     ({"collection": "landsat"}, "unknown collection 'landsat'"),
     ({"max_cloud": 1.0}, "no item of collection 's2' over the region (cloud cover <= 1 %)"),
     ({"datetime": "2020-01-01/2020-12-31"}, "no item of collection 's2' over the region"),
-    ({"asset": "nir"}, "item 'west' has no asset 'nir'"),
+    ({"asset": "nir"}, "no item of collection 's2' over the region has the asset 'nir'"),
 ])
 def test_search_errors_are_one_line(stac_api, tmp_path, options, message):
     """issue 18 (stac): unknown collection, no item, missing asset: one InputError line
@@ -194,3 +194,17 @@ def test_busy_api_is_retried_and_counted(stac_api, tmp_path):
     stac_api.fail_next = [400]
     with pytest.raises(InputError, match="answered HTTP 400"):
         _search(stac_api, tmp_path / "b")
+
+
+def test_items_without_the_asset_are_left_out_before_the_choice(stac_api, tmp_path):
+    """issue 18 (stac): with --asset, an item lacking it is not chosen: `full` has no `nir`,
+    so `cloudy` (which has) covers the east half after `west`."""
+    with_nir = [i for i in stac_api.items if i["id"] in ("west", "cloudy")]
+    for item in with_nir:
+        item["assets"]["nir"] = dict(item["assets"]["visual"])
+    try:
+        result, _ = _search(stac_api, tmp_path, asset="nir")
+    finally:
+        for item in with_nir:
+            del item["assets"]["nir"]
+    assert [(a.item_id, a.asset) for a in result.assets] == [("west", "nir"), ("cloudy", "nir")]

@@ -13,7 +13,8 @@ listed in that rank, so a chip is cut from the least-cloudy kept item whose foot
 higher-ranked item first).
 
 Asset: `--asset NAME`, else `visual`, else the first asset typed
-`image/tiff; application=geotiff; profile=cloud-optimized` with role `data`.
+`image/tiff; application=geotiff; profile=cloud-optimized` with role `data`; items without
+such an asset are left out before the choice.
 
 Every API reply (landing page, collection, search pages) is cached on disk by request
 (sources.remote.DiskCache), so a re-run makes no new API request. Signing tokens (Planetary
@@ -188,8 +189,13 @@ def search_stac(query: StacQuery, region: BaseGeometry, cache: DiskCache,
     if not items:
         raise InputError(query.option, f"no item of collection {query.collection!r} over the "
                          f"region{_filters_text(query)}")
-    chosen = choose_items(items, region)
-    assets = [_chosen_asset(item, query) for item in chosen]
+    readable = [item for item in items if pick_asset(item, query.asset)]
+    if not readable:
+        what = f"the asset {query.asset!r}" if query.asset else (
+            f"a {DEFAULT_ASSET!r} asset or a cloud-optimized GeoTIFF data asset")
+        raise InputError(query.option, f"no item of collection {query.collection!r} over the "
+                         f"region has {what} (--asset names the asset to read)")
+    assets = [_chosen_asset(item, query) for item in choose_items(readable, region)]
     _sign_assets(assets, query, stats)
     license_id, attribution = collection_license(collection)
     return StacResult(assets, license_id, attribution, _search_row(query, items, assets,
@@ -275,12 +281,7 @@ def pick_asset(item: dict, wanted: str | None) -> str | None:
 
 
 def _chosen_asset(item: dict, query: StacQuery) -> ChosenAsset:
-    name = pick_asset(item, query.asset)
-    if name is None:
-        what = f"asset {query.asset!r}" if query.asset else (
-            f"{DEFAULT_ASSET!r} asset nor a cloud-optimized GeoTIFF data asset")
-        raise InputError(query.option, f"item {item['id']!r} has no {what} "
-                         f"(--asset names the asset to read)")
+    name = str(pick_asset(item, query.asset))
     props = item.get("properties", {})
     asset = item["assets"][name]
     href = asset["href"]
