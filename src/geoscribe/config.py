@@ -18,6 +18,8 @@ from geoscribe.redact import public_llm, redact_text
 NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
                               "tag_policy", "imagery_license", "imagery_attribution",
                               "labels_license", "labels_attribution"})
+# options of `--imagery stac:URL` (issue 18): listed on the card only when set
+STAC_OPTIONS = ("collection", "datetime", "max_cloud", "asset")
 
 
 class BuildConfig(BaseModel):
@@ -176,8 +178,9 @@ class BuildConfig(BaseModel):
         data = self.public_dump()
         for name, field in type(self).model_fields.items():
             extra = field.json_schema_extra or {}
-            if name in NOT_CARD_OPTIONS or (isinstance(extra, dict)
-                                            and extra.get("affects_output") is False):
+            run_only = isinstance(extra, dict) and extra.get("affects_output") is False
+            unset_stac = name in STAC_OPTIONS and data.get(name) is None
+            if name in NOT_CARD_OPTIONS or run_only or unset_stac:
                 data.pop(name, None)
         return data
 
