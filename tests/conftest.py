@@ -12,6 +12,7 @@ import pytest
 from llm_server import llama_server  # noqa: F401  (session fixture: real local LLM server)
 from review_server import label_studio, review_builds  # noqa: F401  (issue 14: Label Studio)
 from scene import Scene, make_scene
+from stac_server import stac_api  # noqa: F401  (issue 18: the loopback STAC API)
 
 BIN = Path(sys.executable).parent
 

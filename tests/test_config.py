@@ -75,3 +75,29 @@ def test_bad_yaml_value_names_the_option(tmp_path):
     with pytest.raises(InputError) as info:
         config_from_flags("skyscript-like", "demo", tmp_path / "o", yaml_file)
     assert info.value.what == "--chip-size" and "\n" not in str(info.value)
+
+
+def test_stac_url_credentials_stay_out_of_the_run_record(tmp_path):
+    """issue 18 (stac): the run file's config and the output fingerprint name the STAC API and
+    the token endpoint in their public form (credentials change no output)."""
+    def config(user: str):
+        return config_from_flags(
+            "skyscript-like", "0,0,1,1", tmp_path, None, collection="s2",
+            imagery=[f"stac:https://{user}@h.org/stac?key={user}"],
+            stac_sign=f"planetary-computer:https://{user}@h.org/token")
+
+    dump = config("bob:pw1").public_dump()
+    assert dump["imagery"] == ["stac:https://h.org/stac"]
+    assert dump["stac_sign"] == "planetary-computer:https://h.org/token"
+    assert "pw1" not in str(dump)
+    assert config("bob:pw1").output_fingerprint({}) == config("eve:pw2").output_fingerprint({})
+
+
+def test_card_lists_stac_options_only_when_set(tmp_path):
+    """issue 18 (stac): a build without STAC lists none of its options on the card; one with
+    STAC lists the collection and cloud limit it searched."""
+    plain = config_from_flags("skyscript-like", "0,0,1,1", tmp_path, None).card_options()
+    assert not {"collection", "datetime", "max_cloud", "asset"} & set(plain)
+    stac = config_from_flags("skyscript-like", "0,0,1,1", tmp_path, None, collection="s2",
+                             imagery=["stac:https://h/stac"], max_cloud=5.0).card_options()
+    assert (stac["collection"], stac["max_cloud"]) == ("s2", 5.0) and "datetime" not in stac

@@ -275,15 +275,27 @@ def build_dataset(
                                                 "packaged prompts/tag_policy.yaml).")] = None,
     imagery_license: Annotated[str | None, Src(help="License of the imagery (SPDX id).")] = None,
     imagery_attribution: Annotated[str | None, Src(help="Attribution of the imagery.")] = None,
+    collection: Annotated[str | None, Src(help="--imagery stac:URL: the STAC collection to "
+                                               "search (e.g. sentinel-2-l2a, naip).")] = None,
+    datetime: Annotated[str | None, Src(help="Live imagery (stac:, earthengine:): acquisition "
+                                             "time, an RFC 3339 instant or interval "
+                                             "(2023-06-01/2023-08-31; '..' leaves an end "
+                                             "open).")] = None,
+    max_cloud: Annotated[float | None, Src(help="--imagery stac:URL: keep items with "
+                                                "eo:cloud_cover <= P percent.")] = None,
+    asset: Annotated[str | None, Src(help="--imagery stac:URL: the item asset to read "
+                                          "(default: visual, else the first COG data "
+                                          "asset).")] = None,
+    stac_sign: Annotated[str | None, Run(help="--imagery stac:URL: asset URL signing: auto "
+                                              "(default: Planetary Computer's host), none, or "
+                                              "planetary-computer[:TOKEN_URL] (default: the "
+                                              "API's /api/sas/v1/token).")] = None,
     labels_license: Annotated[str | None, Src(help="License of the --labels files.")] = None,
     labels_attribution: Annotated[str | None, Src(help="Attribution of the labels.")] = None,
     executor: Annotated[str | None, Run(help="local (process pool; default).")] = None,
     cache_dir: Annotated[Path | None, Run(help="Cache of live sources' replies (default "
                                                "~/.cache/geoscribe; $GEOSCRIBE_CACHE).")
                          ] = None,
-    datetime: Annotated[str | None, Src(help="Live imagery: acquisition dates, DATE or "
-                                             "START/END (ISO 8601; '..' leaves an end open).")
-                        ] = None,
     ee_project: Annotated[str | None, Src(help="--imagery earthengine:COLLECTION: the Cloud "
                                                "project billed (default: the credentials').")
                           ] = None,

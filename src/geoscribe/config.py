@@ -12,12 +12,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_llm, public_spec, public_url
+from geoscribe.redact import public_llm, public_spec, public_url, redact_text
 
 # fields the dataset card does not list as options: paths and licenses (listed per input)
 NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
                               "tag_policy", "imagery_license", "imagery_attribution",
                               "labels_license", "labels_attribution"})
+# options of `--imagery stac:URL` (issue 18): listed on the card only when set
+STAC_OPTIONS = ("collection", "datetime", "max_cloud", "asset")
 
 
 class BuildConfig(BaseModel):
@@ -36,6 +38,11 @@ class BuildConfig(BaseModel):
     labels: list[str] = Field(default_factory=list)
     imagery_license: str = "unknown"
     imagery_attribution: str | None = None
+    collection: str | None = None  # --imagery stac:URL (issue 18): the collection searched,
+    datetime: str | None = None  # live imagery's acquisition time (instant or interval),
+    max_cloud: float | None = Field(default=None, ge=0, le=100)  # eo:cloud_cover limit (%),
+    asset: str | None = None  # the item asset read (default: visual, else the COG data asset)
+    stac_sign: str = Field(default="auto", json_schema_extra={"affects_output": False})
     labels_license: str = "unknown"
     labels_attribution: str | None = None
     tag_policy: Path | None = None
@@ -82,7 +89,6 @@ class BuildConfig(BaseModel):
     llm_timeout: float = Field(default=60.0, gt=0, json_schema_extra={"affects_output": False})
     llm_cache: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
     cache_dir: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
-    datetime: str | None = None
     ee_project: str | None = Field(default=None, json_schema_extra={"affects_output": False})
     ee_url: str | None = Field(default=None, json_schema_extra={"affects_output": False})
     ee_scale: float | None = Field(default=None, gt=0)
@@ -171,10 +177,7 @@ class BuildConfig(BaseModel):
         data = self.model_dump(mode="json")
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
-        data["osm"] = [public_spec(spec) for spec in data["osm"]]
-        if data.get("ee_url"):
-            data["ee_url"] = public_url(data["ee_url"])
-        return data
+        return public_urls(data)
 
     def card_options(self) -> dict:
         """The options that shape the output, as the dataset card lists them (issue 15): no
@@ -183,8 +186,9 @@ class BuildConfig(BaseModel):
         data = self.public_dump()
         for name, field in type(self).model_fields.items():
             extra = field.json_schema_extra or {}
-            if name in NOT_CARD_OPTIONS or (isinstance(extra, dict)
-                                            and extra.get("affects_output") is False):
+            run_only = isinstance(extra, dict) and extra.get("affects_output") is False
+            unset_stac = name in STAC_OPTIONS and data.get(name) is None
+            if name in NOT_CARD_OPTIONS or run_only or unset_stac:
                 data.pop(name, None)
         return data
 
@@ -199,9 +203,22 @@ class BuildConfig(BaseModel):
         data.pop("out", None)
         if data.get("llm"):  # the endpoint as the cache keys it: credentials change no text
             data["llm"] = public_llm(data["llm"])
-        data["osm"] = [public_spec(spec) for spec in data["osm"]]  # likewise
         data["inputs"] = sources
+        data = public_urls(data)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def public_urls(data: dict) -> dict:
+    """`data` (a config dump) with the URLs of live sources (`--imagery stac:URL`,
+    `--stac-sign`, `--osm overpass:URL`, `--ee-url`) in their public form (no credentials;
+    issue 18)."""
+    data["imagery"] = [redact_text(spec) for spec in data.get("imagery") or []]
+    data["osm"] = [public_spec(spec) for spec in data.get("osm") or []]
+    if data.get("ee_url"):
+        data["ee_url"] = public_url(data["ee_url"])
+    if data.get("stac_sign"):
+        data["stac_sign"] = redact_text(data["stac_sign"])
+    return data
 
 
 def load_yaml_config(path: Path) -> dict:

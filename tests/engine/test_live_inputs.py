@@ -48,9 +48,9 @@ def test_the_region_grown_by_the_largest_chip_is_queried(scene, fake, tmp_path):
         corner = to_wgs84.transform(x + dx * reach * 0.7, y + dy * reach * 0.7)  # 0.7: < 1/√2
         assert queried.covers(shapely.Point(corner))
     [path] = inputs.osm_paths
-    row = inputs.source_details[str(path)]
+    row = inputs.live.details[str(path)]
     assert row["uri"] == f"overpass:{url}" and row["queries"] == server.answered
-    assert row["date"] is None and inputs.remote_stats["overpass"].requests == len(
+    assert row["date"] is None and inputs.live.remote_stats["overpass"].requests == len(
         server.requests)
 
 
@@ -68,7 +68,7 @@ def test_the_date_is_the_imagerys_unless_osm_date_says_otherwise(scene, fake, tm
     inputs = read_inputs(_config(scene, tmp_path, url, imagery=[str(raster)],
                                  osm_date="2016-01-02"))
     assert set(server.dates) == {"2016-01-02T00:00:00Z"}
-    assert inputs.source_details[str(inputs.osm_paths[0])]["date"] == "2016-01-02T00:00:00Z"
+    assert inputs.live.details[str(inputs.osm_paths[0])]["date"] == "2016-01-02T00:00:00Z"
 
 
 def test_a_bad_osm_date_is_refused_before_any_request(scene, fake, tmp_path):

@@ -274,3 +274,19 @@ def test_gsd_is_the_geodesic_size_of_a_pixel(tmp_path, crs):
     dy = geod.inv(*lonlat[0], *lonlat[2])[2]
     assert info.gsd_m == pytest.approx(math.sqrt(dx * dy), rel=0.01)
     assert info.gsd_m == pytest.approx(0.5, rel=0.01)
+
+
+def test_remote_gdal_env_only_for_urls():
+    """issue 18 (stac): GDAL's HTTP settings are set when a raster is read by URL (the
+    User-Agent, range merging, no directory probe), none for local files; the allowed
+    extensions only when every URL ends in a GeoTIFF suffix (its query aside)."""
+    from geoscribe.sources.imagery import remote_gdal_env
+    from geoscribe.sources.remote import USER_AGENT
+
+    assert remote_gdal_env(["/data/a.tif", "b.tif"]) == {}
+    env = remote_gdal_env(["/data/a.tif", "https://h/x/a.TIF?sig=1"])
+    assert env["GDAL_HTTP_USERAGENT"] == USER_AGENT
+    assert env["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
+    assert env["GDAL_HTTP_MERGE_CONSECUTIVE_RANGES"] == "YES"
+    assert ".TIF" in env["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"].split(",")
+    assert "CPL_VSIL_CURL_ALLOWED_EXTENSIONS" not in remote_gdal_env(["https://h/download?id=1"])

@@ -152,7 +152,8 @@ def final_stats(config: BuildConfig, inputs: Inputs, ingest: dict,
 def resume_out(config: BuildConfig, inputs: Inputs) -> dict | None:
     """Check OUT's run file against this run's fingerprint (emptying OUT for --overwrite or a
     run that never wrote one); the run record to write, or None when OUT is complete."""
-    sources = source_digests(input_files(config, inputs), input_names(inputs))
+    sources = {**source_digests(input_files(config, inputs), input_names(inputs)),
+               **inputs.live.digests}
     fingerprint = config.output_fingerprint(sources)
     if config.overwrite or not check_run_file(config.out, fingerprint, sources):
         empty_out(config.out)  # --overwrite, or what a run that never got to its run file left

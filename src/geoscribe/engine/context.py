@@ -20,11 +20,13 @@ def source_licenses(config: BuildConfig, inputs: Inputs) -> dict[str, SourceLice
     """Every input by its real path, with the uri outputs name it by and its license."""
     licenses = {}
     for raster in inputs.rasters:
-        licenses[raster.path] = SourceLicense("imagery", raster.uri, *inputs.live_licenses.get(
+        license_id, attribution, name = inputs.live.raster_licenses.get(
             raster.path, (config.imagery_license, config.imagery_attribution,
-                          Path(raster.path).name)))
+                          Path(raster.path).name))
+        licenses[raster.path] = SourceLicense("imagery", raster.uri, license_id, attribution,
+                                              name)
     for path in inputs.osm_paths:
-        uri = inputs.source_details.get(str(path), {}).get("uri") or source_uri(path)
+        uri = inputs.live.details.get(str(path), {}).get("uri") or source_uri(path)
         licenses[str(path)] = SourceLicense("osm", uri, *OSM_LICENSE)
     for path in inputs.label_paths + [Path(m.path) for m in inputs.masks]:
         licenses[str(path)] = SourceLicense("labels", source_uri(path), config.labels_license,

@@ -11,13 +11,19 @@ import shapely
 from tqdm import tqdm
 
 from geoscribe.config import BuildConfig
-from geoscribe.engine.live_inputs import LiveImagery, fetch_live_osm, is_live, live_imagery
+from geoscribe.engine.live_inputs import (
+    LiveInputs,
+    fetch_live_osm,
+    is_live,
+    live_imagery,
+    read_stac,
+    uses_stac,
+)
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import Region, parse_region
-from geoscribe.sources.imagery import expand_imagery, index_raster
+from geoscribe.sources.imagery import expand_imagery, index_raster, is_remote
 from geoscribe.sources.overpass import overpass_url
-from geoscribe.sources.remote import RemoteStats
 from geoscribe.types import RasterInfo
 
 
@@ -51,12 +57,7 @@ class Inputs:
     masks: list
     region: Region
     gdal_cache: int
-    # live sources (issue 18): extra fields of an input's sources row (its public `uri`, the
-    # endpoint, date and queries that rebuild it) by path, the counters by source name, and
-    # live rasters' (license, attribution, name) by path
-    source_details: dict[str, dict] = field(default_factory=dict)
-    remote_stats: dict[str, RemoteStats] = field(default_factory=dict)
-    live_licenses: dict[str, tuple[str, str | None, str]] = field(default_factory=dict)
+    live: LiveInputs = field(default_factory=LiveInputs)  # what live sources add (issue 18)
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -64,20 +65,32 @@ def read_inputs(config: BuildConfig) -> Inputs:
     if config.recipe not in RECIPES:
         raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
-    files = [spec for spec in config.imagery if not is_live(spec)]
-    live = LiveImagery()
-    if len(files) < len(config.imagery):
-        live = live_imagery(config, [s for s in config.imagery if is_live(s)],
-                            parse_region(config.region))
-    rasters, failed_rasters = (index_imagery(files, gdal_cache) if files or not live.rasters
-                               else ([], {}))
-    rasters += live.rasters
+    live = LiveInputs()
+    rasters, failed_rasters = read_imagery(config, gdal_cache, live)
     osm_paths, label_paths, masks = vector_inputs(config)
     region = build_region(config, rasters)
     live_osm = fetch_live_osm(config, region.geometry, rasters)
+    live.details.update(live_osm.details)
+    live.remote_stats.update(live_osm.remote_stats)
     return Inputs(rasters, failed_rasters, osm_paths + live_osm.paths, label_paths, masks, region,
-                  gdal_cache, live_osm.details, {**live.remote_stats, **live_osm.remote_stats},
-                  live.licenses)
+                  gdal_cache, live)
+
+
+def read_imagery(config: BuildConfig, gdal_cache: int, live: LiveInputs
+                 ) -> tuple[list[RasterInfo], dict]:
+    """The rasters of `--imagery`: a STAC search, Earth Engine cells and/or files (live
+    sources add their licenses and counters to `live`)."""
+    if uses_stac(config):
+        return read_stac(config, parse_region(config.region), gdal_cache, live)
+    files = [spec for spec in config.imagery if not is_live(spec)]
+    if len(files) == len(config.imagery):
+        return index_imagery(files, gdal_cache)
+    fetched = live_imagery(config, [s for s in config.imagery if is_live(s)],
+                           parse_region(config.region))
+    live.raster_licenses.update(fetched.licenses)
+    live.remote_stats.update(fetched.remote_stats)
+    rasters, failed = index_imagery(files, gdal_cache) if files else ([], {})
+    return rasters + fetched.rasters, failed
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
@@ -155,7 +168,8 @@ def build_region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
 def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
     """Every file the output depends on, by the option that named it."""
     files = {
-        "--imagery": [r.path for r in inputs.rasters] + list(inputs.failed_rasters),
+        "--imagery": [r.path for r in inputs.rasters if not is_remote(r.path)]
+        + [path for path in inputs.failed_rasters if not is_remote(path)],
         "--osm": [str(p) for p in inputs.osm_paths],
         "--labels": [str(p) for p in inputs.label_paths] + [m.path for m in inputs.masks],
         "--class-map": [str(p) for p in config.class_map],
@@ -168,7 +182,7 @@ def input_names(inputs: Inputs) -> dict[str, str]:
     """How the run file names the cached files of live sources: their public id and cache
     key (`earthengine:C/ID#key`, `overpass:URL#key`), never the cache path."""
     names = {r.path: f"{r.uri}#{Path(r.path).name}" for r in inputs.rasters
-             if r.path in inputs.live_licenses}
+             if r.path in inputs.live.raster_licenses and not is_remote(r.path)}
     names.update({path: f"{row['uri']}#{Path(path).name}"
-                  for path, row in inputs.source_details.items() if row.get("uri")})
+                  for path, row in inputs.live.details.items() if row.get("uri")})
     return names

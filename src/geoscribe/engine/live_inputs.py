@@ -1,14 +1,19 @@
 """Live sources resolved before the pipeline (issue 18) into what it already reads:
 `--osm overpass[:URL]` fetched (through the on-disk cache) for the area the build must know and
-handed on as an OSM file, with its provenance (endpoint, date, queries); live `--imagery`
-(earthengine:...) as RasterInfo rasters of cached GeoTIFFs, named in outputs by their public id
-(never the cache path), with the source's license; and each source's request counters."""
+handed on as an OSM file, with its provenance (endpoint, date, queries); `--imagery stac:URL`
+as rasters opened by URL; `--imagery earthengine:...` as rasters of cached GeoTIFFs. Rasters
+are named in outputs by their public id (never a cache path or a signed URL), with the
+source's license; each source adds the rows stats.json `sources` lists to rebuild it, its
+request counters (`remote_stats`) and the digests a resumed build compares (`LiveInputs`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import rasterio
 import shapely
 from shapely.geometry.base import BaseGeometry
 from tqdm import tqdm
@@ -16,7 +21,9 @@ from tqdm import tqdm
 from geoscribe.config import BuildConfig
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
+from geoscribe.redact import redact_text
 from geoscribe.region import Region, cell_bounds, cell_index, ingest_area
+from geoscribe.sources.imagery import index_raster, remote_gdal_env
 from geoscribe.sources.overpass import (
     PREFIX,
     OverpassClient,
@@ -25,9 +32,23 @@ from geoscribe.sources.overpass import (
     parse_date,
 )
 from geoscribe.sources.remote import DiskCache, RemoteStats, cache_root
+from geoscribe.sources.stac import StacQuery, is_stac, search_stac, secrets_of, stac_url
 from geoscribe.types import RasterInfo
 
 EARTHENGINE = "earthengine:"
+
+
+@dataclass
+class LiveInputs:
+    """What the live sources of a build add to its inputs."""
+
+    raster_licenses: dict[str, tuple[str, str | None, str]] = field(default_factory=dict)
+    # raster path -> (license, attribution, name outputs give it)
+    details: dict[str, dict] = field(default_factory=dict)  # input path -> extra fields of its
+    # stats.json `sources` row (its public `uri`, the endpoint, date and queries that rebuild it)
+    sources: list[dict] = field(default_factory=list)  # extra stats.json `sources` rows
+    remote_stats: dict[str, RemoteStats] = field(default_factory=dict)  # by source name
+    digests: dict[str, str] = field(default_factory=dict)  # for the run's fingerprint
 
 
 @dataclass
@@ -121,7 +142,6 @@ def earthengine_imagery(config: BuildConfig, spec: str, region: Region) -> LiveI
         fetch_collection,
         parse_datetime,
     )
-    from geoscribe.sources.imagery import index_raster
 
     collection = spec[len(EARTHENGINE):].strip()
     if not collection:
@@ -160,3 +180,58 @@ def live_imagery(config: BuildConfig, specs: list[str], region: Region) -> LiveI
         live.licenses.update(part.licenses)
         live.remote_stats.update(part.remote_stats)
     return live
+
+
+def uses_stac(config: BuildConfig) -> bool:
+    """Whether `--imagery` names a STAC API; checks it is the only imagery and the STAC
+    options come with it."""
+    stac = [spec for spec in config.imagery if is_stac(spec)]
+    if not stac:
+        if config.collection:
+            raise InputError("--collection", "needs --imagery stac:URL")
+        return False
+    if len(config.imagery) > 1:
+        raise InputError("--imagery", "stac:URL cannot be combined with other --imagery")
+    if not config.collection:
+        raise InputError("--collection", "--imagery stac:URL needs the collection to search")
+    return True
+
+
+def stac_query(config: BuildConfig) -> StacQuery:
+    """The STAC search of a config."""
+    return StacQuery(stac_url(config.imagery[0]), str(config.collection), config.datetime,
+                     config.max_cloud, config.asset, config.stac_sign)
+
+
+def read_stac(config: BuildConfig, region: Region, gdal_cache_bytes: int,
+              live: LiveInputs) -> tuple[list[RasterInfo], dict]:
+    """The chosen items' assets as rasters read by URL (see sources.stac for the choice) and,
+    by public URL, why others could not be read; an error when none can be read."""
+    query = stac_query(config)
+    stats = live.remote_stats.setdefault("stac", RemoteStats())
+    cache = DiskCache(cache_root(config.cache_dir) / "stac")
+    result = search_stac(query, region.geometry, cache, stats)
+    secrets = secrets_of(query, result.assets)
+    license_id = (config.imagery_license if config.imagery_license != "unknown"
+                  else result.license)
+    attribution = config.imagery_attribution or result.attribution
+    rasters, failed = [], {}
+    env = remote_gdal_env([asset.open_href for asset in result.assets])
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_bytes, **env):
+        for asset in result.assets:
+            try:
+                info = index_raster(asset.open_href)
+            except InputError as exc:
+                failed[asset.row()["href"]] = redact_text(exc.problem, secrets)
+                continue
+            rasters.append(replace(info, uri=asset.row()["href"],
+                                   acquired=asset.datetime or info.acquired))
+            live.raster_licenses[info.path] = (license_id, attribution, asset.item_id)
+    if not rasters:
+        raise InputError(query.option, f"no chosen asset is readable "
+                         f"({next(iter(failed.values()))})")
+    row = {**result.search, "license": license_id, "attribution": attribution or ""}
+    live.sources.append(row)
+    live.digests[f"{query.option} {query.collection}"] = "sha256:" + hashlib.sha256(
+        json.dumps(row, sort_keys=True).encode()).hexdigest()
+    return rasters, failed

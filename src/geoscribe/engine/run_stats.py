@@ -121,25 +121,25 @@ def run_stats(recipe: str, inputs: Inputs, ingest: dict, licenses: dict[str, Sou
     }
 
 
+def remote_counters(inputs: Inputs) -> dict:
+    """`remote`: each live source's counters (requests, cache hits, bytes, retries), when
+    the build used one (issue 18)."""
+    counters = inputs.live.remote_stats
+    if not counters:
+        return {}
+    return {"remote": {name: c.as_dict() for name, c in sorted(counters.items())}}
+
+
 def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict]:
     """Every input by its public name with its kind, license, attribution and (imagery) the
     acquisition date: what the dataset card lists, and names when a license is missing."""
     acquired = {raster.path: raster.acquired for raster in inputs.rasters}
     rows = [{"kind": lic.kind, "uri": lic.uri, "license": lic.license,
              "attribution": lic.attribution or "", "acquired": acquired.get(path),
-             **inputs.source_details.get(path, {})}
-            for path, lic in licenses.items()]
+             **inputs.live.details.get(path, {})}
+            for path, lic in licenses.items()] + inputs.live.sources
     unique = {json.dumps(row, sort_keys=True): row for row in rows}  # a live image's tiles
     return sorted(unique.values(), key=lambda row: (row["kind"], row["uri"]))
-
-
-def remote_counters(inputs: Inputs) -> dict:
-    """`remote`: each live source's counters (requests, cache hits, retries by cause, bytes),
-    absent when the build used none."""
-    if not inputs.remote_stats:
-        return {}
-    return {"remote": {name: counters.as_dict()
-                       for name, counters in sorted(inputs.remote_stats.items())}}
 
 
 def add_filter_stats(stats: dict, filtered: FilterResult) -> None:

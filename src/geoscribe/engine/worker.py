@@ -16,6 +16,7 @@ from geoscribe.checks.schema import key_errors, record_errors
 from geoscribe.engine.recipes import make_builder
 from geoscribe.engine.units import DONE_MARKER, Unit, finish_unit, unit_dir, unit_parts
 from geoscribe.shards import sample_members
+from geoscribe.sources.imagery import remote_gdal_env
 
 _STATE: dict = {}
 
@@ -35,7 +36,8 @@ def _ensure_state(packed: PackedContext) -> None:
 
 def init_worker(ctx: BuildContext) -> None:
     """Open the recipe's builder and GDAL environment inside this process (never inherited)."""
-    env = rasterio.Env(GDAL_CACHEMAX=ctx.gdal_cache_bytes, GDAL_NUM_THREADS=1)
+    env = rasterio.Env(GDAL_CACHEMAX=ctx.gdal_cache_bytes, GDAL_NUM_THREADS=1,
+                       **remote_gdal_env([r.path for r in ctx.rasters]))
     env.__enter__()
     _STATE.update(ctx=ctx, env=env, builder=make_builder(ctx))
 

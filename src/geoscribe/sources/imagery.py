@@ -24,11 +24,27 @@ from rasterio.warp import transform_bounds
 from geoscribe.errors import InputError
 from geoscribe.geometry import ground_resolution_m
 from geoscribe.sources.registry_data import source_uri
+from geoscribe.sources.remote import USER_AGENT
 from geoscribe.types import RasterInfo
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 STRETCH_PERCENTILES = (2.0, 98.0)
 STATS_MAX_SIDE = 1024
+COG_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
+# GDAL's HTTP settings for rasters read by URL (issue 18): a chip reads only the tiles it
+# needs, by HTTP range requests; see docs/live-sources.md for why each is set
+REMOTE_GDAL_ENV = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing to find sidecars
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",  # adjacent tiles in one range request
+    "GDAL_HTTP_MULTIPLEX": "YES",  # one HTTP/2 connection for parallel ranges
+    "GDAL_INGESTED_BYTES_AT_OPEN": "65536",  # header and tile index in the first request
+    "VSI_CACHE": "TRUE",  # keep read ranges: neighbouring chips share tiles
+    "VSI_CACHE_SIZE": str(8 * 1024 * 1024),  # per open file: <= 16 files a worker
+    "GDAL_HTTP_MAX_RETRY": "4",  # 429/502/503/504: retried by GDAL
+    "GDAL_HTTP_RETRY_DELAY": "1",
+    "GDAL_HTTP_TIMEOUT": "60",
+    "GDAL_HTTP_USERAGENT": USER_AGENT,
+}
 
 
 def expand_imagery(specs: list[str]) -> list[Path]:
@@ -53,6 +69,25 @@ def expand_imagery(specs: list[str]) -> list[Path]:
         else:
             raise InputError(f"--imagery {spec}", "file not found")
     return sorted(set(paths))
+
+
+def is_remote(path: str | Path) -> bool:
+    """Whether a raster path is read over HTTP (an http(s) URL or a /vsicurl/ path)."""
+    text = str(path)
+    return text.startswith(("http://", "https://", "/vsicurl/"))
+
+
+def remote_gdal_env(paths: list[str]) -> dict[str, str]:
+    """GDAL's HTTP settings when any of `paths` is remote (else none): REMOTE_GDAL_ENV, and
+    CPL_VSIL_CURL_ALLOWED_EXTENSIONS (no probe of other files) when every remote URL ends in
+    a GeoTIFF suffix (query string aside)."""
+    remote = [str(p) for p in paths if is_remote(p)]
+    if not remote:
+        return {}
+    env = dict(REMOTE_GDAL_ENV)
+    if all(p.split("?", 1)[0].endswith(COG_SUFFIXES) for p in remote):
+        env["CPL_VSIL_CURL_ALLOWED_EXTENSIONS"] = ",".join(COG_SUFFIXES)
+    return env
 
 
 def _rgb_bands(src) -> list[int]:
