@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from geoscribe.text.numbers import UNITS, Quantity, digits, quantities, same_value
-from geoscribe.text.templates import singular
+from geoscribe.text.templates import plural, singular
 from geoscribe.text.vocabulary import (
     attribute_pattern,
     forms,
@@ -26,7 +26,6 @@ from geoscribe.text.vocabulary import (
     names_of,
     neutral_words,
     object_nouns,
-    plural_of,
 )
 
 
@@ -523,7 +522,7 @@ def _singular(phrase: str) -> str:
     """templates.singular, or the phrase less its -s where that is the plural it states
     ("commercial areas")."""
     found = singular(phrase)
-    if found == phrase and phrase.endswith("s") and plural_of(phrase[:-1]) == phrase:
+    if found == phrase and phrase.endswith("s") and plural(phrase[:-1]) == phrase:
         return phrase[:-1]
     return found
 
