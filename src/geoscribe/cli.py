@@ -29,6 +29,7 @@ USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Click
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPTED = "interrupted; re-run the same command to resume"
 HELP_PANELS = ("Sources", "Chips", "Text / LLM", "Filters", "Run")
+NOMINATIM_URL = "https://nominatim.openstreetmap.org"  # --geocoder-url's default
 RUN_PANEL = HELP_PANELS[-1]  # where --help and --version go
 HELP_RECIPE = "geoscribe.help_recipe"  # ctx.meta key: the recipe named before --help
 RECIPE_HELP = "Recipe name."  # the RECIPE argument's help, completed when help is shown
@@ -271,6 +272,11 @@ def build_dataset(
     cache_dir: Annotated[Path | None, Run(help="Cache of live sources' replies (default "
                                                "~/.cache/geoscribe; $GEOSCRIBE_CACHE).")
                          ] = None,
+    geocoder_url: Annotated[str, Src(envvar="GEOSCRIBE_GEOCODER_URL",
+                                     help="Nominatim geocoder of a --region place name "
+                                          "(\"Helsinki, Finland\"); cached under --cache-dir, "
+                                          "one request per second.")
+                            ] = NOMINATIM_URL,
     gdal_cache_mb: Annotated[int | None, Run(help="GDAL block cache per process "
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Run("--progress/--no-progress",

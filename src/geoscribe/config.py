@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_llm
+from geoscribe.redact import public_llm, public_url
 
 # fields the dataset card does not list as options: paths and licenses (listed per input)
 NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
@@ -79,6 +79,7 @@ class BuildConfig(BaseModel):
     llm_timeout: float = Field(default=60.0, gt=0, json_schema_extra={"affects_output": False})
     llm_cache: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
     cache_dir: Path | None = Field(default=None, json_schema_extra={"affects_output": False})
+    geocoder_url: str | None = Field(default=None, json_schema_extra={"affects_output": False})
     llm_price_in: float | None = Field(default=None, ge=0,
                                        json_schema_extra={"affects_output": False})
     llm_price_out: float | None = Field(default=None, ge=0,
@@ -157,11 +158,13 @@ class BuildConfig(BaseModel):
         return value
 
     def public_dump(self) -> dict:
-        """The config as recorded in OUT's run file: `llm` without the endpoint's credentials
-        (the API key is never part of a config)."""
+        """The config as recorded in OUT's run file: `llm` and `geocoder_url` without the
+        endpoints' credentials (the API key is never part of a config)."""
         data = self.model_dump(mode="json")
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
+        if data.get("geocoder_url"):
+            data["geocoder_url"] = public_url(data["geocoder_url"])
         return data
 
     def card_options(self) -> dict:

@@ -3,7 +3,7 @@ imagery (and masks) indexed, vector files found, the region checked against the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import rasterio
@@ -13,8 +13,9 @@ from tqdm import tqdm
 from geoscribe.config import BuildConfig
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
-from geoscribe.region import Region, parse_region
+from geoscribe.region import Region, is_place_name, parse_region
 from geoscribe.sources.imagery import expand_imagery, index_raster
+from geoscribe.sources.remote import RemoteStats, cache_root
 from geoscribe.types import RasterInfo
 
 
@@ -48,6 +49,7 @@ class Inputs:
     masks: list
     region: Region
     gdal_cache: int
+    remote_stats: dict[str, RemoteStats] = field(default_factory=dict)  # live sources' counters
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -57,8 +59,10 @@ def read_inputs(config: BuildConfig) -> Inputs:
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
     rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
     osm_paths, label_paths, masks = vector_inputs(config)
-    region = build_region(config, rasters)
-    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache)
+    remote_stats: dict[str, RemoteStats] = {}
+    region = build_region(config, rasters, remote_stats)
+    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache,
+                  remote_stats)
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
@@ -115,13 +119,16 @@ def index_masks(config: BuildConfig, label_paths: list[Path]) -> list:
             for path, cmap, kind in zip(label_paths, maps, kinds, strict=True)]
 
 
-def build_region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
-    """The region of `--region` (for `demo`: the demo imagery's), checked to overlap the
-    imagery."""
+def build_region(config: BuildConfig, rasters: list[RasterInfo],
+                 remote_stats: dict[str, RemoteStats] | None = None) -> Region:
+    """The region of `--region` (for `demo`: the demo imagery's; for a place name: its
+    geocoded polygon, counted in `remote_stats`), checked to overlap the imagery."""
     if config.region.strip().lower() == "demo":
         from geoscribe.sources import demo
 
         region = Region(demo.demo_region([r.bounds_wgs84 for r in rasters]), "demo")
+    elif is_place_name(config.region):
+        region = place_region(config, {} if remote_stats is None else remote_stats)
     else:
         region = parse_region(config.region)
     footprint = shapely.union_all([shapely.box(*r.bounds_wgs84) for r in rasters])
@@ -130,6 +137,19 @@ def build_region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
         raise InputError(f"--region {config.region}",
                          f"outside the imagery (imagery covers lon/lat {fb})")
     return region
+
+
+def place_region(config: BuildConfig, remote_stats: dict[str, RemoteStats]) -> Region:
+    """The polygon of the place `--region` names, from `--geocoder-url` (cached under
+    `--cache-dir`/nominatim)."""
+    from geoscribe.sources.geocode import SOURCE, geocode_place
+
+    if not config.geocoder_url:
+        raise InputError(f"--region {config.region!r}", "a place name needs --geocoder-url")
+    stats = remote_stats.setdefault(SOURCE, RemoteStats())
+    place = geocode_place(config.region.strip(), config.geocoder_url,
+                          cache_root(config.cache_dir) / SOURCE, stats)
+    return Region(place.geometry, f"place {config.region.strip()}", place.provenance)
 
 
 def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from geoscribe import __version__
 from geoscribe.builders.context import SourceLicense
+from geoscribe.engine.context import OSM_LICENSE
 from geoscribe.engine.filtering import FilterResult
 from geoscribe.engine.inputs import Inputs
 from geoscribe.engine.units import Unit
@@ -116,7 +117,16 @@ def run_stats(recipe: str, inputs: Inputs, ingest: dict, licenses: dict[str, Sou
         },
         "licenses": sorted({(lic.license, lic.attribution or "") for lic in licenses.values()}),
         "sources": source_list(inputs, licenses),
+        **remote_block(inputs),
     }
+
+
+def remote_block(inputs: Inputs) -> dict:
+    """`remote`: the live sources' counters by source name (absent when none was used)."""
+    if not inputs.remote_stats:
+        return {}
+    return {"remote": {name: stats.as_dict()
+                       for name, stats in sorted(inputs.remote_stats.items())}}
 
 
 def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict]:
@@ -126,6 +136,10 @@ def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict
     rows = [{"kind": lic.kind, "uri": lic.uri, "license": lic.license,
              "attribution": lic.attribution or "", "acquired": acquired.get(path)}
             for path, lic in licenses.items()]
+    place = inputs.region.provenance
+    if place:  # a geocoded --region: its polygon is OpenStreetMap data
+        rows.append({"kind": "region", "uri": place["endpoint"], "license": OSM_LICENSE[0],
+                     "attribution": OSM_LICENSE[1], "acquired": None, **place})
     return sorted(rows, key=lambda row: (row["kind"], row["uri"]))
 
 
