@@ -23,6 +23,7 @@ class FakeNominatim:
     url: str = ""
     places: dict[str, list[dict]] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)  # {"time", "path", "query", "agent"}
+    statuses: list[int] = field(default_factory=list)  # replies to give first (Retry-After 0)
 
 
 def result(osm_type: str, osm_id: int, name: str, geojson: dict) -> dict:
@@ -49,6 +50,12 @@ def _handler(server: FakeNominatim) -> type[BaseHTTPRequestHandler]:
             if parts.path != "/search" or query.get("format") != "json" \
                     or query.get("polygon_geojson") != "1":
                 self.send_error(400)
+                return
+            if server.statuses:
+                self.send_response(server.statuses.pop(0))
+                self.send_header("Retry-After", "0")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             data = json.dumps(server.places.get(query.get("q", ""), [])).encode()
             self.send_response(200)

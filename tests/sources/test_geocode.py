@@ -66,6 +66,22 @@ def test_the_first_polygon_result_is_taken_and_named(nominatim, tmp_path, capsys
     assert "3 places match; took result 2" in err and "relation 2" in err
 
 
+def test_a_busy_geocoder_is_asked_again_at_the_same_pace(nominatim, tmp_path):
+    """issue 18 place names: 429 and 503 are retried after their Retry-After, still one
+    request per second, and counted by cause; an error status that stays is one line."""
+    nominatim.places["Alpha"] = [result("relation", 10, "Alpha", square(0, 0, 1))]
+    nominatim.statuses = [429, 503]
+    stats = RemoteStats()
+    place = geocode_place("Alpha", nominatim.url, tmp_path / "cache", stats)
+    assert place.provenance["osm_id"] == 10 and len(nominatim.requests) == 3
+    times = [r["time"] for r in nominatim.requests]
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.95
+    assert stats.requests == 3 and dict(stats.retries) == {"429": 1, "503": 1}
+    nominatim.statuses = [500]
+    with pytest.raises(InputError, match=r"^--region 'Beta': geocoder .* answered HTTP 500$"):
+        geocode_place("Beta", nominatim.url, tmp_path / "cache", RemoteStats())
+
+
 @pytest.mark.parametrize(("served", "needle"), [
     ([], "no place of that name"),
     ([result("node", 1, "A point", {"type": "Point", "coordinates": [5.0, 5.0]})],

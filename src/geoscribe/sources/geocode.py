@@ -117,14 +117,13 @@ def fetch(endpoint: str, params: dict, folder: Path, stats: RemoteStats, timeout
             raise InputError(where, f"geocoder {public} unreachable "
                                     f"({type(exc).__name__})") from None
         stats.count(requests=1, bytes_read=len(response.content))
-        if response.status_code in (429, 503) and attempt < RETRIES:
-            stats.count(retry=str(response.status_code))
-            time.sleep(min(MAX_WAIT_S, retry_after_seconds(dict(response.headers), MIN_GAP_S)))
-            continue
-        if response.status_code != 200:
-            raise InputError(where, f"geocoder {public} answered HTTP {response.status_code}")
-        return response.content
-    raise AssertionError("unreachable")  # the loop returns or raises
+        if response.status_code not in (429, 503) or attempt == RETRIES:
+            break
+        stats.count(retry=str(response.status_code))
+        time.sleep(min(MAX_WAIT_S, retry_after_seconds(dict(response.headers), MIN_GAP_S)))
+    if response.status_code != 200:
+        raise InputError(where, f"geocoder {public} answered HTTP {response.status_code}")
+    return response.content
 
 
 def wait_turn(folder: Path, gap: float = MIN_GAP_S) -> None:
