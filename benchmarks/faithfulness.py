@@ -26,12 +26,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 import numpy as np
 import rasterio
+
+from geoscribe.report_scan import iter_records
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -103,14 +104,6 @@ def build(recipe: str, inputs: dict[str, Path], server: FakeLLM, args) -> float:
     return time.perf_counter() - started
 
 
-def shard_records(out: Path):
-    for tar in sorted((out / "data").glob("*.tar")):
-        with tarfile.open(tar) as f:
-            for member in f:
-                if member.name.endswith(".json"):
-                    yield json.loads(f.extractfile(member).read())
-
-
 def facts_key(facts: dict) -> str:
     """The facts a reply was written from, as one string (the record's evidence.llm_facts is
     the prompt's DATA block)."""
@@ -136,7 +129,7 @@ def outcomes(out: Path) -> tuple[set, dict]:
     only its role and text identify it). Keyed by facts, so that a short QA text that is
     right for one record and wrong for another is judged for each."""
     kept, by_id = set(), {}
-    for record in shard_records(out):
+    for _, record in iter_records(out / "data"):
         key = facts_key(record["evidence"]["llm_facts"])
         by_id[record["id"]] = key
         kept.update((key, role, text.strip()) for role, text in record_texts(record))

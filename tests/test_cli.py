@@ -87,3 +87,22 @@ def test_labels_help_names_vector_labels_and_label_rasters_by_recipe_kind():
         assert ("Vector recipes: vector labels (.geojson/.gpkg/.shp) with OSM-style tag columns; "
                 "mask recipes: label rasters (with --class-map). `geoscribe recipes` says which."
                 ) in text
+
+
+def test_plain_help_and_version_import_no_builder():
+    """review follow-up (issue 11 registry): `build-dataset --help` and `--version` list the
+    recipes without importing a builder (the registry imports them all, over a second); the
+    names they give are the registry's."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom geoscribe.cli import build_dataset_main\nsys.argv = "
+              "['build-dataset', sys.argv[1]]\ntry:\n    build_dataset_main()\n"
+              "except SystemExit:\n    pass\n"
+              "print(sorted(m for m in sys.modules if m.startswith('geoscribe.builders.')))\n")
+    for flag in ("--help", "--version"):
+        out = subprocess.run([sys.executable, "-c", script, flag], capture_output=True,
+                             text=True, check=True).stdout
+        assert out.rstrip().endswith("[]"), out[-300:]
+    text = " ".join(run_cli("build-dataset", "--help", check=True).stdout.split())
+    assert f"Recipe name: {', '.join(RECIPES)} (see" in text

@@ -17,6 +17,7 @@ from geoscribe.region import (
     cell_name,
     crosses_split,
     guarded_split,
+    is_place_name,
     parse_bbox,
     parse_geojson,
     parse_region,
@@ -110,6 +111,17 @@ def test_parse_region_dispatch(tmp_path):
         parse_region("Gainesville, Florida")
     with pytest.raises(InputError):
         parse_region("   ")
+
+
+@pytest.mark.parametrize(("text", "place"), [
+    ("Helsinki, Finland", True), ("Springfield", True), ("São Paulo, Brasil", True),
+    ("1,2,3,4", False), (" -81.99,29.68,-81.98,29.69 ", False), ("a,b,c,d", False),
+    ("nan,1,2,3", False), ("demo", False), ("region.geojson", False),
+])
+def test_place_names_are_told_from_bboxes_and_files(text, place):
+    """issue 18 place names: words make a place name; a bbox, even a mistyped one, a GeoJSON
+    file and `demo` do not."""
+    assert is_place_name(text) is place
 
 
 def test_cells():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -95,3 +96,33 @@ def test_dataset_card_header(tmp_path, licenses, hub, samples, size):
     assert header["size_categories"] == [size]
     assert header["configs"][0]["data_files"] == [{"split": "train",
                                                    "path": "data/train-*.tar"}]
+
+
+def test_qa_mix_and_report_read_the_records_once(built, tmp_path, monkeypatch):
+    """issue 17 case 6 review: the realised QA mix (stats `qa_types`) comes from the report's
+    own scan of the records: a build's mix then its report open the shards no more often
+    than the report alone, and a rewritten shard is read again."""
+    import tarfile
+
+    from geoscribe.report import add_qa_mix, write_report
+
+    opened: list[str] = []
+    real_open = tarfile.open
+    monkeypatch.setattr(tarfile, "open", lambda name, *a, **k: (
+        opened.append(Path(name).name), real_open(name, *a, **k))[1])
+    alone, both = tmp_path / "alone", tmp_path / "both"
+    for out in (alone, both):
+        shutil.copytree(built, out)
+    write_report(alone, read_stats(alone))
+    report_alone, opened[:] = list(opened), []
+    stats = read_stats(both)
+    add_qa_mix(stats, both)
+    write_report(both, stats)
+    shards = sorted(p.name for p in (both / "data").glob("*.tar"))
+    assert set(report_alone) == set(shards)
+    assert sorted(opened) == sorted(report_alone)
+    first = both / "data" / shards[0]
+    first.write_bytes(first.read_bytes())  # the same bytes, written again
+    opened.clear()
+    write_report(both, stats)
+    assert sorted(opened) == sorted(report_alone)

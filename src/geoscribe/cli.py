@@ -29,6 +29,7 @@ USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Click
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INTERRUPTED = "interrupted; re-run the same command to resume"
 HELP_PANELS = ("Sources", "Chips", "Text / LLM", "Filters", "Run")
+NOMINATIM_URL = "https://nominatim.openstreetmap.org"  # --geocoder-url's default
 RUN_PANEL = HELP_PANELS[-1]  # where --help and --version go
 HELP_RECIPE = "geoscribe.help_recipe"  # ctx.meta key: the recipe named before --help
 EE_URL = "https://earthengine-highvolume.googleapis.com"  # --ee-url's default (issue 18)
@@ -79,25 +80,36 @@ Src, Chip, Text, Filt, Run = (_panel(t) for t in HELP_PANELS)
 
 
 def _recipe_help() -> str:
-    """The RECIPE argument's help: the names of the registry (read only when help is shown:
-    the registry imports every builder)."""
-    from geoscribe.recipes import RECIPES
+    """The RECIPE argument's help: the recipes' names (recipe_names: without importing the
+    builders, which the registry does)."""
+    from geoscribe.recipe_names import recipe_names
 
-    return f"Recipe name: {', '.join(RECIPES)} (see `geoscribe recipes`)."
+    return f"Recipe name: {', '.join(recipe_names())} (see `geoscribe recipes`)."
 
 
 def _recipe_in(args: list[str]):
-    """The spec of the first argument that names a recipe (None when none does)."""
+    """The spec of the first argument that names a recipe (None when none does; the
+    registry, which imports every builder, only then)."""
+    from geoscribe.recipe_names import recipe_names
+
+    name = next((a for a in args if not a.startswith("-") and a in recipe_names()), None)
+    if name is None:
+        return None
     from geoscribe.recipes import RECIPES
 
-    return next((RECIPES[a] for a in args if not a.startswith("-") and a in RECIPES), None)
+    return RECIPES[name]
 
 
 def _hidden_options(spec) -> frozenset[str]:
-    """The config fields of other recipes' own options, which `spec`'s help leaves out."""
+    """The parameters of other recipes' own options, which `spec`'s help leaves out (none,
+    and nothing imported, for the plain --help)."""
+    if spec is None:
+        return frozenset()
+    from geoscribe.config import FLAG_FIELDS
     from geoscribe.recipes import recipe_options
 
-    return recipe_options() - set(spec.options) if spec is not None else frozenset()
+    fields = recipe_options() - set(spec.options)
+    return frozenset(fields | {flag for flag, field in FLAG_FIELDS.items() if field in fields})
 
 
 class PanelCommand(TyperCommand):
@@ -118,13 +130,11 @@ class PanelCommand(TyperCommand):
         super().format_help_text(ctx, formatter)
 
     def format_options(self, ctx: typer.Context, formatter: Any) -> None:
-        from geoscribe.config import FLAG_FIELDS
-
         hidden = _hidden_options(ctx.meta.get(HELP_RECIPE))
         args, panels = [], {title: [] for title in HELP_PANELS}
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
-            if record is None or FLAG_FIELDS.get(param.name, param.name) in hidden:
+            if record is None or param.name in hidden:
                 continue
             if param.param_type_name == "argument":
                 args.append((record[0], record[1].replace(RECIPE_HELP, _recipe_help())))
@@ -305,6 +315,11 @@ def build_dataset(
                                                "bands' nominal scale).")] = None,
     ee_concurrency: Annotated[int | None, Run(help="Earth Engine: requests in flight "
                                                    "(default 4).")] = None,
+    geocoder_url: Annotated[str, Src(envvar="GEOSCRIBE_GEOCODER_URL",
+                                     help="Nominatim geocoder of a --region place name "
+                                          "(\"Helsinki, Finland\"); cached under --cache-dir, "
+                                          "one request per second.")
+                            ] = NOMINATIM_URL,
     gdal_cache_mb: Annotated[int | None, Run(help="GDAL block cache per process "
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Run("--progress/--no-progress",

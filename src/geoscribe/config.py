@@ -94,6 +94,7 @@ class BuildConfig(BaseModel):
     ee_scale: float | None = Field(default=None, gt=0)
     ee_concurrency: int = Field(default=4, ge=1, le=64,
                                 json_schema_extra={"affects_output": False})
+    geocoder_url: str | None = Field(default=None, json_schema_extra={"affects_output": False})
     llm_price_in: float | None = Field(default=None, ge=0,
                                        json_schema_extra={"affects_output": False})
     llm_price_out: float | None = Field(default=None, ge=0,
@@ -172,8 +173,8 @@ class BuildConfig(BaseModel):
         return value
 
     def public_dump(self) -> dict:
-        """The config as recorded in OUT's run file: `llm` without the endpoint's credentials
-        (the API key is never part of a config)."""
+        """The config as recorded in OUT's run file: `llm` and `geocoder_url` without the
+        endpoints' credentials (the API key is never part of a config)."""
         data = self.model_dump(mode="json")
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
@@ -210,12 +211,13 @@ class BuildConfig(BaseModel):
 
 def public_urls(data: dict) -> dict:
     """`data` (a config dump) with the URLs of live sources (`--imagery stac:URL`,
-    `--stac-sign`, `--osm overpass:URL`, `--ee-url`) in their public form (no credentials;
-    issue 18)."""
+    `--stac-sign`, `--osm overpass:URL`, `--ee-url`, `--geocoder-url`) in their public form
+    (no credentials; issue 18)."""
     data["imagery"] = [redact_text(spec) for spec in data.get("imagery") or []]
     data["osm"] = [public_spec(spec) for spec in data.get("osm") or []]
-    if data.get("ee_url"):
-        data["ee_url"] = public_url(data["ee_url"])
+    for name in ("ee_url", "geocoder_url"):
+        if data.get(name):
+            data[name] = public_url(data[name])
     if data.get("stac_sign"):
         data["stac_sign"] = redact_text(data["stac_sign"])
     return data

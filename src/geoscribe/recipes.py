@@ -3,7 +3,9 @@
 A recipe is one module under builders/ with a `RecipeSpec` (geoscribe.types) next to its
 builder; the rest of the package reads per-recipe knowledge from the spec (chips, inputs,
 builder, options, LLM task, focus rule, demo kind) instead of naming recipes. This module
-imports the builders, so it sits above them: checks/, engine/ and cli read it.
+imports the builders, so it sits above them: checks/, engine/ and cli read it; what needs only
+the names (`build-dataset --help`) reads geoscribe.recipe_names, which imports nothing
+(tests/test_recipe_names.py keeps the two in step).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,10 +24,12 @@ REACH_MARGIN = 0.1  # on top of a chip's diagonal: the GSD varies across a raste
 
 @dataclass(frozen=True)
 class Region:
-    """The area to build, as a WGS84 geometry, and a text describing where it came from."""
+    """The area to build, as a WGS84 geometry, and a text describing where it came from
+    (`provenance`: a geocoded place's name, OSM id and geocoder, for stats.json `sources`)."""
 
     geometry: BaseGeometry
     description: str
+    provenance: dict | None = field(default=None, compare=False)
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -96,9 +99,28 @@ def parse_region(text: str) -> Region:
         return parse_bbox(text)
     raise InputError(
         f"--region {text!r}",
-        "not a bbox (min_lon,min_lat,max_lon,max_lat), an existing GeoJSON file, or 'demo'; "
-        "place names need the Nominatim geocoder, which is not available offline",
+        "not a bbox (min_lon,min_lat,max_lon,max_lat), an existing GeoJSON file, or 'demo' "
+        "(place names are geocoded by the build: engine/inputs.given_region)",
     )
+
+
+def is_place_name(text: str) -> bool:
+    """Whether a --region value names a place ("Helsinki, Finland"): not demo, not a GeoJSON
+    file, and words in it (a bbox with a typo, "a,b,c,d" or "nan,1,2,3", stays a bbox)."""
+    text = text.strip()
+    if text.lower() == "demo" or text.lower().endswith((".geojson", ".json")) \
+            or Path(text).exists():
+        return False
+    return re.search(r"[^\W\d_]{2,}", text) is not None and not all(
+        _is_number(part) for part in text.split(","))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def ingest_area(region: BaseGeometry, side_px: int, gsds_m: list[float]) -> BaseGeometry:

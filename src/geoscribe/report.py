@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import tarfile
-from collections import Counter
 from pathlib import Path
 
 from geoscribe.errors import InputError
@@ -97,26 +96,14 @@ def report_lines(out: Path, stats: dict, plots: list[str]) -> list[str]:
     return lines
 
 
-def qa_type_counts(data_dir: Path) -> dict[str, int]:
-    """Questions per type (`qa[].type`) over every record of the shards in `data_dir`, read
-    back from the shards themselves (only the JSON members are read)."""
-    counts: Counter[str] = Counter()
-    for shard in sorted(data_dir.glob("*.tar")):
-        with tarfile.open(shard, "r") as tar:
-            for member in tar:
-                if member.isfile() and member.name.endswith(".json"):
-                    record = json.loads(tar.extractfile(member).read())
-                    counts.update(str(q.get("type")) for q in record.get("qa") or ())
-    return dict(sorted(counts.items()))
-
-
 def add_qa_mix(stats: dict, out: Path) -> None:
     """Set `stats["qa_types"]`, the realised question mix of OUT's shards (absent when the
-    records hold no questions)."""
+    records hold no questions), from report_scan's one pass over the records (the report
+    written next reuses it)."""
     stats.pop("qa_types", None)
-    counts = qa_type_counts(out / "data")
+    counts = scan_output(out).qa_types
     if counts:
-        stats["qa_types"] = counts
+        stats["qa_types"] = dict(sorted(counts.items()))
 
 
 def _qa_mix_line(counts: dict[str, int]) -> str:

@@ -4,13 +4,19 @@ the scene's known UTM footprint, not from the code under test."""
 
 from __future__ import annotations
 
+import json
+import tarfile
+
 import pytest
 import shapely
+import shapely.geometry
 from pyproj import Transformer
 
+from conftest import build_args, digests, run_cli
 from geoscribe.config import make_config
 from geoscribe.engine.inputs import input_files, read_inputs, resolve_demo
 from geoscribe.errors import InputError
+from nominatim_server import result
 from scene import CRS, GSD, ORIGIN_X, ORIGIN_Y, SIZE
 
 
@@ -101,3 +107,99 @@ def test_resolve_demo_leaves_other_regions_alone_and_refuses_own_inputs(monkeypa
     for key, value in demo.DEMO_OPTIONS.items():
         assert filled[key] == value
 
+
+
+# --- issue 18: --region "Place, Country" geocoded (tests/nominatim_server.py) -----------------
+
+PLACE = "Scene Town, Testland"
+
+
+def _west_half_wgs84() -> shapely.Polygon:
+    """The western half of the scene raster, in lon/lat (pyproj): the fake place's polygon."""
+    t = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    half = SIZE * GSD / 2
+    corners = [(ORIGIN_X - 20, ORIGIN_Y + 20), (ORIGIN_X + half, ORIGIN_Y + 20),
+               (ORIGIN_X + half, ORIGIN_Y - SIZE * GSD - 20),
+               (ORIGIN_X - 20, ORIGIN_Y - SIZE * GSD - 20)]
+    return shapely.Polygon([t.transform(x, y) for x, y in corners])
+
+
+def _place_build(scene, out, nominatim, cache, *extra):
+    args = [a if not a.startswith("--region=") else f"--region={PLACE}"
+            for a in build_args(scene, out)]
+    return run_cli(*args, "--geocoder-url", nominatim.url, "--cache-dir", str(cache), *extra)
+
+
+def _focus_ids(out) -> list[int]:
+    ids = []
+    for shard in sorted((out / "data").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                if member.name.endswith(".json"):
+                    record = json.loads(tar.extractfile(member).read())
+                    ids += [f["osm_id"] for f in record["features"] if f["focus"]]
+    return ids
+
+
+def _feature_wgs84(feature) -> shapely.Geometry:
+    t = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    points = [t.transform(x, y) for x, y in feature.utm]
+    return shapely.Polygon(points) if len(points) > 3 and points[0] == points[-1] \
+        else shapely.LineString(points) if len(points) > 1 else shapely.Point(points[0])
+
+
+def test_a_place_name_builds_the_places_polygon(scene, nominatim, tmp_path):
+    """issue 18 place names: `--region "Place, Country"` becomes the geocoded polygon: every
+    record's focus lies in it, the shards equal a build given the same polygon as a GeoJSON
+    file, and stats.json records the place, its OSM element, the geocoder and the request."""
+    polygon = _west_half_wgs84()
+    nominatim.places[PLACE] = [result("relation", 4242, "Scene Town, Testland",
+                                      shapely.geometry.mapping(polygon))]
+    run = _place_build(scene, tmp_path / "place", nominatim, tmp_path / "cache")
+    assert run.returncode == 0, run.stderr
+    geojson = tmp_path / "place.geojson"
+    geojson.write_text(json.dumps(shapely.geometry.mapping(polygon)), encoding="utf-8")
+    args = [a if not a.startswith("--region=") else f"--region={geojson}"
+            for a in build_args(scene, tmp_path / "file")]
+    run_cli(*args, check=True)
+    assert digests(tmp_path / "place") == digests(tmp_path / "file")
+    features = {f.osm_id: _feature_wgs84(f) for f in scene.features}
+    inside = _focus_ids(tmp_path / "place")
+    assert inside and all(features[i].intersects(polygon) for i in inside)
+    assert any(not g.intersects(polygon) for g in features.values())  # the region cuts
+    stats = json.loads((tmp_path / "place" / "stats.json").read_text(encoding="utf-8"))
+    row = next(r for r in stats["sources"] if r["kind"] == "region")
+    assert (row["place"], row["osm_type"], row["osm_id"], row["uri"]) == (
+        PLACE, "relation", 4242, nominatim.url)
+    assert row["license"] == "ODbL-1.0"
+    assert stats["remote"]["nominatim"]["requests"] == 1
+    assert stats["region"]["description"] == f"place {PLACE}"
+
+
+def test_a_rerun_asks_the_geocoder_nothing(scene, nominatim, tmp_path):
+    """issue 18 place names: the reply is cached under --cache-dir: a re-run (here into a new
+    OUT, so it builds again) makes zero requests and counts a cache hit."""
+    polygon = _west_half_wgs84()
+    nominatim.places[PLACE] = [result("relation", 4242, PLACE, shapely.geometry.mapping(polygon))]
+    for out in ("first", "second"):
+        run = _place_build(scene, tmp_path / out, nominatim, tmp_path / "cache")
+        assert run.returncode == 0, run.stderr
+    assert len(nominatim.requests) == 1
+    stats = json.loads((tmp_path / "second" / "stats.json").read_text(encoding="utf-8"))
+    assert stats["remote"]["nominatim"]["requests"] == 0
+    assert stats["remote"]["nominatim"]["cache_hits"] == 1
+    assert digests(tmp_path / "first") == digests(tmp_path / "second")
+
+
+@pytest.mark.parametrize("case", ["no result", "unreachable"])
+def test_a_place_the_geocoder_cannot_give_is_one_line(scene, nominatim, tmp_path, case):
+    """issue 18 place names: no result, or an unreachable geocoder, is one line and exit 2,
+    with nothing built."""
+    if case == "unreachable":
+        nominatim.url = "http://127.0.0.1:9"
+    run = _place_build(scene, tmp_path / "o", nominatim, tmp_path / "cache")
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    needle = "no place of that name" if case == "no result" else "127.0.0.1:9 unreachable"
+    assert needle in lines[0] and "Traceback" not in run.stderr
+    assert not list((tmp_path / "o").glob("data/*.tar"))

@@ -21,9 +21,10 @@ from geoscribe.engine.live_inputs import (
 )
 from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
-from geoscribe.region import Region, parse_region
+from geoscribe.region import Region, is_place_name, parse_region
 from geoscribe.sources.imagery import expand_imagery, index_raster, is_remote
 from geoscribe.sources.overpass import overpass_url
+from geoscribe.sources.remote import RemoteStats, cache_root
 from geoscribe.types import RasterInfo
 
 
@@ -68,7 +69,10 @@ def read_inputs(config: BuildConfig) -> Inputs:
     live = LiveInputs()
     rasters, failed_rasters = read_imagery(config, gdal_cache, live)
     osm_paths, label_paths, masks = vector_inputs(config)
-    region = build_region(config, rasters)
+    given = given_region(config, live)
+    rasters, failed_rasters = read_imagery(config, gdal_cache, live, given)
+    osm_paths, label_paths, masks = vector_inputs(config)
+    region = build_region(config, rasters, given)
     live_osm = fetch_live_osm(config, region.geometry, rasters)
     live.details.update(live_osm.details)
     live.remote_stats.update(live_osm.remote_stats)
@@ -76,17 +80,29 @@ def read_inputs(config: BuildConfig) -> Inputs:
                   gdal_cache, live)
 
 
-def read_imagery(config: BuildConfig, gdal_cache: int, live: LiveInputs
-                 ) -> tuple[list[RasterInfo], dict]:
+def given_region(config: BuildConfig, live: LiveInputs) -> Region | None:
+    """The region `--region` names, known before any imagery is read (live imagery is asked
+    for it): a bbox or GeoJSON, a geocoded place name (counted in `live`), or None for
+    `demo` (the demo imagery's region, found once the imagery is read)."""
+    text = config.region.strip()
+    if text.lower() == "demo":
+        return None
+    if is_place_name(text):
+        return place_region(config, live.remote_stats)
+    return parse_region(config.region)
+
+
+def read_imagery(config: BuildConfig, gdal_cache: int, live: LiveInputs,
+                 region: Region | None) -> tuple[list[RasterInfo], dict]:
     """The rasters of `--imagery`: a STAC search, Earth Engine cells and/or files (live
     sources add their licenses and counters to `live`)."""
     if uses_stac(config):
-        return read_stac(config, parse_region(config.region), gdal_cache, live)
+        return read_stac(config, region or parse_region(config.region), gdal_cache, live)
     files = [spec for spec in config.imagery if not is_live(spec)]
     if len(files) == len(config.imagery):
         return index_imagery(files, gdal_cache)
     fetched = live_imagery(config, [s for s in config.imagery if is_live(s)],
-                           parse_region(config.region))
+                           region or parse_region(config.region))
     live.raster_licenses.update(fetched.licenses)
     live.remote_stats.update(fetched.remote_stats)
     rasters, failed = index_imagery(files, gdal_cache) if files else ([], {})
@@ -148,21 +164,35 @@ def index_masks(config: BuildConfig, label_paths: list[Path]) -> list:
             for path, cmap, kind in zip(label_paths, maps, kinds, strict=True)]
 
 
-def build_region(config: BuildConfig, rasters: list[RasterInfo]) -> Region:
-    """The region of `--region` (for `demo`: the demo imagery's), checked to overlap the
-    imagery."""
-    if config.region.strip().lower() == "demo":
+def build_region(config: BuildConfig, rasters: list[RasterInfo], given: Region | None
+                 ) -> Region:
+    """The region of `--region` (`given`; for `demo`: the demo imagery's), checked to overlap
+    the imagery."""
+    if given is None:
         from geoscribe.sources import demo
 
         region = Region(demo.demo_region([r.bounds_wgs84 for r in rasters]), "demo")
     else:
-        region = parse_region(config.region)
+        region = given
     footprint = shapely.union_all([shapely.box(*r.bounds_wgs84) for r in rasters])
     if not region.geometry.intersects(footprint):
         fb = ", ".join(f"{v:.5f}" for v in footprint.bounds)
         raise InputError(f"--region {config.region}",
                          f"outside the imagery (imagery covers lon/lat {fb})")
     return region
+
+
+def place_region(config: BuildConfig, remote_stats: dict[str, RemoteStats]) -> Region:
+    """The polygon of the place `--region` names, from `--geocoder-url` (cached under
+    `--cache-dir`/nominatim)."""
+    from geoscribe.sources.geocode import SOURCE, geocode_place
+
+    if not config.geocoder_url:
+        raise InputError(f"--region {config.region!r}", "a place name needs --geocoder-url")
+    stats = remote_stats.setdefault(SOURCE, RemoteStats())
+    place = geocode_place(config.region.strip(), config.geocoder_url,
+                          cache_root(config.cache_dir) / SOURCE, stats)
+    return Region(place.geometry, f"place {config.region.strip()}", place.provenance)
 
 
 def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from geoscribe import __version__
 from geoscribe.builders.context import SourceLicense
+from geoscribe.engine.context import OSM_LICENSE
 from geoscribe.engine.filtering import FilterResult
 from geoscribe.engine.inputs import Inputs
 from geoscribe.engine.units import Unit
@@ -138,6 +139,10 @@ def source_list(inputs: Inputs, licenses: dict[str, SourceLicense]) -> list[dict
              "attribution": lic.attribution or "", "acquired": acquired.get(path),
              **inputs.live.details.get(path, {})}
             for path, lic in licenses.items()] + inputs.live.sources
+    place = inputs.region.provenance
+    if place:  # a geocoded --region: its polygon is OpenStreetMap data
+        rows.append({"kind": "region", "uri": place["endpoint"], "license": OSM_LICENSE[0],
+                     "attribution": OSM_LICENSE[1], "acquired": None, **place})
     unique = {json.dumps(row, sort_keys=True): row for row in rows}  # a live image's tiles
     return sorted(unique.values(), key=lambda row: (row["kind"], row["uri"]))
 

@@ -17,8 +17,31 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from geoscribe.text.claim_words import (
+    ABSENT_AFTER,
+    AXES,
+    BRIDGE,
+    CELLS,
+    CLAUSE,
+    EDGE,
+    LISTED,
+    MOSTLY,
+    NEGATOR,
+    ONE_ITEM,
+    ORIENTATION,
+    POSITION,
+    SENTENCE,
+    SHAPE,
+    SHAPES,
+    SHARE_PHRASE,
+    SIZE,
+    SIZES,
+    WORD,
+    positions_in,
+    size_word,
+)
 from geoscribe.text.numbers import UNITS, Quantity, digits, quantities, same_value
-from geoscribe.text.templates import singular
+from geoscribe.text.templates import plural, singular
 from geoscribe.text.vocabulary import (
     attribute_pattern,
     forms,
@@ -26,7 +49,6 @@ from geoscribe.text.vocabulary import (
     names_of,
     neutral_words,
     object_nouns,
-    plural_of,
 )
 
 
@@ -73,90 +95,6 @@ class Mention:
     negated: bool = False
 
 
-_SENTENCE = re.compile(r"(?:[^.;!?]|\.(?=\d))+[.;!?]*")  # "1.5 km" ends no sentence
-_CLAUSE = re.compile(r"(?:[^,:()]|,(?=\d{3}))+")  # "1,240" ends no clause
-_NEGATOR = re.compile(r"\b(?:no|not|without|free of|none of|lacks?|lacking|lack of|absence of|"
-                      r"nor|never|neither|zero)\b|n't\b", re.IGNORECASE)
-_BRIDGE = re.compile(r"^(?:\s|\b(?:a|an|any|the|single|other|more|visible|mapped|or|nor|and|"
-                     r"sign of|signs of|trace of|kind of|type of|there|is|are)\b|,)*$",
-                     re.IGNORECASE)
-_ABSENT_AFTER = re.compile(r"^\s*(?:is|are)\s+(?:absent|missing|not\b)", re.IGNORECASE)
-_CELLS = {"top left": "top left", "top-left": "top left", "upper left": "top left",
-          "upper-left": "top left", "northwest": "top left", "north-west": "top left",
-          "top right": "top right", "top-right": "top right", "upper right": "top right",
-          "upper-right": "top right", "northeast": "top right", "north-east": "top right",
-          "bottom left": "bottom left", "bottom-left": "bottom left",
-          "lower left": "bottom left", "lower-left": "bottom left",
-          "southwest": "bottom left", "south-west": "bottom left",
-          "bottom right": "bottom right", "bottom-right": "bottom right",
-          "lower right": "bottom right", "lower-right": "bottom right",
-          "southeast": "bottom right", "south-east": "bottom right",
-          "top": "top", "upper": "top", "north": "top", "northern": "top",
-          "bottom": "bottom", "lower": "bottom", "south": "bottom", "southern": "bottom",
-          "left": "left", "west": "left", "western": "left",
-          "right": "right", "east": "right", "eastern": "right",
-          "centre": "centre", "center": "centre", "middle": "centre", "central": "centre"}
-_POSITION = re.compile(r"\b(" + "|".join(sorted(_CELLS, key=len, reverse=True)) + r")\b",
-                       re.IGNORECASE)
-_BARE = frozenset({"top", "bottom", "left", "right", "upper", "lower", "north", "south", "east",
-                   "west"})  # position words only after "the" or before "side", "part"...
-_PLACE_AFTER = re.compile(r"\s*(?:-hand\b|side|part|half|corner|portion|section|edge|area|"
-                          r"end)\b", re.IGNORECASE)
-
-
-def positions_in(text: str) -> list[re.Match]:
-    """Position phrases of a text ("in the top left", "the upper part", "the north"), not
-    "that is right" or "left behind"."""
-    found = []
-    for match in _POSITION.finditer(text):
-        word = match.group(1).lower()
-        if word in _BARE and not (re.search(r"\bthe\s+$", text[:match.start()], re.IGNORECASE)
-                                  or _PLACE_AFTER.match(text[match.end():])):
-            continue
-        found.append(match)
-    return found
-
-
-_COMPASS = r"(north[- ]?east|north[- ]?west|south[- ]?east|south[- ]?west|north|south|east|west)"
-_ORIENTATION = re.compile(rf"\b{_COMPASS}\s*(?:-|–|to)\s*{_COMPASS}\b|\b(diagonal(?:ly)?|"
-                          r"vertical(?:ly)?|horizontal(?:ly)?)\b", re.IGNORECASE)
-_AXES = {frozenset({"north", "south"}): "north-south", frozenset({"east", "west"}): "east-west",
-         frozenset({"northeast", "southwest"}): "northeast-southwest",
-         frozenset({"northwest", "southeast"}): "northwest-southeast"}
-_SHARE_PHRASE = re.compile(r"\b(?:a\s+)?(?:large|small|big)\s+(?:part|share|portion|proportion|"
-                           r"fraction|area|areas|amount)\b|\blargely\b|\ba little\b",
-                           re.IGNORECASE)
-_SIZES = {"small": "small", "tiny": "small", "little": "small", "medium": "medium",
-          "medium-sized": "medium", "mid-sized": "medium", "moderate-sized": "medium",
-          "large": "large", "big": "large", "huge": "large", "sizeable": "large",
-          "sizable": "large", "massive": "large"}
-_SIZE = re.compile(r"\b(" + "|".join(sorted(_SIZES, key=len, reverse=True)) + r")\b",
-                   re.IGNORECASE)
-_SHAPES = {"square": "square", "rectangular": "rectangular", "rectangle": "rectangular",
-           "elongated": "elongated", "long and narrow": "elongated", "round": "round",
-           "circular": "round", "irregular": "irregular", "irregularly shaped": "irregular"}
-_SHAPE = re.compile(r"\b(" + "|".join(sorted(_SHAPES, key=len, reverse=True)) + r")\b",
-                    re.IGNORECASE)
-_EDGE = re.compile(r"\b(?:cut (?:off )?by the (?:image |picture |tile )?(?:edge|border|frame)|"
-                   r"cut off|partly outside|partially outside|partly visible|partially "
-                   r"visible|extends? (?:beyond|past|out of) the (?:image|frame|edge|tile)|"
-                   r"truncated|clipped)\b", re.IGNORECASE)
-_MOSTLY = re.compile(r"\b(?:mostly|mainly|predominantly|dominated by|primarily|chiefly)\b",
-                     re.IGNORECASE)
-_ITEM_END = r"([a-z][a-z'/-]*(?:\s+[a-z][a-z'/-]*){0,4}?)(?=\s*(?:[,;.]|$|\s+and\b))"
-_LISTED = re.compile(r"(?:[:,;]\s*|\bimage of\s+|\band\s+|\bwith\s+)(\d+|an?(?=\s))\s+" + _ITEM_END,
-                     re.IGNORECASE)  # the items of a template list ("also visible: 12 trees")
-_ONE_ITEM = re.compile(r"(?:[:,;]\s*|\band\s+|\bwith\s+)(an?)\s+" + _ITEM_END,
-                       re.IGNORECASE)  # an item of a list counted by its article ("and a tree")
-SIZE_BINS = ((100.0, "small"), (1000.0, "medium"))  # rsteller's: < 100 m² small, < 1000 medium
-_WORD = re.compile(r"[a-z][a-z'-]+", re.IGNORECASE)
-
-
-def size_word(area_m2: float | None) -> str | None:
-    """rsteller's size word of an area (prompts/captions/rsteller_template_v1.yaml)."""
-    if area_m2 is None:
-        return None
-    return next((word for limit, word in SIZE_BINS if area_m2 < limit), "large")
 
 
 @lru_cache(maxsize=256)
@@ -183,10 +121,10 @@ def _negated(text: str, start: int, end: int, clause_start: int) -> bool:
     """Whether the mention at start:end is negated: a negator before it in its clause with
     only articles and other mentions' joiners between, or "is absent/missing" after it."""
     before = text[clause_start:start]
-    for match in reversed(list(_NEGATOR.finditer(before))):
-        if _BRIDGE.match(_strip_mentions(before[match.end():])):
+    for match in reversed(list(NEGATOR.finditer(before))):
+        if BRIDGE.match(_strip_mentions(before[match.end():])):
             return True
-    return bool(_ABSENT_AFTER.match(text[end:end + 30]))
+    return bool(ABSENT_AFTER.match(text[end:end + 30]))
 
 
 def _strip_mentions(text: str) -> str:
@@ -199,8 +137,8 @@ def mentions(text: str, facts: Facts) -> list[Mention]:
     """Every object named in `text` (digits already normalised), in order."""
     pattern, table = _lexicon(frozenset(facts.classes), frozenset(facts.vocabulary))
     found = []
-    for sentence in _SENTENCE.finditer(text):
-        for clause in _CLAUSE.finditer(sentence.group(0)):
+    for sentence in SENTENCE.finditer(text):
+        for clause in CLAUSE.finditer(sentence.group(0)):
             base = sentence.start() + clause.start()
             for match in pattern.finditer(clause.group(0)):
                 start, end = base + match.start(), base + match.end()
@@ -213,8 +151,8 @@ def mentions(text: str, facts: Facts) -> list[Mention]:
 def _clauses(text: str) -> list[tuple[int, int, int, int]]:
     """(clause start, clause end, sentence start, sentence end) of every clause."""
     spans = []
-    for sentence in _SENTENCE.finditer(text):
-        for clause in _CLAUSE.finditer(sentence.group(0)):
+    for sentence in SENTENCE.finditer(text):
+        for clause in CLAUSE.finditer(sentence.group(0)):
             spans.append((sentence.start() + clause.start(), sentence.start() + clause.end(),
                           sentence.start(), sentence.end()))
     return spans
@@ -231,7 +169,7 @@ def _bind(text: str, start: int, end: int, objects: list[Mention], spans,
     after = [m for m in objects if m.start >= end and m.start < clause[3]]
     before = [m for m in objects if clause[0] <= m.start and m.end <= start]
     close = [m for m in after if m.start < clause[1] and
-             len(_WORD.findall(text[end:m.start])) <= 3]
+             len(WORD.findall(text[end:m.start])) <= 3]
     if prefer == "after" and close:
         return close[0]
     if before:
@@ -271,7 +209,7 @@ class _Checker:
     def _copied_value(self, pattern: re.Pattern, table: dict, value: str) -> bool:
         """Whether the facts' wording states the same position/size/shape word (in any of
         its spellings: "upper left" for "top left")."""
-        found = positions_in(self.wording) if pattern is _POSITION else pattern.finditer(
+        found = positions_in(self.wording) if pattern is POSITION else pattern.finditer(
             self.wording)
         return any(table[m.group(1).lower()] == value for m in found)
 
@@ -307,7 +245,7 @@ class _Checker:
         if clause is None or not self.facts.regions:
             return None
         for match in positions_in(self.text[clause[2]:clause[3]]):
-            cell = _CELLS[match.group(1).lower()]
+            cell = CELLS[match.group(1).lower()]
             if cell in self.facts.regions:
                 return cell
         return None
@@ -330,7 +268,7 @@ class _Checker:
         caption's list); the focus class may be "a" whatever its count."""
         if self.facts.objects or not self.facts.counts:
             return
-        for match in _ONE_ITEM.finditer(self.text):
+        for match in ONE_ITEM.finditer(self.text):
             target = next((m for m in self.objects if m.start == match.start(2)), None)
             if target is None or set(target.classes) & self.facts.required:
                 continue
@@ -343,7 +281,7 @@ class _Checker:
     def _check_count(self, q: Quantity) -> None:
         target = _bind(self.text, q.start, q.end, self.objects, self.spans, "after")
         counted = target is not None and target.start >= q.end and len(
-            _WORD.findall(self.text[q.end:target.start])) <= 3
+            WORD.findall(self.text[q.end:target.start])) <= 3
         if not counted:
             if q.value != 1 and not self.facts.allows_number(q.value, False):
                 self.add(q.start, f"number_not_in_facts: {q.written!r}")
@@ -398,19 +336,19 @@ class _Checker:
         text = self.text
         for start, end in masked + [(m.start, m.end) for m in self.mentions]:
             text = text[:start] + " " * (end - start) + text[end:]
-        for match in _ORIENTATION.finditer(text):
+        for match in ORIENTATION.finditer(text):
             self._check_orientation(match)
             text = text[:match.start()] + " " * (match.end() - match.start()) + text[match.end():]
-        for match in _EDGE.finditer(text):
+        for match in EDGE.finditer(text):
             self._check_attribute(match, "clipped", True, "wrong_edge")
-        text = _SHARE_PHRASE.sub(lambda m: " " * len(m.group(0)), text)
-        for match in _SIZE.finditer(text):
-            self._check_attribute(match, "size", _SIZES[match.group(1).lower()], "wrong_size")
-        for match in _SHAPE.finditer(text):
-            self._check_attribute(match, "shape", _SHAPES[match.group(1).lower()], "wrong_shape")
+        text = SHARE_PHRASE.sub(lambda m: " " * len(m.group(0)), text)
+        for match in SIZE.finditer(text):
+            self._check_attribute(match, "size", SIZES[match.group(1).lower()], "wrong_size")
+        for match in SHAPE.finditer(text):
+            self._check_attribute(match, "shape", SHAPES[match.group(1).lower()], "wrong_shape")
         for match in positions_in(text):
             self._check_position(match)
-        for match in _MOSTLY.finditer(text):
+        for match in MOSTLY.finditer(text):
             self._check_mostly(match)
         for match in attribute_pattern().finditer(text):
             if not self._copied(match.group(1)):
@@ -426,7 +364,7 @@ class _Checker:
                       else {"north-south"} if word.startswith("vert") else {"east-west"})
         else:
             pair = frozenset(re.sub(r"[- ]", "", g.lower()) for g in match.group(1, 2))
-            stated = {_AXES.get(pair, "?")}
+            stated = {AXES.get(pair, "?")}
         self._check_attribute(match, "orientation", stated, "wrong_orientation")
 
     def _check_attribute(self, match: re.Match, key: str, stated, problem: str) -> None:
@@ -444,8 +382,8 @@ class _Checker:
         if facts and values & wanted:
             return
         copied = self._copied(match.group(0)) or (
-            key == "size" and self._copied_value(_SIZE, _SIZES, next(iter(wanted)))) or (
-            key == "shape" and self._copied_value(_SHAPE, _SHAPES, next(iter(wanted))))
+            key == "size" and self._copied_value(SIZE, SIZES, next(iter(wanted)))) or (
+            key == "shape" and self._copied_value(SHAPE, SHAPES, next(iter(wanted))))
         if not facts and (copied or (key == "size" and not self.facts.objects)):
             return
         what = _claim(match, target)
@@ -453,7 +391,7 @@ class _Checker:
         self.add(match.start(), f"{kind}: {what.lower()!r}")
 
     def _check_position(self, match: re.Match) -> None:
-        cell = _CELLS[match.group(1).lower()]
+        cell = CELLS[match.group(1).lower()]
         target = _bind(self.text, match.start(), match.end(), self.objects, self.spans, "before")
         if self.facts.regions and target is not None and target.classes:
             places = {r for r, values in self.facts.regions.items()
@@ -463,7 +401,7 @@ class _Checker:
             places.discard(None)
         if places and any(cell == p or cell in p.split() for p in places):
             return
-        if not places and self._copied_value(_POSITION, _CELLS, cell):
+        if not places and self._copied_value(POSITION, CELLS, cell):
             return
         what = _claim(match, target)
         kind = "wrong_position" if places else "unverifiable"
@@ -481,9 +419,9 @@ class _Checker:
 
     def _check_sentences(self) -> None:
         """A sentence naming no object but stating something is unverifiable."""
-        for sentence in _SENTENCE.finditer(self.text):
+        for sentence in SENTENCE.finditer(self.text):
             inside = [m for m in self.mentions if sentence.start() <= m.start < sentence.end()]
-            words = [w.lower() for w in _WORD.findall(sentence.group(0))]
+            words = [w.lower() for w in WORD.findall(sentence.group(0))]
             content = [w for w in words if w not in neutral_words()
                        and not self._copied(w)]
             if not inside and content:
@@ -493,9 +431,9 @@ class _Checker:
 def place_words(text: str) -> set[str]:
     """The positions (canonical 3x3 cells: "upper left" -> "top left") and size words
     ("big" -> "large") of a text."""
-    masked = _SHARE_PHRASE.sub(" ", _ORIENTATION.sub(" ", text))
-    found = {_CELLS[m.group(1).lower()] for m in positions_in(masked)}
-    return found | {_SIZES[m.group(1).lower()] for m in _SIZE.finditer(masked)}
+    masked = SHARE_PHRASE.sub(" ", ORIENTATION.sub(" ", text))
+    found = {CELLS[m.group(1).lower()] for m in positions_in(masked)}
+    return found | {SIZES[m.group(1).lower()] for m in SIZE.finditer(masked)}
 
 
 def check_claims(text: str, facts: Facts) -> list[str]:
@@ -511,7 +449,7 @@ def listed_counts(text: str) -> dict[str, int]:
     12 trees, 10 company offices and a park" -> tree 12, company office 10, park 1), whatever
     the phrases: a class the vocabulary does not know is still counted by its own phrase."""
     counts: dict[str, int] = {}
-    for match in _LISTED.finditer(text):
+    for match in LISTED.finditer(text):
         number, phrase = match.group(1).lower(), match.group(2).lower()
         if phrase.split()[0] in UNITS:
             continue
@@ -523,7 +461,7 @@ def _singular(phrase: str) -> str:
     """templates.singular, or the phrase less its -s where that is the plural it states
     ("commercial areas")."""
     found = singular(phrase)
-    if found == phrase and phrase.endswith("s") and plural_of(phrase[:-1]) == phrase:
+    if found == phrase and phrase.endswith("s") and plural(phrase[:-1]) == phrase:
         return phrase[:-1]
     return found
 
@@ -535,6 +473,6 @@ def counts_stated(text: str, facts: Facts) -> dict[str, int]:
     for q in quantities(checker.text):
         target = _bind(checker.text, q.start, q.end, checker.objects, checker.spans, "after")
         if q.kind == "count" and target is not None and target.start >= q.end and len(
-                _WORD.findall(checker.text[q.end:target.start])) <= 3:
+                WORD.findall(checker.text[q.end:target.start])) <= 3:
             counts.setdefault(target.term, int(q.value))
     return counts

@@ -14,7 +14,8 @@ import re
 
 from geoscribe.text.claims import Facts, check_claims, mentions, place_words
 from geoscribe.text.numbers import digits, quantities
-from geoscribe.text.vocabulary import known_names, names_of, object_nouns, plural_of
+from geoscribe.text.templates import plural
+from geoscribe.text.vocabulary import known_names, names_of, object_nouns
 
 __all__ = ["Facts", "check_claims", "check_qa_item", "check_text", "check_turn"]
 
@@ -30,7 +31,7 @@ INSTRUCTION_ECHO = [re.compile(p, re.IGNORECASE) for p in (
 
 
 def _plural_forms(phrase: str) -> list[str]:
-    forms = [phrase, plural_of(phrase), phrase + "s", phrase + "es"]
+    forms = [phrase, plural(phrase), phrase + "s", phrase + "es"]
     if phrase.endswith("y"):
         forms.append(phrase[:-1] + "ies")
     return forms

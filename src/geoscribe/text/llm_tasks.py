@@ -11,7 +11,8 @@ from functools import lru_cache
 
 import jinja2
 
-from geoscribe.text.claims import counts_stated, listed_counts, size_word
+from geoscribe.text.claim_words import size_word
+from geoscribe.text.claims import counts_stated, listed_counts
 from geoscribe.text.faithfulness import Facts, classes_in, first_class, numbers_in
 from geoscribe.text.tag_policy import phrase_table
 from geoscribe.text.templates import load_wording

@@ -4,22 +4,12 @@ remote-sensing captions, unverifiable attribute words and words that state nothi
 from __future__ import annotations
 
 import re
-import threading
 from functools import lru_cache
 
 import yaml
 
 from geoscribe.resources import read_text
 from geoscribe.text.templates import plural
-
-_INFLECT = threading.Lock()  # inflect is imported on first use: never by two threads at once
-
-
-def plural_of(phrase: str) -> str:
-    """templates.plural, safe to call from the LLM stage's worker threads (its first call
-    imports inflect; two threads importing it at once see a half-initialised module)."""
-    with _INFLECT:
-        return plural(phrase)
 
 
 @lru_cache(maxsize=1)
@@ -31,7 +21,7 @@ def vocabulary() -> dict:
 def forms(phrase: str) -> list[str]:
     """A phrase, its plural and the plain -s/-es/-ies plurals, lower case, no repeats."""
     phrase = phrase.lower().strip()
-    found = [phrase, plural_of(phrase).lower(), phrase + "s", phrase + "es"]
+    found = [phrase, plural(phrase).lower(), phrase + "s", phrase + "es"]
     if phrase.endswith("y"):
         found.append(phrase[:-1] + "ies")
     return list(dict.fromkeys(f for f in found if f))
