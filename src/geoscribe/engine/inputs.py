@@ -67,8 +67,6 @@ def read_inputs(config: BuildConfig) -> Inputs:
         raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
     live = LiveInputs()
-    rasters, failed_rasters = read_imagery(config, gdal_cache, live)
-    osm_paths, label_paths, masks = vector_inputs(config)
     given = given_region(config, live)
     rasters, failed_rasters = read_imagery(config, gdal_cache, live, given)
     osm_paths, label_paths, masks = vector_inputs(config)
