@@ -267,7 +267,13 @@ def build_dataset(
     imagery_attribution: Annotated[str | None, Src(help="Attribution of the imagery.")] = None,
     labels_license: Annotated[str | None, Src(help="License of the --labels files.")] = None,
     labels_attribution: Annotated[str | None, Src(help="Attribution of the labels.")] = None,
-    executor: Annotated[str | None, Run(help="local (process pool; default).")] = None,
+    executor: Annotated[str | None, Run(help="local (process pool; default) or ray (a Ray "
+                                              "cluster: pip install 'geoscribe[ray]').")
+                        ] = None,
+    ray_address: Annotated[str | None, Run(help="--executor ray: the cluster to join "
+                                                "(HOST:PORT of `ray start --head`, or 'auto'; "
+                                                "default: start a local one with --workers "
+                                                "CPUs).")] = None,
     cache_dir: Annotated[Path | None, Run(help="Cache of live sources' replies (default "
                                                "~/.cache/geoscribe; $GEOSCRIBE_CACHE).")
                          ] = None,
@@ -275,6 +281,8 @@ def build_dataset(
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Run("--progress/--no-progress",
                                   help="Show progress bars.")] = True,
+    quiet: Annotated[bool, Run("--quiet", "-q", help="No progress bars and no executor logs "
+                                                     "(errors and the summary only).")] = False,
     overwrite: Annotated[bool, Run(help="Rebuild OUT from scratch, discarding what an earlier "
                                         "build left there.")] = False,
 ) -> None:
@@ -284,6 +292,8 @@ def build_dataset(
     from geoscribe.engine.build import build, resolve_demo
 
     del flags["version"]
+    quiet = flags.pop("quiet")
+    flags["progress"] = flags["progress"] and not quiet
     cfg = config_from_flags(config_file=flags.pop("config"), resolve=resolve_demo, **flags)
     lines: list[str] = []
     stats = build(cfg, lambda stats: lines.extend(finish(cfg.out, stats)))  # under OUT's lock

@@ -39,6 +39,7 @@ class BuildConfig(BaseModel):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                          json_schema_extra={"affects_output": False})
     executor: str = Field(default="local", json_schema_extra={"affects_output": False})
+    ray_address: str | None = Field(default=None, json_schema_extra={"affects_output": False})
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
     unit_deg: float = Field(default=0.01, gt=0)
@@ -152,14 +153,14 @@ class BuildConfig(BaseModel):
     @field_validator("executor")
     @classmethod
     def _known_executor(cls, value: str) -> str:
-        if value != "local":
-            raise ValueError("only the 'local' executor is available in this release")
+        if value not in ("local", "ray"):
+            raise ValueError(f"{value!r} is not an executor: local or ray")
         return value
 
     def public_dump(self) -> dict:
         """The config as recorded in OUT's run file: `llm` without the endpoint's credentials
         (the API key is never part of a config)."""
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json", exclude={"ray_address"})  # a machine's address
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
         return data

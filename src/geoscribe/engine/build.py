@@ -76,7 +76,7 @@ def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:
         return {**read_stats(config.out), "resumed": "already complete"}
     llm = _open_llm(config)
     # start (and warm up) the worker pool now: it imports while the vector inputs are ingested
-    executor = make_executor(config.workers, warm_up, close_worker)
+    executor = open_executor(config)
     try:
         return _build_steps(config, inputs, run, executor, llm, started)
     except OSError as exc:
@@ -88,6 +88,16 @@ def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:
         executor.close()
         if llm is not None:
             llm.close()
+
+
+def open_executor(config: BuildConfig):
+    """The run's executor: the local pool (or in-process for one worker), or Ray."""
+    if config.executor == "ray":
+        from geoscribe.engine.ray_executor import RayExecutor, RayOptions
+
+        return RayExecutor(RayOptions(config.workers, config.ray_address,
+                                      quiet=not config.progress))
+    return make_executor(config.workers, warm_up, close_worker)
 
 
 def _build_steps(config: BuildConfig, inputs: Inputs, run: dict, executor, llm,
@@ -214,6 +224,7 @@ def run_units(config: BuildConfig, ctx: BuildContext, units: list[Unit], executo
     packed = PackedContext.pack(ctx)  # pickled once, not once per unit
     lanes = [[(packed, unit) for unit in lane]
              for lane in split_lanes(build_order(pending), config.workers)]
+    begun, samples_before = time.perf_counter(), samples
     try:
         for stats in executor.map_lanes(run_unit, lanes):
             built.unit_stats[stats["unit"]] = stats
@@ -221,13 +232,25 @@ def run_units(config: BuildConfig, ctx: BuildContext, units: list[Unit], executo
                 merger.unit_done(stats)
             samples += stats["samples"]
             bar.update(1)
-            bar.set_postfix(samples=samples)
+            rate = (samples - samples_before) / max(time.perf_counter() - begun, 1e-9)
+            bar.set_postfix_str(f"samples={samples}, {rate:.1f} samples/s")
     except RuntimeError as exc:
         raise GeoscribeError(str(exc).splitlines()[0] + " (completed units are kept; "
                              "re-run the same command to resume)") from None
     finally:
         bar.close()
+    report_failures(getattr(executor, "failures", []))
     return built
+
+
+def report_failures(failures: list) -> None:
+    """One line naming the units that failed every attempt (the others are built and kept)."""
+    if not failures:
+        return
+    names = ", ".join(f.name for f in failures)
+    raise GeoscribeError(f"{len(failures)} unit(s) failed 3 times: {names} (first error: "
+                         f"{failures[0].error}); the other units are built and kept; re-run "
+                         "the same command to resume")
 
 
 def _llm_stage(config: BuildConfig, llm, units: list[Unit], unit_stats: dict[str, dict],
