@@ -56,3 +56,16 @@ def built(scene, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("built") / "out"
     run_cli(*build_args(scene, out, "--workers", "2"), check=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real single-node Ray cluster for the session (issue 19); builds join it with
+    --ray-address. Yields its address; shut down at the end."""
+    import ray
+
+    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()

@@ -250,6 +250,10 @@ def build_dataset(
                                                " 0-100) or json (pixel boxes).")] = None,
     unit_deg: Annotated[float | None, Run(help="Work unit grid size in degrees "
                                                "(default 0.01).")] = None,
+    max_unit_chips: Annotated[int | None, Run(help="Feature recipes: a grid cell with more "
+                                                   "focus features is split into units of at "
+                                                   "most N (default 500; same samples).")
+                              ] = None,
     split_block_deg: Annotated[float | None, Chip(help="Split block grid size in degrees "
                                                       "(default 0.01).")] = None,
     split_fractions: Annotated[str | None, Chip(help="train,val,test fractions "

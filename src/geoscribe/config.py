@@ -43,6 +43,7 @@ class BuildConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
     unit_deg: float = Field(default=0.01, gt=0)
+    max_unit_chips: int = Field(default=500, ge=1, json_schema_extra={"affects_output": False})
     split_block_deg: float = Field(default=0.01, gt=0)
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_guard: bool = True

@@ -40,7 +40,14 @@ from geoscribe.engine.run_stats import (
     unit_skips,
 )
 from geoscribe.engine.tiles import plan_tile_units
-from geoscribe.engine.units import Unit, build_order, load_done, plan_units, split_lanes
+from geoscribe.engine.units import (
+    Unit,
+    build_order,
+    largest_first,
+    load_done,
+    plan_units,
+    split_lanes,
+)
 from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.files import atomic_write_text
@@ -185,7 +192,8 @@ def plan(config: BuildConfig, inputs: Inputs, work: Path) -> list[Unit]:
     if RECIPES[config.recipe].chips == "features":
         store = FeatureStore(work / "features.sqlite", readonly=True)
         try:
-            return plan_units(store, inputs.region.geometry, config.unit_deg, config.limit)
+            return plan_units(store, inputs.region.geometry, config.unit_deg, config.limit,
+                              config.max_unit_chips)
         finally:
             store.close()
     return plan_tile_units(inputs.rasters, inputs.region.geometry, config.unit_deg,
@@ -222,8 +230,10 @@ def run_units(config: BuildConfig, ctx: BuildContext, units: list[Unit], executo
     # a worker walks its own compact area, so the raster tiles neighbouring units share stay
     # in its GDAL block cache; finished units are merged (in grid order) while others run
     packed = PackedContext.pack(ctx)  # pickled once, not once per unit
-    lanes = [[(packed, unit) for unit in lane]
-             for lane in split_lanes(build_order(pending), config.workers)]
+    order = build_order(pending)
+    runs = ([largest_first(order)] if getattr(executor, "largest_first", False)
+            else split_lanes(order, config.workers))
+    lanes = [[(packed, unit) for unit in lane] for lane in runs]
     begun, samples_before = time.perf_counter(), samples
     try:
         for stats in executor.map_lanes(run_unit, lanes):

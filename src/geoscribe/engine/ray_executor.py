@@ -4,8 +4,8 @@ pool, run as Ray tasks on a local single-node cluster (started here) or on a run
 - The build context (the first element of every task, the same object for all) is put in
   Ray's object store once (`ray.put`): each node fetches it once, not once per task.
 - One Ray task per unit, at most `2 x CPUs` in flight (results are merged as they arrive, so
-  the driver's memory stays bounded); units are submitted in lane order, lanes interleaved, so
-  concurrently running units are spread over the area and each lane's neighbours follow.
+  the driver's memory stays bounded); the caller hands the units largest first
+  (units.largest_first), so no big unit starts last and stalls the end of the run.
 - A failed unit is retried (Ray re-runs it after an exception or a dead worker), up to
   MAX_ATTEMPTS attempts in all; a unit failing every attempt is recorded in `failures` by
   name and the other units still run (the caller reports the failures and exits non-zero).
@@ -86,7 +86,10 @@ def item_name(item) -> str:
 
 class RayExecutor:
     """Runs tasks `(shared, *rest)` as Ray tasks; `failures` lists the tasks that failed every
-    attempt once map_lanes is exhausted."""
+    attempt once map_lanes is exhausted. Tasks run wherever a CPU is free (no worker keeps a
+    lane), so the caller hands one lane, largest units first (`largest_first`)."""
+
+    largest_first = True
 
     def __init__(self, options: RayOptions) -> None:
         self.ray = import_ray()
