@@ -25,10 +25,11 @@ def ray_args(scene, out: Path, address: str, *extra: str) -> list[str]:
     return build_args(scene, out, "--executor", "ray", "--ray-address", address, *extra)
 
 
-def run(args: list[str], timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+def run(args: list[str], timeout: float = 300, cwd: Path | None = None,
+        **env: str) -> subprocess.CompletedProcess:
     """The real CLI with extra environment variables (the GEOSCRIBE_TEST_* fault hooks)."""
     return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **env})
+                          timeout=timeout, env={**os.environ, **env}, cwd=cwd)
 
 
 def unit_names(out: Path) -> list[str]:
@@ -70,9 +71,11 @@ def assert_whole(out: Path, clean: Path) -> None:
 
 
 def test_ray_build_is_byte_identical_to_the_local_pool(scene, built, ray_cluster, tmp_path):
-    """issue 19: same inputs and seed -> the same shard, parquet and rejected bytes."""
+    """issue 19: same inputs and seed -> the same shard, parquet and rejected bytes (OUT given
+    as a relative path: the workers write where the driver means)."""
     out = tmp_path / "ray"
-    result = run(ray_args(scene, out, ray_cluster, "--workers", "2"))
+    args = ray_args(scene, Path("ray"), ray_cluster, "--workers", "2")
+    result = run(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert_whole(out, built)
     assert digests(out) == digests(built)

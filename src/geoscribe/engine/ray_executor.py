@@ -64,8 +64,12 @@ def import_ray():
     return ray
 
 
-def _call(fn: Callable, shared, rest: tuple):
-    """Run on a Ray worker: fn over the task rebuilt from its shared part and its own."""
+def _call(fn: Callable, shared, rest: tuple, cwd: str):
+    """Run on a Ray worker: fn over the task rebuilt from its shared part and its own, in the
+    driver's working folder `cwd` (relative input and OUT paths then mean what they mean to
+    the driver; on other nodes the folder must exist at the same path, see docs/ray.md)."""
+    if os.getcwd() != cwd:
+        os.chdir(cwd)
     return fn((shared, *rest))
 
 
@@ -133,7 +137,7 @@ class RayExecutor:
         queue = interleave(lanes)
         queue.reverse()  # pop() from the end takes the first item
         pending: dict = {}
-        window = 2 * self.cpus()
+        window, cwd = 2 * self.cpus(), os.getcwd()
 
         def submit() -> None:
             while queue and len(pending) < window:
@@ -141,7 +145,7 @@ class RayExecutor:
                 shared = item[0]
                 if id(shared) not in shared_refs:
                     shared_refs[id(shared)] = ray.put(shared)
-                pending[remote.remote(fn, shared_refs[id(shared)], tuple(item[1:]))] = item
+                pending[remote.remote(fn, shared_refs[id(shared)], tuple(item[1:]), cwd)] = item
 
         submit()
         try:
