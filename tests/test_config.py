@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geoscribe.config import config_from_flags
+from geoscribe.config import config_from_flags, make_config
 from geoscribe.errors import InputError
 
 
@@ -75,3 +75,16 @@ def test_bad_yaml_value_names_the_option(tmp_path):
     with pytest.raises(InputError) as info:
         config_from_flags("skyscript-like", "demo", tmp_path / "o", yaml_file)
     assert info.value.what == "--chip-size" and "\n" not in str(info.value)
+
+
+def test_executor_ray_and_its_address_are_options_and_the_address_is_not_recorded():
+    """issue 19: --executor local|ray; --ray-address only with ray, and kept out of the run
+    file's config (a machine's address) and of the output fingerprint."""
+    base = dict(recipe="skyscript-like", region="demo", out=Path("/tmp/x"))
+    ray = make_config(**base, executor="ray", ray_address="10.0.0.1:6379")
+    assert "ray_address" not in ray.public_dump()
+    assert ray.output_fingerprint({}) == make_config(**base).output_fingerprint({})
+    with pytest.raises(InputError, match="--ray-address.*needs --executor ray"):
+        make_config(**base, ray_address="10.0.0.1:6379")
+    with pytest.raises(InputError, match="--executor.*local or ray"):
+        make_config(**base, executor="spark")

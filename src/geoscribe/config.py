@@ -158,6 +158,13 @@ class BuildConfig(BaseModel):
             raise ValueError(f"{value!r} is not an executor: local or ray")
         return value
 
+    @field_validator("ray_address")
+    @classmethod
+    def _address_needs_ray(cls, value: str | None, info) -> str | None:
+        if value and info.data.get("executor") != "ray":
+            raise ValueError("needs --executor ray")
+        return value
+
     def public_dump(self) -> dict:
         """The config as recorded in OUT's run file: `llm` without the endpoint's credentials
         (the API key is never part of a config)."""

@@ -155,8 +155,7 @@ class RayExecutor:
                 submit()
                 try:
                     result = ray.get(done[0])
-                except (ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError,
-                        ray.exceptions.RayError) as exc:
+                except ray.exceptions.RayError as exc:  # every attempt failed (task or worker)
                     self.failures.append(UnitFailure(item_name(item), _first_line(exc)))
                     continue
                 yield result
