@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, build_args, digests
+from geoscribe.engine.ray_executor import MAX_ATTEMPTS, RayExecutor, RayOptions
 
 SEEDS = (0, 1)
 
@@ -68,6 +70,51 @@ def assert_whole(out: Path, clean: Path) -> None:
     assert on_disk == {name for name in listed if name.endswith(".tar")}
     assert not list((out / ".geoscribe" / "units").glob("*/*.tar"))
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+
+
+def _scaled(task: tuple) -> int:
+    """A task of the executor tests: (shared context, value); the context's `fail` value
+    raises, each attempt logged in its `log` file."""
+    shared, value = task
+    if value == shared["fail"]:
+        with open(shared["log"], "a", encoding="utf-8") as handle:
+            handle.write(f"{value}\n")
+        raise ValueError(f"value {value} refused")
+    return shared["factor"] * value
+
+
+@pytest.fixture
+def executor(ray_cluster):
+    """A RayExecutor joining the session's cluster; this module's tasks sent by value."""
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    return RayExecutor(RayOptions(2))
+
+
+def test_the_shared_context_is_put_in_the_object_store_once(executor, monkeypatch):
+    """issue 19: 9 tasks in 2 lanes share one context: one ray.put, every result back."""
+    puts = []
+    real_put = executor.ray.put
+    monkeypatch.setattr(executor.ray, "put", lambda obj: puts.append(obj) or real_put(obj))
+    shared = {"factor": 3, "fail": None}
+    lanes = [[(shared, i) for i in range(5)], [(shared, i) for i in range(5, 9)]]
+    assert sorted(executor.map_lanes(_scaled, lanes)) == [3 * i for i in range(9)]
+    assert puts == [shared]
+    assert executor.failures == []
+
+
+def test_a_task_failing_every_attempt_is_recorded_by_name_and_the_rest_run(executor,
+                                                                          tmp_path):
+    """issue 19: MAX_ATTEMPTS (3) attempts of the failing task, then it is listed with its
+    error; every other task's result comes back."""
+    shared = {"factor": 2, "fail": 4, "log": str(tmp_path / "attempts.log")}
+    results = sorted(executor.map_lanes(_scaled, [[(shared, i) for i in range(7)]]))
+    assert results == [2 * i for i in range(7) if i != 4]
+    assert MAX_ATTEMPTS == 3
+    assert (tmp_path / "attempts.log").read_text().splitlines() == ["4"] * 3
+    assert [f.name for f in executor.failures] == ["4"]  # named by the task's last element
+    assert "value 4 refused" in executor.failures[0].error
 
 
 def test_ray_build_is_byte_identical_to_the_local_pool(scene, built, ray_cluster, tmp_path):
