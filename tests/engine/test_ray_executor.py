@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -197,3 +198,15 @@ def test_a_killed_driver_resumes_with_any_executor(scene, built, ray_cluster, tm
     stats = json.loads((out / "stats.json").read_text())
     assert stats["units"]["resumed"] >= done >= 1
     assert_whole(out, built)
+
+
+def test_an_unreachable_ray_address_is_a_one_line_error(scene, tmp_path):
+    """issue 19: --ray-address where no head listens: exit 2 at once with one line (Ray
+    itself would wait minutes)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends
+    result = run(ray_args(scene, tmp_path / "out", f"127.0.0.1:{port}"), timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"no Ray head answers at 127.0.0.1:{port}" in lines[0]

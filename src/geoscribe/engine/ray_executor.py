@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from geoscribe.engine.executors import THREAD_VARIABLES
 from geoscribe.errors import InputError
 
 MAX_ATTEMPTS = 3  # attempts of a unit before it is reported as failed
+START_ATTEMPTS = 2  # a local cluster's start times out after 30 s on a very busy machine
 
 
 @dataclass
@@ -62,6 +64,20 @@ def import_ray():
     except ImportError:
         raise InputError("--executor ray", "needs Ray: pip install 'geoscribe[ray]'") from None
     return ray
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line error when HOST:PORT does not accept connections (Ray itself waits minutes
+    for an unreachable head); other forms (`auto`, `ray://...`) are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise InputError("--ray-address", f"no Ray head answers at {address} "
+                         f"({exc.strerror or exc}); start one with `ray start --head`"
+                         ) from None
 
 
 def _call(fn: Callable, shared, rest: tuple, cwd: str):
@@ -111,17 +127,24 @@ class RayExecutor:
                             configure_logging=True)
         if ray.is_initialized():  # an embedding program (or a test) started Ray already
             return
-        try:
-            if opts.address:
-                ray.init(address=opts.address, **kwargs)
-            else:
-                ray.init(num_cpus=opts.workers, **kwargs)
-                self._started_here = True
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = opts.address or "a local cluster"
-            raise InputError("--ray-address" if opts.address else "--executor ray",
-                             f"cannot start or reach {where}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+        if opts.address:
+            check_reachable(opts.address)
+            kwargs["address"] = opts.address
+        else:
+            kwargs["num_cpus"] = opts.workers
+        attempts = 1 if opts.address else START_ATTEMPTS
+        for attempt in range(attempts):
+            try:
+                ray.init(**kwargs)
+                break
+            except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions on start-up
+                ray.shutdown()  # what the failed start left
+                if attempt + 1 == attempts:
+                    where = opts.address or "a local cluster"
+                    raise InputError("--ray-address" if opts.address else "--executor ray",
+                                     f"cannot start or reach {where}: "
+                                     f"{_first_line(exc)}") from None
+        self._started_here = not opts.address
 
     def cpus(self) -> int:
         """The cluster's CPUs (how many tasks may run at once)."""
