@@ -118,11 +118,20 @@ def shard_digest(out: Path) -> str:
     return digest.hexdigest()
 
 
-def start_cluster() -> str:
+def start_cluster(attempts: int = 3) -> str:
+    """A 2-CPU local cluster (its start times out after 30 s on a very busy machine: tried
+    again)."""
     import ray
 
-    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    return context.address_info["gcs_address"]
+    for attempt in range(attempts):
+        try:
+            context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            return context.address_info["gcs_address"]
+        except Exception:
+            ray.shutdown()
+            if attempt + 1 == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 def timed_rounds(meta: dict, work: Path, address: str, repeats: int) -> dict:

@@ -64,7 +64,14 @@ def ray_cluster():
     --ray-address. Yields its address; shut down at the end."""
     import ray
 
-    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for attempt in range(3):  # a start times out after 30 s on a very busy machine
+        try:
+            context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     try:
         yield context.address_info["gcs_address"]
     finally:
