@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = ensure_inputs(args.work, args.size, args.features, "deflate")
     cog_dir = args.work / "cog"
     cog_dir.mkdir(parents=True, exist_ok=True)
-    cog = cog_dir / "scene_cog.tif"
+    cog = cog_dir / f"{Path(meta['tif']).stem}_cog.tif"  # one per fixture
     make_cog(Path(meta["tif"]), cog)
     out = args.work / "cost_runs" / "w1"
     local = pipeline_rate(meta, cog, out)
