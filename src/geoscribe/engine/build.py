@@ -32,6 +32,7 @@ from geoscribe.engine.ingest import ingest_vectors
 from geoscribe.engine.inputs import Inputs, input_files, read_inputs, resolve_demo
 from geoscribe.engine.merge import ShardMerger, merge_rejected, part_path, remove_parts
 from geoscribe.engine.outdir import NO_SPACE, WORK, OutLock, check_out, empty_out, run_file
+from geoscribe.engine.ray_executor import MAX_ATTEMPTS
 from geoscribe.engine.run_stats import (
     BuiltUnits,
     add_filter_stats,
@@ -258,9 +259,9 @@ def report_failures(failures: list) -> None:
     if not failures:
         return
     names = ", ".join(f.name for f in failures)
-    raise GeoscribeError(f"{len(failures)} unit(s) failed 3 times: {names} (first error: "
-                         f"{failures[0].error}); the other units are built and kept; re-run "
-                         "the same command to resume")
+    raise GeoscribeError(f"{len(failures)} unit(s) failed {MAX_ATTEMPTS} times: {names} "
+                         f"(first error: {failures[0].error}); the other units are built and "
+                         "kept; re-run the same command to resume")
 
 
 def _llm_stage(config: BuildConfig, llm, units: list[Unit], unit_stats: dict[str, dict],
