@@ -163,17 +163,56 @@ def merge_rate(out: Path, scratch: Path) -> float:
     return samples / seconds
 
 
-def project(rate: float, cores: int, efficiency: float) -> dict:
-    """Wall hours and core-hours of CHIPS at `rate` chips/s per core on `cores` cores."""
-    wall_h = CHIPS / (rate * cores * efficiency) / 3600
-    return {"wall_hours": round(wall_h, 2), "core_hours": round(wall_h * cores, 1)}
-
-
-def bottleneck(rate: float, cores: int, efficiency: float, limits: dict[str, float]) -> str:
-    """The slowest stage of a run on `cores` cores (chips/s each stage sustains)."""
+def project(rate: float, cores: int, efficiency: float, limits: dict[str, float]) -> dict:
+    """Wall hours and core-hours of CHIPS on `cores` cores at `rate` chips/s per core, the run
+    going no faster than its slowest stage (`limits`: chips/s of the stages that do not grow
+    with the cluster); which stage that is."""
     stages = {"cores (unit work)": rate * cores * efficiency, **limits}
-    name = min(stages, key=stages.get)
-    return f"{name} ({stages[name]:.0f} chips/s)"
+    slowest = min(stages, key=stages.get)
+    wall_h = CHIPS / stages[slowest] / 3600
+    return {"wall_hours": round(wall_h, 2), "core_hours": round(wall_h * cores, 1),
+            "bottleneck": f"{slowest} ({stages[slowest]:.0f} chips/s)"}
+
+
+def measure(args, meta: dict) -> dict:
+    """The measured figures: the pipeline's local rate, the read seconds per chip (local and
+    per latency), the driver's merge rate."""
+    cog_dir = args.work / "cog"
+    cog_dir.mkdir(parents=True, exist_ok=True)
+    cog = cog_dir / f"{Path(meta['tif']).stem}_cog.tif"  # one per fixture
+    make_cog(Path(meta["tif"]), cog)
+    out = args.work / "cost_runs" / "w1"
+    local = pipeline_rate(meta, cog, out)
+    windows = read_windows(out)
+    reads = {"local": read_seconds(windows, str(cog)) / len(windows)}
+    for latency in args.latency_ms:
+        with RangeServer(cog_dir, latency / 1000) as url:
+            reads[f"remote_{latency:g}ms"] = read_seconds(
+                windows, f"/vsicurl/{url}/{cog.name}") / len(windows)
+    return {"chips_measured": len(windows), "pipeline_local": local,
+            "read_seconds_per_chip": reads,
+            "driver_merge_chips_per_s": round(merge_rate(out, args.work / "cost_runs" / "copy"),
+                                              1)}
+
+
+def scenarios(measured: dict, efficiency: float, llm_rps: float, clip_ips: float) -> dict:
+    """Per read scenario: chips/s per core and the projections on CLUSTERS, without and with
+    the driver-side text stages (LLM, CLIP)."""
+    reads = measured["read_seconds_per_chip"]
+    local_rate = measured["pipeline_local"]["chips_per_s_core"]
+    rates = {"local COG": local_rate}
+    for name, seconds in reads.items():
+        if name != "local":  # the remote read's extra seconds on top of the local pipeline's
+            extra = max(0.0, seconds - reads["local"])
+            rates[f"{name.replace('_', ' COG, ')}"] = 1 / (1 / local_rate + extra)
+    merge = {"driver merge": measured["driver_merge_chips_per_s"]}
+    text = {**merge, "LLM endpoint (assumed)": llm_rps, "CLIP on one GPU (assumed)": clip_ips}
+    return {name: {"chips_per_s_core": round(rate, 2),
+                   **{f"{cores}_cores": {"no_text_stage": project(rate, cores, efficiency, merge),
+                                         "with_llm_and_clip": project(rate, cores, efficiency,
+                                                                      text)}
+                      for cores in CLUSTERS}}
+            for name, rate in rates.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,53 +222,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", type=int, default=1500)
     parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, 20.0, 50.0])
     parser.add_argument("--ray-json", type=Path, help="ray_executor.py's --json output")
+    parser.add_argument("--measured", type=Path,
+                        help="reuse the measurements of an earlier --json (projections only)")
     parser.add_argument("--llm-rps", type=float, default=50.0,
                         help="requests/s the LLM endpoint serves (assumed, not measured)")
     parser.add_argument("--clip-ips", type=float, default=400.0,
                         help="images/s CLIP scores on the driver's GPU (assumed)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    meta = ensure_inputs(args.work, args.size, args.features, "deflate")
-    cog_dir = args.work / "cog"
-    cog_dir.mkdir(parents=True, exist_ok=True)
-    cog = cog_dir / f"{Path(meta['tif']).stem}_cog.tif"  # one per fixture
-    make_cog(Path(meta["tif"]), cog)
-    out = args.work / "cost_runs" / "w1"
-    local = pipeline_rate(meta, cog, out)
-    windows = read_windows(out)
-    local_read = read_seconds(windows, str(cog))
-    reads = {}
-    for latency in args.latency_ms:
-        with RangeServer(cog_dir, latency / 1000) as url:
-            reads[latency] = read_seconds(windows, f"/vsicurl/{url}/{cog.name}")
+    if args.measured:
+        measured = json.loads(args.measured.read_text())["measured"]
+    else:
+        measured = measure(args, ensure_inputs(args.work, args.size, args.features, "deflate"))
     efficiency = 1.0
     if args.ray_json:
         summary = json.loads(args.ray_json.read_text())["summary"]
         efficiency = 1 / summary["ray_over_pool_median_of_rounds"]
-    limits = {"driver merge": merge_rate(out, args.work / "cost_runs" / "copy"),
-              "LLM endpoint (assumed)": args.llm_rps,
-              "CLIP on one GPU (assumed)": args.clip_ips}
-    result = {"chips_measured": len(windows), "pipeline_local": local,
-              "read_seconds_per_chip": {"local": local_read / len(windows),
-                                        **{f"remote_{k:g}ms": v / len(windows)
-                                           for k, v in reads.items()}},
-              "ray_efficiency": round(efficiency, 3),
-              "stage_limits_chips_per_s": {k: round(v, 1) for k, v in limits.items()},
-              "scenarios": {}}
-    scenarios = {"local COG": local["chips_per_s_core"]}
-    for latency, seconds in reads.items():
-        extra = max(0.0, (seconds - local_read) / len(windows))
-        scenarios[f"remote COG, {latency:g} ms"] = 1 / (1 / local["chips_per_s_core"] + extra)
-    for name, rate in scenarios.items():
-        result["scenarios"][name] = {
-            "chips_per_s_core": round(rate, 2),
-            **{f"{cores}_cores": {**project(rate, cores, efficiency),
-                                  "no_text_stage_bottleneck": bottleneck(
-                                      rate, cores, efficiency,
-                                      {"driver merge": limits["driver merge"]}),
-                                  "with_llm_and_clip_bottleneck": bottleneck(
-                                      rate, cores, efficiency, limits)}
-               for cores in CLUSTERS}}
+    result = {"measured": measured, "ray_efficiency": round(efficiency, 3),
+              "assumed": {"llm_rps": args.llm_rps, "clip_ips": args.clip_ips},
+              "scenarios": scenarios(measured, efficiency, args.llm_rps, args.clip_ips)}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
