@@ -4,6 +4,7 @@ or a killed driver."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -103,6 +104,24 @@ def test_the_shared_context_is_put_in_the_object_store_once(executor, monkeypatc
     assert sorted(executor.map_lanes(_scaled, lanes)) == [3 * i for i in range(9)]
     assert puts == [shared]
     assert executor.failures == []
+
+
+def _log_line(path: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{os.getpid()}\n")
+
+
+def test_the_warm_up_runs_once_per_cluster_cpu_at_start(ray_cluster, tmp_path):
+    """issue 19: the warm-up (the pipeline's import) starts on every CPU of the cluster when
+    the executor is created, before any unit task."""
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    log = tmp_path / "warm.log"
+    executor = RayExecutor(RayOptions(2, warmup=functools.partial(_log_line, str(log))))
+    ray.get(executor.warming)
+    assert len(executor.warming) == executor.cpus() == 2
+    assert len(log.read_text().splitlines()) == 2
 
 
 def test_a_task_failing_every_attempt_is_recorded_by_name_and_the_rest_run(executor,

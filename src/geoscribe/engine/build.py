@@ -104,7 +104,7 @@ def open_executor(config: BuildConfig):
         from geoscribe.engine.ray_executor import RayExecutor, RayOptions
 
         return RayExecutor(RayOptions(config.workers, config.ray_address,
-                                      quiet=not config.progress))
+                                      quiet=not config.progress, warmup=warm_up))
     return make_executor(config.workers, warm_up, close_worker)
 
 

@@ -47,6 +47,7 @@ class RayOptions:
     workers: int
     address: str | None = None
     quiet: bool = False
+    warmup: Callable[[], None] | None = None  # run once per CPU at start (imports the pipeline)
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -78,6 +79,11 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
         raise InputError("--ray-address", f"no Ray head answers at {address} "
                          f"({exc.strerror or exc}); start one with `ray start --head`"
                          ) from None
+
+
+def _warm(fn: Callable[[], None]) -> None:
+    """Run on a Ray worker: the warm-up (unpickling `fn` imported its module)."""
+    fn()
 
 
 def _call(fn: Callable, shared, rest: tuple, cwd: str):
@@ -117,6 +123,7 @@ class RayExecutor:
         self.failures: list[UnitFailure] = []
         self._started_here = False
         self._connect()
+        self.warming = self._warm_up()  # the warm-up tasks (refs)
 
     def _connect(self) -> None:
         """Join the cluster at options.address, or start a local one with `workers` CPUs."""
@@ -145,6 +152,15 @@ class RayExecutor:
                                      f"cannot start or reach {where}: "
                                      f"{_first_line(exc)}") from None
         self._started_here = not opts.address
+
+    def _warm_up(self) -> list:
+        """Start one task per cluster CPU running options.warmup, not waited for: the job's
+        workers start and import the pipeline while the driver reads its inputs (as the local
+        pool's forkserver does); the unit tasks then reuse them."""
+        if self.options.warmup is None:
+            return []
+        remote = self.ray.remote(_warm).options(num_cpus=1)
+        return [remote.remote(self.options.warmup) for _ in range(self.cpus())]
 
     def cpus(self) -> int:
         """The cluster's CPUs (how many tasks may run at once)."""
