@@ -58,10 +58,11 @@ def built(scene, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster():
-    """A real single-node Ray cluster for the session (issue 19); builds join it with
-    --ray-address. Yields its address; shut down at the end."""
+    """A real single-node Ray cluster (issue 19), started once for the module that uses it
+    (tests/engine/test_ray_executor.py) and shut down after it, so no other test runs beside
+    Ray's threads and processes; builds join it with --ray-address. Yields its address."""
     import ray
 
     for attempt in range(3):  # a start times out after 30 s on a very busy machine
