@@ -285,8 +285,8 @@ def build_dataset(
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Run("--progress/--no-progress",
                                   help="Show progress bars.")] = True,
-    quiet: Annotated[bool, Run("--quiet", "-q", help="No progress bars and no executor logs "
-                                                     "(errors and the summary only).")] = False,
+    quiet: Annotated[bool, Run("--quiet", help="No progress bars and no executor logs "
+                                               "(errors and the summary only).")] = False,
     overwrite: Annotated[bool, Run(help="Rebuild OUT from scratch, discarding what an earlier "
                                         "build left there.")] = False,
 ) -> None:
