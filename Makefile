@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -q ".[test]"
+	$(BIN)/pip install -q ".[test,ray]"
 
 # the CLIP filter's extra; torch/torchvision pinned to the builds this machine kind ships
 install-clip: install

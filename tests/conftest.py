@@ -62,3 +62,24 @@ def built(scene, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("built") / "out"
     run_cli(*build_args(scene, out, "--workers", "2"), check=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real single-node Ray cluster (issue 19), started once for the module that uses it
+    (tests/engine/test_ray_executor.py) and shut down after it, so no other test runs beside
+    Ray's threads and processes; builds join it with --ray-address. Yields its address."""
+    import ray
+
+    for attempt in range(3):  # a start times out after 30 s on a very busy machine
+        try:
+            context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
+    try:
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()

@@ -6,7 +6,7 @@ import re
 
 import typer
 
-from conftest import run_cli
+from conftest import build_args, run_cli
 from geoscribe.cli import HELP_PANELS, build_app
 from geoscribe.recipes import RECIPES
 
@@ -106,3 +106,18 @@ def test_plain_help_and_version_import_no_builder():
         assert out.rstrip().endswith("[]"), out[-300:]
     text = " ".join(run_cli("build-dataset", "--help", check=True).stdout.split())
     assert f"Recipe name: {', '.join(RECIPES)} (see" in text
+
+
+def test_progress_bar_shows_samples_per_second_and_quiet_hides_it(scene, tmp_path):
+    """issue 19 (progress): the units bar shows units, samples, samples/s and ETA; --quiet
+    hides every bar and keeps the summary."""
+    args = [a for a in build_args(scene, tmp_path / "bar", "--workers", "1")
+            if a != "--no-progress"]
+    shown = run_cli(*args, check=True)
+    assert "building skyscript-like" in shown.stderr and "samples/s" in shown.stderr
+    assert re.search(r"\d+/\d+ \[\d\d:\d\d<\d\d:\d\d", shown.stderr)  # units done/total, ETA
+    quiet_args = [a for a in build_args(scene, tmp_path / "quiet", "--workers", "1")
+                  if a != "--no-progress"] + ["--quiet"]
+    quiet = run_cli(*quiet_args, check=True)
+    assert "building" not in quiet.stderr and "reading" not in quiet.stderr
+    assert quiet.stdout.startswith("built ")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from geoscribe.config import config_from_flags
+from geoscribe.config import config_from_flags, make_config
 from geoscribe.errors import InputError
 
 
@@ -101,3 +101,16 @@ def test_card_lists_stac_options_only_when_set(tmp_path):
     stac = config_from_flags("skyscript-like", "0,0,1,1", tmp_path, None, collection="s2",
                              imagery=["stac:https://h/stac"], max_cloud=5.0).card_options()
     assert (stac["collection"], stac["max_cloud"]) == ("s2", 5.0) and "datetime" not in stac
+
+
+def test_executor_ray_and_its_address_are_options_and_the_address_is_not_recorded():
+    """issue 19: --executor local|ray; --ray-address only with ray, and kept out of the run
+    file's config (a machine's address) and of the output fingerprint."""
+    base = dict(recipe="skyscript-like", region="demo", out=Path("/tmp/x"))
+    ray = make_config(**base, executor="ray", ray_address="10.0.0.1:6379")
+    assert "ray_address" not in ray.public_dump()
+    assert ray.output_fingerprint({}) == make_config(**base).output_fingerprint({})
+    with pytest.raises(InputError, match="--ray-address.*needs --executor ray"):
+        make_config(**base, ray_address="10.0.0.1:6379")
+    with pytest.raises(InputError, match="--executor.*local or ray"):
+        make_config(**base, executor="spark")

@@ -270,6 +270,10 @@ def build_dataset(
                                                " 0-100) or json (pixel boxes).")] = None,
     unit_deg: Annotated[float | None, Run(help="Work unit grid size in degrees "
                                                "(default 0.01).")] = None,
+    max_unit_chips: Annotated[int | None, Run(help="Feature recipes: a grid cell with more "
+                                                   "focus features is split into units of at "
+                                                   "most N (default 500; same samples).")
+                              ] = None,
     split_block_deg: Annotated[float | None, Chip(help="Split block grid size in degrees "
                                                       "(default 0.01).")] = None,
     split_fractions: Annotated[str | None, Chip(help="train,val,test fractions "
@@ -302,7 +306,13 @@ def build_dataset(
                                               "API's /api/sas/v1/token).")] = None,
     labels_license: Annotated[str | None, Src(help="License of the --labels files.")] = None,
     labels_attribution: Annotated[str | None, Src(help="Attribution of the labels.")] = None,
-    executor: Annotated[str | None, Run(help="local (process pool; default).")] = None,
+    executor: Annotated[str | None, Run(help="local (process pool; default) or ray (a Ray "
+                                              "cluster: pip install 'geoscribe[ray]').")
+                        ] = None,
+    ray_address: Annotated[str | None, Run(help="--executor ray: the cluster to join "
+                                                "(HOST:PORT of `ray start --head`, or 'auto'; "
+                                                "default: start a local one with --workers "
+                                                "CPUs).")] = None,
     cache_dir: Annotated[Path | None, Run(help="Cache of live sources' replies (default "
                                                "~/.cache/geoscribe; $GEOSCRIBE_CACHE).")
                          ] = None,
@@ -324,6 +334,8 @@ def build_dataset(
                                                "(default 64 MB).")] = None,
     progress: Annotated[bool, Run("--progress/--no-progress",
                                   help="Show progress bars.")] = True,
+    quiet: Annotated[bool, Run("--quiet", help="No progress bars and no executor logs "
+                                               "(errors and the summary only).")] = False,
     overwrite: Annotated[bool, Run(help="Rebuild OUT from scratch, discarding what an earlier "
                                         "build left there.")] = False,
 ) -> None:
@@ -333,6 +345,8 @@ def build_dataset(
     from geoscribe.engine.build import build, resolve_demo
 
     del flags["version"]
+    quiet = flags.pop("quiet")
+    flags["progress"] = flags["progress"] and not quiet
     cfg = config_from_flags(config_file=flags.pop("config"),
                             resolve=lambda values: resolve_demo(with_overpass_url(values)),
                             **flags)

@@ -49,9 +49,11 @@ class BuildConfig(BaseModel):
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1,
                          json_schema_extra={"affects_output": False})
     executor: str = Field(default="local", json_schema_extra={"affects_output": False})
+    ray_address: str | None = Field(default=None, json_schema_extra={"affects_output": False})
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
     unit_deg: float = Field(default=0.01, gt=0)
+    max_unit_chips: int = Field(default=500, ge=1, json_schema_extra={"affects_output": False})
     split_block_deg: float = Field(default=0.01, gt=0)
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_guard: bool = True
@@ -168,14 +170,21 @@ class BuildConfig(BaseModel):
     @field_validator("executor")
     @classmethod
     def _known_executor(cls, value: str) -> str:
-        if value != "local":
-            raise ValueError("only the 'local' executor is available in this release")
+        if value not in ("local", "ray"):
+            raise ValueError(f"{value!r} is not an executor: local or ray")
+        return value
+
+    @field_validator("ray_address")
+    @classmethod
+    def _address_needs_ray(cls, value: str | None, info) -> str | None:
+        if value and info.data.get("executor") != "ray":
+            raise ValueError("needs --executor ray")
         return value
 
     def public_dump(self) -> dict:
-        """The config as recorded in OUT's run file: `llm` and `geocoder_url` without the
-        endpoints' credentials (the API key is never part of a config)."""
-        data = self.model_dump(mode="json")
+        """The config as recorded in OUT's run file: `llm` and the live sources' URLs without
+        the endpoints' credentials (the API key is never part of a config), no Ray address."""
+        data = self.model_dump(mode="json", exclude={"ray_address"})  # a machine's address
         if data.get("llm"):
             data["llm"] = public_llm(data["llm"])
         return public_urls(data)

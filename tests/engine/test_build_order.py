@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 
+from conftest import build_args, digests, run_cli
 from geoscribe.engine.units import Unit, build_order, split_lanes
 
 
@@ -35,3 +37,18 @@ def test_split_lanes_cuts_the_order_into_contiguous_near_equal_runs():
         assert max(sizes) - min(sizes) <= 1
     assert split_lanes(order[:2], 4) == [[order[0]], [order[1]]]  # never an empty lane
     assert split_lanes([], 3) == [[]]
+
+
+def test_split_cells_build_the_same_samples_as_whole_cells(scene, built, tmp_path):
+    """issue 19 (stragglers): --max-unit-chips 1 splits every cell of more than one focus into
+    one unit per focus; the keys, records, images and shard tars are those of the unsplit
+    build (only the unit names in rejected.jsonl and the shards' stats differ)."""
+    out = tmp_path / "split"
+    run_cli(*build_args(scene, out, "--workers", "2", "--max-unit-chips", "1"), check=True)
+    split_stats = json.loads((out / "stats.json").read_text())
+    whole_stats = json.loads((built / "stats.json").read_text())
+    assert split_stats["units"]["total"] > whole_stats["units"]["total"]
+    assert split_stats["samples"] == whole_stats["samples"]
+    assert digests(out) == digests(built)
+    for parquet in sorted((built / "data").glob("*.parquet")):
+        assert (out / "data" / parquet.name).read_bytes() == parquet.read_bytes()

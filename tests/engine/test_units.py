@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import shapely
 
-from geoscribe.engine.units import finish_unit, plan_units, read_marker, unit_parts
+from geoscribe.engine.units import (
+    finish_unit,
+    largest_first,
+    plan_units,
+    read_marker,
+    unit_parts,
+)
 from geoscribe.region import cell_index
 from geoscribe.shards import UnitPartWriter, iter_samples, sample_members
 from geoscribe.sources.feature_store import FeatureStore
@@ -74,3 +81,49 @@ def test_units_are_planned_for_the_features_meeting_the_region(tmp_path):
     assert cells == expected
     limited = plan_units(store, region, size, 1)
     assert len(limited) == 1 and limited[0].limit is None
+
+
+def test_units_carry_their_work_and_are_scheduled_largest_first(tmp_path):
+    """issue 19 (stragglers): a unit's estimated work is its focus features (capped by
+    --limit); largest_first orders units by it, ties in their given order."""
+    rng = random.Random(19)
+    per_cell = {(0, 0): 1, (1, 0): 7, (0, 1): 3, (1, 1): 7}  # cells of 0.01 degrees
+    boxes = []
+    for (ix, iy), n in per_cell.items():
+        for _ in range(n):
+            x, y = ix * 0.01 + rng.uniform(0.001, 0.008), iy * 0.01 + rng.uniform(0.001, 0.008)
+            boxes.append(shapely.box(x, y, x + 0.0005, y + 0.0005))
+    store = FeatureStore(tmp_path / "s.sqlite")
+    store.add_many([Feature("osm", g, {"building": "yes"}, "x.osm", osm_type="way", osm_id=i)
+                    for i, g in enumerate(boxes)])
+    region = shapely.box(0, 0, 0.02, 0.02)
+    units = plan_units(store, region, 0.01, None)
+    truth = {cell_index(*g.centroid.coords[0], 0.01): 0 for g in boxes}
+    for g in boxes:
+        truth[cell_index(*g.centroid.coords[0], 0.01)] += 1
+    assert {(u.ix, u.iy): u.work for u in units} == truth
+    ordered = largest_first(units)
+    assert [u.work for u in ordered] == sorted(truth.values(), reverse=True)
+    sevens = [u for u in units if u.work == 7]
+    assert ordered[:2] == sevens  # ties keep grid order
+    capped = plan_units(store, region, 0.01, 5)
+    assert sum(u.work for u in capped) == 5
+
+
+def test_a_dense_cell_is_split_into_contiguous_shares_of_its_foci(tmp_path):
+    """issue 19 (stragglers): a cell of 7 foci with max_chips=3 becomes 3 units of 2, 2 and
+    3 foci (work), named apart; their shares of any list are contiguous and, concatenated,
+    the list; cells within the bound are not split."""
+    boxes = [shapely.box(0.001 * i + 0.001, 0.002, 0.001 * i + 0.0015, 0.0025) for i in range(7)]
+    boxes.append(shapely.box(0.012, 0.002, 0.0125, 0.0025))  # the next cell: 1 focus
+    store = FeatureStore(tmp_path / "s.sqlite")
+    store.add_many([Feature("osm", g, {"building": "yes"}, "x.osm", osm_type="way", osm_id=i)
+                    for i, g in enumerate(boxes)])
+    units = plan_units(store, shapely.box(0, 0, 0.02, 0.01), 0.01, None, max_chips=3)
+    assert [(u.ix, u.part, u.parts, u.work) for u in units] == [
+        (0, 0, 3, 2), (0, 1, 3, 2), (0, 2, 3, 3), (1, 0, 1, 1)]
+    assert len({u.name for u in units}) == 4
+    assert units[3].name == plan_units(store, shapely.box(0, 0, 0.02, 0.01), 0.01, None)[1].name
+    items = list(range(7))
+    assert [units[i].share(items) for i in range(3)] == [[0, 1], [2, 3], [4, 5, 6]]
+    assert units[3].share(items) == items

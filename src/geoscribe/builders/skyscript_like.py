@@ -86,6 +86,7 @@ class SkyscriptBuilder:
             focus = [f for f in focus if self.ctx.region.intersects(f.geometry)]
         if unit.limit is not None:
             focus = focus[: unit.limit]
+        focus = unit.share(focus)  # a dense cell's units each build a share of its foci
         self.candidates = len(focus)
         return self.build(focus, skip)
 

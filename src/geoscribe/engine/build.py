@@ -38,6 +38,7 @@ from geoscribe.engine.inputs import (
 )
 from geoscribe.engine.merge import ShardMerger, merge_rejected, part_path, remove_parts
 from geoscribe.engine.outdir import NO_SPACE, WORK, OutLock, check_out, empty_out, run_file
+from geoscribe.engine.ray_executor import MAX_ATTEMPTS
 from geoscribe.engine.run_stats import (
     BuiltUnits,
     add_filter_stats,
@@ -47,7 +48,14 @@ from geoscribe.engine.run_stats import (
     unit_skips,
 )
 from geoscribe.engine.tiles import plan_tile_units
-from geoscribe.engine.units import Unit, build_order, load_done, plan_units, split_lanes
+from geoscribe.engine.units import (
+    Unit,
+    build_order,
+    largest_first,
+    load_done,
+    plan_units,
+    split_lanes,
+)
 from geoscribe.engine.worker import close_worker, run_unit, warm_up
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.files import atomic_write_text
@@ -83,7 +91,7 @@ def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:
         return {**read_stats(config.out), "resumed": "already complete"}
     llm = _open_llm(config)
     # start (and warm up) the worker pool now: it imports while the vector inputs are ingested
-    executor = make_executor(config.workers, warm_up, close_worker)
+    executor = open_executor(config)
     try:
         return _build_steps(config, inputs, run, executor, llm, started)
     except OSError as exc:
@@ -95,6 +103,16 @@ def _locked_build(config: BuildConfig, inputs: Inputs, started: float) -> dict:
         executor.close()
         if llm is not None:
             llm.close()
+
+
+def open_executor(config: BuildConfig):
+    """The run's executor: the local pool (or in-process for one worker), or Ray."""
+    if config.executor == "ray":
+        from geoscribe.engine.ray_executor import RayExecutor, RayOptions
+
+        return RayExecutor(RayOptions(config.workers, config.ray_address,
+                                      quiet=not config.progress, warmup=warm_up))
+    return make_executor(config.workers, warm_up, close_worker)
 
 
 def _build_steps(config: BuildConfig, inputs: Inputs, run: dict, executor, llm,
@@ -184,7 +202,8 @@ def plan(config: BuildConfig, inputs: Inputs, work: Path) -> list[Unit]:
     if RECIPES[config.recipe].chips == "features":
         store = FeatureStore(work / "features.sqlite", readonly=True)
         try:
-            return plan_units(store, inputs.region.geometry, config.unit_deg, config.limit)
+            return plan_units(store, inputs.region.geometry, config.unit_deg, config.limit,
+                              config.max_unit_chips)
         finally:
             store.close()
     return plan_tile_units(inputs.rasters, inputs.region.geometry, config.unit_deg,
@@ -221,8 +240,11 @@ def run_units(config: BuildConfig, ctx: BuildContext, units: list[Unit], executo
     # a worker walks its own compact area, so the raster tiles neighbouring units share stay
     # in its GDAL block cache; finished units are merged (in grid order) while others run
     packed = PackedContext.pack(ctx)  # pickled once, not once per unit
-    lanes = [[(packed, unit) for unit in lane]
-             for lane in split_lanes(build_order(pending), config.workers)]
+    order = build_order(pending)
+    runs = ([largest_first(order)] if getattr(executor, "largest_first", False)
+            else split_lanes(order, config.workers))
+    lanes = [[(packed, unit) for unit in lane] for lane in runs]
+    begun, samples_before = time.perf_counter(), samples
     try:
         for stats in executor.map_lanes(run_unit, lanes):
             built.unit_stats[stats["unit"]] = stats
@@ -230,13 +252,25 @@ def run_units(config: BuildConfig, ctx: BuildContext, units: list[Unit], executo
                 merger.unit_done(stats)
             samples += stats["samples"]
             bar.update(1)
-            bar.set_postfix(samples=samples)
+            rate = (samples - samples_before) / max(time.perf_counter() - begun, 1e-9)
+            bar.set_postfix_str(f"samples={samples}, {rate:.1f} samples/s")
     except RuntimeError as exc:
         raise GeoscribeError(str(exc).splitlines()[0] + " (completed units are kept; "
                              "re-run the same command to resume)") from None
     finally:
         bar.close()
+    report_failures(getattr(executor, "failures", []))
     return built
+
+
+def report_failures(failures: list) -> None:
+    """One line naming the units that failed every attempt (the others are built and kept)."""
+    if not failures:
+        return
+    names = ", ".join(f.name for f in failures)
+    raise GeoscribeError(f"{len(failures)} unit(s) failed {MAX_ATTEMPTS} times: {names} "
+                         f"(first error: {failures[0].error}); the other units are built and "
+                         "kept; re-run the same command to resume")
 
 
 def _llm_stage(config: BuildConfig, llm, units: list[Unit], unit_stats: dict[str, dict],

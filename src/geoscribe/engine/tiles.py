@@ -49,5 +49,5 @@ def plan_tile_units(
                 break
             items = items[:remaining]
             remaining -= len(items)
-        units.append(Unit(ix, iy, unit_deg, None, tuple(items)))
+        units.append(Unit(ix, iy, unit_deg, None, tuple(items), work=len(items)))
     return units

@@ -6,7 +6,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shapely.geometry.base import BaseGeometry
@@ -28,10 +28,20 @@ class Unit:
     size_deg: float
     limit: int | None = None
     items: tuple = ()  # tile recipes: the unit's tiles as (raster index, col_off, row_off)
+    work: int = 0  # estimated work: the chips it plans (focus features or tiles), see largest_first
+    part: int = 0  # a dense cell is split into `parts` units, each a contiguous share of its foci
+    parts: int = 1
 
     @property
     def name(self) -> str:
-        return cell_name(self.ix, self.iy)
+        cell = cell_name(self.ix, self.iy)
+        return cell if self.parts == 1 else f"{cell}p{self.part + 1}of{self.parts}"
+
+    def share(self, items: list) -> list:
+        """This unit's contiguous share of its cell's `items` (all of them when not split):
+        the shares of parts 0..parts-1, concatenated, are `items` in order."""
+        n = len(items)
+        return items[self.part * n // self.parts:(self.part + 1) * n // self.parts]
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -39,11 +49,14 @@ class Unit:
 
 
 def plan_units(
-    store: FeatureStore, region: BaseGeometry, size_deg: float, limit: int | None
+    store: FeatureStore, region: BaseGeometry, size_deg: float, limit: int | None,
+    max_chips: int | None = None,
 ) -> list[Unit]:
     """Units (grid cells, by the bbox centres of their features) holding at least one feature
     that meets the region — the foci the builder takes — in stable order; `limit` caps the
-    foci over all units."""
+    foci over all units. A cell of more than `max_chips` foci is split into as many units
+    (`Unit.part`) as keep each at most `max_chips`: no unit is a straggler many times the
+    others' size (split_cell)."""
     counts: Counter[tuple[int, int]] = Counter()
     for cx, cy in store.centres_meeting(region):
         counts[cell_index(cx, cy, size_deg)] += 1
@@ -54,10 +67,23 @@ def plan_units(
             break
         n = counts[(ix, iy)]
         cap = None if remaining is None or n <= remaining else remaining
-        units.append(Unit(ix, iy, size_deg, cap))
+        units.extend(split_cell(Unit(ix, iy, size_deg, cap, work=n if cap is None else cap),
+                                max_chips))
         if remaining is not None:
             remaining -= n if cap is None else cap
     return units
+
+
+def split_cell(unit: Unit, max_chips: int | None) -> list[Unit]:
+    """`unit` as ceil(work / max_chips) parts of near-equal work (itself when small enough).
+    A part's samples are those of its share of the cell's foci, so the parts' samples, in
+    part order, are the cell's: the same keys, records and shard bytes."""
+    if not max_chips or unit.work <= max_chips:
+        return [unit]
+    parts = -(-unit.work // max_chips)
+    return [replace(unit, part=index, parts=parts, work=len(range(unit.work)[
+                index * unit.work // parts:(index + 1) * unit.work // parts]))
+            for index in range(parts)]
 
 
 def build_order(units: list[Unit], band: int = 2) -> list[Unit]:
@@ -79,6 +105,14 @@ def build_order(units: list[Unit], band: int = 2) -> list[Unit]:
         for turn, iy in enumerate(sorted(rows, reverse=index % 2 == 1)):
             order.extend(sorted(rows[iy], key=lambda u: u.ix, reverse=turn % 2 == 1))
     return order
+
+
+def largest_first(units: list[Unit]) -> list[Unit]:
+    """`units` by estimated work, largest first (ties keep their order): a scheduler that
+    takes them in this order (longest processing time first) never starts a big unit last,
+    so no run stalls at the end on one straggler. Every chip of a run has the same output
+    area, so a unit's work is its chip count (`Unit.work`)."""
+    return sorted(units, key=lambda unit: -unit.work)
 
 
 def split_lanes(order: list[Unit], lanes: int) -> list[list[Unit]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 import traceback
 from collections import Counter
@@ -55,11 +56,34 @@ def run_unit(task: tuple[PackedContext, Unit]) -> dict:
     packed, unit = task
     try:
         _ensure_state(packed)
+        inject_faults(unit.name)
         return _run_unit(unit)
     except Exception as exc:  # report, with the unit named, to the main process
         raise RuntimeError(
             f"unit {unit.name} failed: {exc!r}\n{traceback.format_exc()}"
         ) from None
+
+
+def inject_faults(name: str) -> None:
+    """Test hooks (issue 19), off unless set: GEOSCRIBE_TEST_FAIL_UNIT=NAME makes every attempt
+    at unit NAME raise; GEOSCRIBE_TEST_KILL_UNIT=NAME kills this worker process (SIGKILL) at
+    the first attempt of unit NAME. GEOSCRIBE_TEST_FAULT_LOG=PATH logs each fault, one line;
+    the kill happens only while PATH holds no kill line."""
+    log = os.environ.get("GEOSCRIBE_TEST_FAULT_LOG")
+    if name == os.environ.get("GEOSCRIBE_TEST_FAIL_UNIT"):
+        _log_fault(log, f"fail {name}")
+        raise RuntimeError(f"injected failure of unit {name}")
+    killed = Path(log).read_text() if log and Path(log).exists() else ""
+    if name == os.environ.get("GEOSCRIBE_TEST_KILL_UNIT") and log \
+            and f"kill {name}\n" not in killed:
+        _log_fault(log, f"kill {name}")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _log_fault(log: str | None, line: str) -> None:
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 def _run_unit(unit: Unit) -> dict:

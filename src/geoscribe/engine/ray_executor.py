@@ -1,0 +1,219 @@
+"""The Ray executor (`--executor ray [--ray-address ADDR]`): the same unit tasks as the local
+pool, run as Ray tasks on a local single-node cluster (started here) or on a running cluster.
+
+- The build context (the first element of every task, the same object for all) is put in
+  Ray's object store once (`ray.put`): each node fetches it once, not once per task.
+- One Ray task per unit, at most `2 x CPUs` in flight (results are merged as they arrive, so
+  the driver's memory stays bounded); the caller hands the units largest first
+  (units.largest_first), so no big unit starts last and stalls the end of the run.
+- A failed unit is retried (Ray re-runs it after an exception or a dead worker), up to
+  MAX_ATTEMPTS attempts in all; a unit failing every attempt is recorded in `failures` by
+  name and the other units still run (the caller reports the failures and exits non-zero).
+- Units write their part tars and completion markers into OUT/.geoscribe/units (OUT on a
+  filesystem every node shares, see docs/ray.md), exactly as with the local pool: a relaunch
+  with any executor resumes from the markers.
+
+Environment variables named GEOSCRIBE_* (and the one-thread-per-process variables) reach the
+workers through the job's runtime environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from geoscribe.engine.executors import THREAD_VARIABLES
+from geoscribe.errors import InputError
+
+MAX_ATTEMPTS = 3  # attempts of a unit before it is reported as failed
+START_ATTEMPTS = 2  # a local cluster's start times out after 30 s on a very busy machine
+
+
+@dataclass
+class UnitFailure:
+    """A task that failed every attempt: its name and the last error's first line."""
+
+    name: str
+    error: str
+
+
+@dataclass
+class RayOptions:
+    """How to reach (or start) the cluster."""
+
+    workers: int
+    address: str | None = None
+    quiet: bool = False
+    warmup: Callable[[], None] | None = None  # run once per CPU at start (imports the pipeline)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def worker_env() -> dict[str, str]:
+    """The variables the workers get: one thread per task, and the GEOSCRIBE_* settings."""
+    env = {name: "1" for name in THREAD_VARIABLES}
+    env.update({k: v for k, v in os.environ.items() if k.startswith("GEOSCRIBE_")})
+    return env
+
+
+def import_ray():
+    """The ray module, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--executor ray", "needs Ray: pip install 'geoscribe[ray]'") from None
+    return ray
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line error when HOST:PORT does not accept connections (Ray itself waits minutes
+    for an unreachable head); other forms (`auto`, `ray://...`) are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise InputError("--ray-address", f"no Ray head answers at {address} "
+                         f"({exc.strerror or exc}); start one with `ray start --head`"
+                         ) from None
+
+
+def _warm(fn: Callable[[], None]) -> None:
+    """Run on a Ray worker: the warm-up (unpickling `fn` imported its module)."""
+    fn()
+
+
+def _call(fn: Callable, shared, rest: tuple, cwd: str):
+    """Run on a Ray worker: fn over the task rebuilt from its shared part and its own, in the
+    driver's working folder `cwd` (relative input and OUT paths then mean what they mean to
+    the driver; on other nodes the folder must exist at the same path, see docs/ray.md)."""
+    if os.getcwd() != cwd:
+        os.chdir(cwd)
+    return fn((shared, *rest))
+
+
+def interleave(lanes: Sequence[Sequence]) -> list:
+    """The lanes' items taken one from each lane in turn (lane order kept within a lane)."""
+    out: list = []
+    longest = max((len(lane) for lane in lanes), default=0)
+    for index in range(longest):
+        out.extend(lane[index] for lane in lanes if index < len(lane))
+    return out
+
+
+def item_name(item) -> str:
+    """A task's name for reports: its unit's name (the last element), else its repr."""
+    last = item[-1] if isinstance(item, tuple) and item else item
+    return str(getattr(last, "name", last))
+
+
+class RayExecutor:
+    """Runs tasks `(shared, *rest)` as Ray tasks; `failures` lists the tasks that failed every
+    attempt once map_lanes is exhausted. Tasks run wherever a CPU is free (no worker keeps a
+    lane), so the caller hands one lane, largest units first (`largest_first`)."""
+
+    largest_first = True
+
+    def __init__(self, options: RayOptions) -> None:
+        self.ray = import_ray()
+        self.options = options
+        self.failures: list[UnitFailure] = []
+        self._started_here = False
+        self._connect()
+        self.warming = self._warm_up()  # the warm-up tasks (refs)
+
+    def _connect(self) -> None:
+        """Join the cluster at options.address, or start a local one with `workers` CPUs."""
+        ray, opts = self.ray, self.options
+        kwargs: dict = dict(include_dashboard=False, log_to_driver=not opts.quiet,
+                            logging_level=logging.ERROR if opts.quiet else logging.WARNING,
+                            runtime_env={"env_vars": {**worker_env(), **opts.env}},
+                            configure_logging=True)
+        if ray.is_initialized():  # an embedding program (or a test) started Ray already
+            return
+        if opts.address:
+            check_reachable(opts.address)
+            kwargs["address"] = opts.address
+        else:
+            kwargs["num_cpus"] = opts.workers
+        attempts = 1 if opts.address else START_ATTEMPTS
+        for attempt in range(attempts):
+            try:
+                ray.init(**kwargs)
+                break
+            except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions on start-up
+                ray.shutdown()  # what the failed start left
+                if attempt + 1 == attempts:
+                    where = opts.address or "a local cluster"
+                    raise InputError("--ray-address" if opts.address else "--executor ray",
+                                     f"cannot start or reach {where}: "
+                                     f"{_first_line(exc)}") from None
+        self._started_here = not opts.address
+
+    def _warm_up(self) -> list:
+        """Start one task per cluster CPU running options.warmup, not waited for: the job's
+        workers start and import the pipeline while the driver reads its inputs (as the local
+        pool's forkserver does); the unit tasks then reuse them."""
+        if self.options.warmup is None:
+            return []
+        remote = self.ray.remote(_warm).options(num_cpus=1)
+        return [remote.remote(self.options.warmup) for _ in range(self.cpus())]
+
+    def cpus(self) -> int:
+        """The cluster's CPUs (how many tasks may run at once)."""
+        return max(1, int(self.ray.cluster_resources().get("CPU", self.options.workers)))
+
+    def map_lanes(self, fn: Callable, lanes: Sequence[Sequence]) -> Iterator:
+        """fn over every item as Ray tasks, results as they complete; the items' shared first
+        element is put in the object store once."""
+        ray = self.ray
+        remote = ray.remote(_call).options(num_cpus=1, max_retries=MAX_ATTEMPTS - 1,
+                                           retry_exceptions=True)
+        shared_refs: dict[int, object] = {}
+        queue = interleave(lanes)
+        queue.reverse()  # pop() from the end takes the first item
+        pending: dict = {}
+        window, cwd = 2 * self.cpus(), os.getcwd()
+
+        def submit() -> None:
+            while queue and len(pending) < window:
+                item = queue.pop()
+                shared = item[0]
+                if id(shared) not in shared_refs:
+                    shared_refs[id(shared)] = ray.put(shared)
+                pending[remote.remote(fn, shared_refs[id(shared)], tuple(item[1:]), cwd)] = item
+
+        submit()
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                item = pending.pop(done[0])
+                submit()
+                try:
+                    result = ray.get(done[0])
+                except ray.exceptions.RayError as exc:  # every attempt failed (task or worker)
+                    self.failures.append(UnitFailure(item_name(item), _first_line(exc)))
+                    continue
+                yield result
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+
+    def close(self) -> None:
+        """Leave the cluster (stopping it if this run started it)."""
+        if self.ray.is_initialized() and (self._started_here or self.options.address):
+            self.ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The meaningful first line of a task's error (the unit's own message when it has one)."""
+    cause = getattr(exc, "cause", None)
+    text = str(cause) if cause is not None else str(exc)
+    for line in text.splitlines():
+        if line.strip() and not line.startswith(("ray::", "Traceback")):
+            return line.strip()
+    return type(exc).__name__
