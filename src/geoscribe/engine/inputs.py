@@ -15,6 +15,13 @@ from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import Region, parse_region
 from geoscribe.sources.imagery import expand_imagery, index_raster
+from geoscribe.sources.imagery_plan import (
+    ImageryPlan,
+    imagery_specs,
+    load_plan_file,
+    plan_source,
+    resolve_plan,
+)
 from geoscribe.types import RasterInfo
 
 
@@ -48,6 +55,7 @@ class Inputs:
     masks: list
     region: Region
     gdal_cache: int
+    imagery_plan: ImageryPlan | None = None  # --imagery-plan: `rasters` are all its sources'
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -55,10 +63,49 @@ def read_inputs(config: BuildConfig) -> Inputs:
     if config.recipe not in RECIPES:
         raise InputError(f"recipe {config.recipe!r}", f"unknown; choose from {sorted(RECIPES)}")
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
-    rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
+    plan = None
+    if config.imagery_plan is not None:
+        plan, failed_rasters = read_imagery_plan(config, gdal_cache)
+        rasters = [raster for source in plan.sources for raster in source.rasters]
+    else:
+        rasters, failed_rasters = index_imagery(config.imagery, gdal_cache)
     osm_paths, label_paths, masks = vector_inputs(config)
     region = build_region(config, rasters)
-    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache)
+    return Inputs(rasters, failed_rasters, osm_paths, label_paths, masks, region, gdal_cache,
+                  plan)
+
+
+def min_object_px(config: BuildConfig) -> float:
+    """--min-object-px, or the recipe's default when it is not given."""
+    spec = RECIPES[config.recipe]
+    return spec.min_object_px if config.min_object_px is None else config.min_object_px
+
+
+def read_imagery_plan(config: BuildConfig, gdal_cache_bytes: int) -> tuple[ImageryPlan, dict]:
+    """`--imagery-plan`: each source's imagery read as --imagery is (index_imagery), its GSD
+    measured when not given; with the unreadable rasters by path."""
+    option = f"--imagery-plan {config.imagery_plan}"
+    if config.imagery:
+        raise InputError("--imagery-plan", "give either --imagery or --imagery-plan, not both")
+    if RECIPES[config.recipe].chips != "features":
+        raise InputError(option, f"{config.recipe} makes tiles, not object chips: give its "
+                                 "imagery with --imagery")
+    plan_file = load_plan_file(config.imagery_plan)
+    sources, failed, owner = [], {}, {}
+    for entry in plan_file.sources:
+        try:
+            rasters, bad = index_imagery(imagery_specs(entry, config.imagery_plan),
+                                         gdal_cache_bytes)
+        except InputError as exc:
+            raise InputError(option, f"source {entry.name}: {exc}") from None
+        for raster in rasters:
+            if raster.path in owner:
+                raise InputError(option, f"{raster.uri} is in sources {owner[raster.path]} "
+                                         f"and {entry.name}")
+            owner[raster.path] = entry.name
+        sources.append(plan_source(entry, rasters))
+        failed.update(bad)
+    return resolve_plan(plan_file, sources, min_object_px(config), config.max_chip_px), failed
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
@@ -136,6 +183,7 @@ def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
     """Every file the output depends on, by the option that named it."""
     files = {
         "--imagery": [r.path for r in inputs.rasters] + list(inputs.failed_rasters),
+        "--imagery-plan": [str(config.imagery_plan)] if config.imagery_plan else [],
         "--osm": [str(p) for p in inputs.osm_paths],
         "--labels": [str(p) for p in inputs.label_paths] + [m.path for m in inputs.masks],
         "--class-map": [str(p) for p in config.class_map],
