@@ -1,9 +1,10 @@
 """One place imaged by three sources (0.3 m, 1 m and 10 m GSD rasters, generated in code) with
 OSM objects of several sizes, for `--imagery-plan` (issue 18).
 
-The 1 m and 10 m rasters cover the same 1600 m square; the 0.3 m raster only its top-left
-420 m. Everything is in UTM 17N metres (scene.CRS), so the truth is plain arithmetic on the
-objects' UTM coordinates, read back from the OSM file's lon/lat with pyproj.
+The 1 m and 10 m rasters cover the same 1600 m square; the 0.3 m source (two rasters) only
+its top-left 422.4 x 420 m. Everything is in UTM 17N metres (scene.CRS), so the truth is
+plain arithmetic on the objects' UTM coordinates, read back from the OSM file's lon/lat with
+pyproj.
 """
 
 from __future__ import annotations
@@ -22,17 +23,27 @@ FINE_SIDE_M = 420.0
 
 @dataclass(frozen=True)
 class PlanRaster:
-    """One source's raster: its file name, GSD and the square it covers (UTM metres)."""
+    """One raster of a source: its source, file name, GSD and where it lies (metres from the
+    scene's top-left corner: x offset, width, height)."""
 
     name: str
     file: str
     gsd: float
-    side_m: float
+    width_m: float
+    height_m: float
+    x_off_m: float = 0.0
+
+    def box(self) -> tuple[float, float, float, float]:
+        """Its footprint in UTM metres (minx, miny, maxx, maxy)."""
+        return (X0 + self.x_off_m, Y0 - self.height_m, X0 + self.x_off_m + self.width_m, Y0)
 
 
-RASTERS = (PlanRaster("aerial-0.3m", "fine/a03.tif", 0.3, FINE_SIDE_M),
-           PlanRaster("ortho-1m", "ortho/o1m.tif", 1.0, SIDE_M),
-           PlanRaster("sentinel-10m", "s10m.tif", 10.0, SIDE_M))
+STRIP_M = 2.4  # the 0.3 m source's second raster: an 8 px strip east of its first
+RASTERS = (PlanRaster("aerial-0.3m", "fine/a03.tif", 0.3, FINE_SIDE_M, FINE_SIDE_M),
+           PlanRaster("aerial-0.3m", "fine/a03_strip.tif", 0.3, STRIP_M, FINE_SIDE_M,
+                      FINE_SIDE_M),
+           PlanRaster("ortho-1m", "ortho/o1m.tif", 1.0, SIDE_M, SIDE_M),
+           PlanRaster("sentinel-10m", "s10m.tif", 10.0, SIDE_M, SIDE_M))
 
 # (osm id, centre x, centre y (metres from the top-left corner, y down), side in metres)
 OBJECTS = (
@@ -47,6 +58,7 @@ OBJECTS = (
     (109, 400, 900, 60.0),  # 10 m
     (110, 800, 1100, 300.0),  # 10 m
     (111, 800, 800, 600.0),  # too large in every source
+    (112, 420.25, 60, 3.5),  # 0.3 m, on both its rasters, its window beyond them (a mosaic)
 )
 NODE = (201, 350.0, 350.0)  # a point: visible everywhere, so the finest
 
@@ -72,8 +84,9 @@ def make_plan_scene(directory: Path) -> Path:
     for i, raster in enumerate(RASTERS):
         path = directory / raster.file
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_raster(path, seed=i, gsd=raster.gsd, size=round(raster.side_m / raster.gsd),
-                     origin=(X0, Y0))
+        write_raster(path, seed=i, gsd=raster.gsd, size=(round(raster.width_m / raster.gsd),
+                                                         round(raster.height_m / raster.gsd)),
+                     origin=(X0 + raster.x_off_m, Y0))
     osm = directory / "plan.osm"
     write_osm(osm, plan_features())
     return osm

@@ -361,7 +361,7 @@ sources:
     license: CC-BY-SA-3.0-IGO
     attribution: Contains modified Copernicus data
   - name: aerial-0.3m
-    imagery: [fine/a03.tif]
+    imagery: [fine]         # a folder, as --imagery takes
     gsd_m: 0.3
     license: CC-BY-4.0
     attribution: City survey
@@ -377,7 +377,7 @@ def expected_source(feature) -> tuple[str, float, int] | str:
     finest source whose raster holds the whole object (as the OSM file gives it), in which
     its longest side is >= PLAN_MIN_PX pixels and its window (1.5 x that, at least the pixels
     it touches and PLAN_MIN_CHIP) <= PLAN_MAX_PX; else the skip reason."""
-    from plan_scene import RASTERS, X0, Y0
+    from plan_scene import RASTERS, Y0
     from scene import CRS as SCENE_CRS
 
     to_lonlat = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True)
@@ -386,13 +386,17 @@ def expected_source(feature) -> tuple[str, float, int] | str:
     lonlat = [tuple(round(v, 7) for v in to_lonlat.transform(x, y)) for x, y in feature.utm]
     geom = shapely.MultiPoint([to_utm.transform(*p) for p in lonlat]).envelope
     verdicts = []
-    for raster in sorted(RASTERS, key=lambda r: r.gsd):
-        box = shapely.box(X0, Y0 - raster.side_m, X0 + raster.side_m, Y0)
-        if not box.contains(geom):
+    for gsd, name in sorted({(r.gsd, r.name) for r in RASTERS}):
+        rasters = [r for r in RASTERS if r.name == name]
+        if not shapely.union_all([shapely.box(*r.box()) for r in rasters]).contains(geom):
             continue
+        # the chip's pixel grid: the raster holding it whole, else the one holding most of it
+        raster = max(rasters, key=lambda r: (shapely.box(*r.box()).contains(geom),
+                                             shapely.box(*r.box()).intersection(geom).area))
         minx, miny, maxx, maxy = geom.bounds
-        c0, c1 = (minx - X0) / raster.gsd, (maxx - X0) / raster.gsd
-        r0, r1 = (Y0 - maxy) / raster.gsd, (Y0 - miny) / raster.gsd
+        x0 = raster.box()[0]
+        c0, c1 = (minx - x0) / gsd, (maxx - x0) / gsd
+        r0, r1 = (Y0 - maxy) / gsd, (Y0 - miny) / gsd
         extent = max(c1 - c0, r1 - r0)
         cover = max(math.ceil(c1) - math.floor(c0), math.ceil(r1) - math.floor(r0))
         window = max(math.ceil(extent * 1.5), cover, PLAN_MIN_CHIP)
@@ -401,7 +405,7 @@ def expected_source(feature) -> tuple[str, float, int] | str:
         elif window > PLAN_MAX_PX:
             verdicts.append("large")
         else:
-            return raster.name, extent, window
+            return name, extent, window
     if set(verdicts) == {"small"}:
         return "too_small_in_every_source"
     return "too_large_in_every_source" if set(verdicts) == {"large"} \
@@ -468,8 +472,9 @@ def test_imagery_plan_each_object_gets_the_finest_source_where_visible_and_fits(
         else:
             assert size.group(1) == "a point"
         assert int(size.group(2)) == window == records[osm_id]["chip"]["source_window"]["width"]
-        assert image["uri"].endswith({"aerial-0.3m": "a03.tif", "ortho-1m": "o1m.tif",
+        assert image["uri"].endswith({"aerial-0.3m": ".tif", "ortho-1m": "o1m.tif",
                                       "sentinel-10m": "s10m.tif"}[name])
+        assert ("/fine/" in image["uri"]) == (name == "aerial-0.3m")
     skipped = json.loads((out / "stats.json").read_text())["skipped"]
     for reason in ("too_small_in_every_source", "too_large_in_every_source",
                    "too_large_where_visible"):
@@ -497,5 +502,59 @@ def test_imagery_plan_records_carry_their_sources_license(plan_build):
     assert (plan["min_object_px"], plan["max_chip_px"]) == (PLAN_MIN_PX, PLAN_MAX_PX)
     imagery = {s["uri"].rsplit("/", 1)[-1]: s["license"] for s in stats["sources"]
                if s["kind"] == "imagery"}
-    assert imagery == {"a03.tif": "CC-BY-4.0", "o1m.tif": "CC0-1.0",
-                       "s10m.tif": "CC-BY-SA-3.0-IGO"}
+    assert imagery == {"a03.tif": "CC-BY-4.0", "a03_strip.tif": "CC-BY-4.0",
+                       "o1m.tif": "CC0-1.0", "s10m.tif": "CC-BY-SA-3.0-IGO"}
+
+
+def test_imagery_plan_edited_is_not_resumed_silently(plan_build):
+    """issue 18 --imagery-plan: the plan file is an input of the build; re-running into the
+    same OUT after editing it (another license) is a one-line error naming the plan file,
+    never a resume that mixes licenses; the unchanged plan resumes as complete."""
+    from conftest import run_cli
+    from plan_scene import region_bbox
+
+    root, out = plan_build
+    plan = root / "plan.yaml"
+    args = ["build-dataset", "skyscript-like", f"--region={region_bbox()}", "--out", str(out),
+            "--imagery-plan", str(plan), "--osm", str(root / "plan.osm"), "--chip-size", "64",
+            "--min-chip-px", str(PLAN_MIN_CHIP), "--no-split-guard", "--image-format", "png",
+            "--workers", "1", "--no-progress"]
+    again = run_cli(*args)
+    assert again.returncode == 0 and "already complete" in again.stdout, again.stderr
+    try:
+        plan.write_text(PLAN_YAML.replace("CC0-1.0", "CC-BY-4.0"), encoding="utf-8")
+        edited = run_cli(*args)
+    finally:
+        plan.write_text(PLAN_YAML, encoding="utf-8")
+    assert edited.returncode == 2
+    lines = [line for line in edited.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"--imagery-plan {plan}" in lines[0], edited.stderr
+
+
+def test_imagery_plan_mosaic_reads_only_the_chosen_source(plan_build):
+    """issue 18 --imagery-plan: a chip whose window reaches past its source's rasters is read
+    from that source's rasters only: the part beyond the 0.3 m source stays empty (black),
+    never filled from the 1 m or 10 m rasters that cover it."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from plan_scene import FINE_SIDE_M, STRIP_M
+
+    _, out = plan_build
+    record = _records(out)[112]
+    assert record["image"]["imagery_source"]["name"] == "aerial-0.3m"
+    assert record["image"]["uri"].endswith("a03_strip.tif")  # the chip's grid: the strip's
+    window = record["chip"]["source_window"]
+    edge_col = STRIP_M / 0.3  # the 0.3 m source's east edge, in the strip's pixels
+    assert window["col_off"] < 0 and window["col_off"] + window["width"] > edge_col + 1
+    size = record["chip"]["width"]
+    edge_x = (edge_col - window["col_off"]) * size / window["width"]
+    west_x = (-FINE_SIDE_M / 0.3 - window["col_off"]) * size / window["width"]
+    assert west_x < 0  # the window's west part lies on the source's first raster
+    with tarfile.open(next((out / "data").glob("*.tar"))) as tar:
+        image = np.asarray(Image.open(io.BytesIO(
+            tar.extractfile(f"{record['id']}.png").read())).convert("RGB"))
+    assert image[:, math.ceil(edge_x) + 1:].max() == 0  # beyond the source: nothing read
+    assert image[:, : math.floor(edge_x) - 1].min() > 0  # its two rasters' pixels (20..235)
