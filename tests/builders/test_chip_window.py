@@ -558,3 +558,26 @@ def test_imagery_plan_mosaic_reads_only_the_chosen_source(plan_build):
             tar.extractfile(f"{record['id']}.png").read())).convert("RGB"))
     assert image[:, math.ceil(edge_x) + 1:].max() == 0  # beyond the source: nothing read
     assert image[:, : math.floor(edge_x) - 1].min() > 0  # its two rasters' pixels (20..235)
+
+
+def test_imagery_plan_declared_gsd_sets_what_is_visible(raster):
+    """issue 18 --imagery-plan: a source's declared gsd_m is its real resolution (say 10 m
+    imagery delivered on a finer pixel grid): an object is visible when its size in pixels
+    of that gsd reaches min_object_px, while its window is still counted in the raster's own
+    pixels. A 10 m square is 20 pixels of this 0.5 m grid, 2 px at a declared 5 m."""
+    from geoscribe.builders.chip_window import choose_source
+    from geoscribe.sources.imagery_plan import ImageryPlan, PlanSource
+
+    square = pixel_box_wgs84(400, 300, 420, 320)
+    settings = ChipSettings(out_size=64, margin=0.25, min_chip_px=16)
+    for declared, expected in ((0.5, 20.0), (5.0, 2.0), (2.5, 4.0)):
+        plan = ImageryPlan([PlanSource("s", declared, "CC0-1.0", None, [raster])], 3, 64)
+        chosen = choose_source(square, plan, settings)
+        if expected < 3:
+            assert chosen == "too_small_in_every_source", declared
+            continue
+        # the window: 1.5 x the 20 raster pixels (30, 31 with reprojection noise), whatever
+        # the declared gsd
+        assert chosen.side in (30, 31)
+        assert chosen.imagery_source["reason"] == (
+            f"finest where visible ({expected:.1f} px) and fits ({chosen.side} px window)")

@@ -144,3 +144,15 @@ def test_imagery_plan_with_imagery_or_a_tile_recipe_is_an_error(scene, tmp_path)
     with pytest.raises(InputError, match="rsvqa-like makes tiles"):
         read_inputs(_config(scene, tmp_path / "o", recipe="rsvqa-like", imagery=[],
                             imagery_plan=plan_path))
+
+
+def test_imagery_plan_raster_in_two_sources_is_an_error(scene, tmp_path):
+    """issue 18 --imagery-plan: one raster in two sources (two licenses for the same pixels)
+    is an error naming both sources."""
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text("sources:\n"
+                         f"  - {{name: a, imagery: {scene.raster}, license: CC0-1.0}}\n"
+                         f"  - {{name: b, imagery: {scene.raster.parent}, license: CC-BY-4.0}}\n",
+                         encoding="utf-8")
+    with pytest.raises(InputError, match="is in sources a and b"):
+        read_inputs(_config(scene, tmp_path / "o", imagery=[], imagery_plan=plan_path))
