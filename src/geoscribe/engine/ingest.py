@@ -44,8 +44,11 @@ def ingest_vectors(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
 def ingest_area_of(config: BuildConfig, inputs: Inputs):
     """The region grown by the largest chip (feature recipes) or tile a build can cut, so
     that everything seen in a chip or tile crossing the region's edge is known (issue 17
-    case 2); foci stay inside the region (BuildContext.region)."""
-    side = (config.max_chip_px if RECIPES[config.recipe].chips == "features"
+    case 2); foci stay inside the region (BuildContext.region). With --imagery-plan the
+    largest chip is the plan's max_chip_px."""
+    plan = inputs.imagery_plan
+    max_chip_px = plan.max_chip_px if plan is not None else config.max_chip_px
+    side = (max_chip_px if RECIPES[config.recipe].chips == "features"
             else config.tile_px or config.chip_size)
     return ingest_area(inputs.region.geometry, side, [r.gsd_m for r in inputs.rasters])
 
