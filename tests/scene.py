@@ -46,15 +46,19 @@ class Scene:
         return f"{lon0:.6f},{lat0:.6f},{lon1:.6f},{lat1:.6f}"
 
 
-def write_raster(path: Path, seed: int = 0, dtype: str = "uint8") -> None:
-    """A textured RGB raster (not blank, not compressible to nothing)."""
+def write_raster(path: Path, seed: int = 0, dtype: str = "uint8", gsd: float = GSD,
+                 size: tuple[int, int] = (SIZE, SIZE),
+                 origin: tuple[float, float] = (ORIGIN_X, ORIGIN_Y)) -> None:
+    """A textured RGB raster (not blank, not compressible to nothing): `size` (width, height)
+    pixels of `gsd` metres, its top-left corner at `origin` (UTM metres)."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
     base = (np.sin(xx / 37.0) + np.cos(yy / 23.0)) * 50 + 128
-    bands = np.stack([base + rng.integers(-30, 30, (SIZE, SIZE)) for _ in range(3)])
+    bands = np.stack([base + rng.integers(-30, 30, (height, width)) for _ in range(3)])
     data = np.clip(bands, 20, 235).astype(dtype)
-    profile = dict(driver="GTiff", width=SIZE, height=SIZE, count=3, dtype=dtype, crs=CRS,
-                   transform=from_origin(ORIGIN_X, ORIGIN_Y, GSD, GSD), tiled=True,
+    profile = dict(driver="GTiff", width=width, height=height, count=3, dtype=dtype, crs=CRS,
+                   transform=from_origin(*origin, gsd, gsd), tiled=True,
                    blockxsize=256, blockysize=256)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)

@@ -158,6 +158,12 @@ def build_dataset(
     out: Annotated[Path, Run(help="Output folder (created; re-running resumes).")],
     imagery: Annotated[list[str] | None, Src(help="GeoTIFF/COG file, directory or glob; "
                                                    "repeat for a mosaic.")] = None,
+    imagery_plan: Annotated[Path | None, Src(help="Object chips: YAML of several imagery "
+                                                 "sources (imagery, gsd_m, license, "
+                                                 "attribution); each object's chip comes from "
+                                                 "the finest source where it is visible and "
+                                                 "fits (docs/live-sources.md). Instead of "
+                                                 "--imagery.")] = None,
     osm: Annotated[list[str] | None, Src(help="OSM file (.osm, .osm.pbf, .osm.bz2), or "
                                               "overpass[:URL] to query an Overpass API "
                                               f"(default {OVERPASS_URL}); repeatable.")

@@ -15,8 +15,8 @@ from geoscribe.errors import InputError
 from geoscribe.redact import public_llm, public_spec, public_url, redact_text
 
 # fields the dataset card does not list as options: paths and licenses (listed per input)
-NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "osm", "labels", "class_map",
-                              "tag_policy", "imagery_license", "imagery_attribution",
+NOT_CARD_OPTIONS = frozenset({"out", "region", "imagery", "imagery_plan", "osm", "labels",
+                              "class_map", "tag_policy", "imagery_license", "imagery_attribution",
                               "labels_license", "labels_attribution"})
 # options of `--imagery stac:URL` (issue 18): listed on the card only when set
 STAC_OPTIONS = ("collection", "datetime", "max_cloud", "asset")
@@ -31,6 +31,7 @@ class BuildConfig(BaseModel):
     region: str
     out: Path
     imagery: list[str] = Field(default_factory=list)
+    imagery_plan: Path | None = None
     osm: list[str] = Field(default_factory=list)
     osm_date: str | None = None
     osm_cell_deg: float = Field(default=0.05, gt=0, le=1,
@@ -232,6 +233,14 @@ def public_urls(data: dict) -> dict:
     return data
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line (str(exc) spans lines): its place and problem."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or exc
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return f"invalid YAML ({where}{' '.join(str(problem).split())})"
+
+
 def load_yaml_config(path: Path) -> dict:
     """Read a YAML config file of BuildConfig fields."""
     try:
@@ -240,12 +249,8 @@ def load_yaml_config(path: Path) -> dict:
         raise InputError(f"--config {path}", f"cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise InputError(f"--config {path}", "not UTF-8 text") from None
-    except yaml.YAMLError as exc:  # str(exc) spans lines: one line from its mark and problem
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or exc
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise InputError(f"--config {path}",
-                         f"invalid YAML ({where}{' '.join(str(problem).split())})") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"--config {path}", yaml_problem(exc)) from None
     if not isinstance(data, dict):
         raise InputError(f"--config {path}", "expected a mapping of options")
     return data

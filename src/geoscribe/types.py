@@ -85,6 +85,7 @@ class ChipPlan:
     transform: Affine
     mosaic: bool
     focus_projected: BaseGeometry | None = None  # the focus geometry in the chip's CRS
+    imagery_source: dict | None = None  # --imagery-plan: the source chosen and why
 
     @property
     def crs(self) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -341,3 +343,241 @@ def test_focus_across_a_mosaic_is_tested_against_the_union_of_footprints(tm35):
     off = _tm35_box_wgs84(seam - 30, top - 20, seam + 30, top + 4)
     assert off.bounds[3] < north_lat  # inside the union of the envelopes
     assert plan_chip(off, [west, east], ChipSettings()) == "focus_outside_imagery"
+
+
+# --imagery-plan (issue 18): each object's chip from the finest source where it is visible
+# and fits, checked on a real build of one place imaged at 0.3 m, 1 m and 10 m.
+
+PLAN_MIN_PX, PLAN_MAX_PX, PLAN_MIN_CHIP = 5, 64, 16
+PLAN_LICENSES = {"aerial-0.3m": ("CC-BY-4.0", "City survey"),
+                 "ortho-1m": ("CC0-1.0", None),
+                 "sentinel-10m": ("CC-BY-SA-3.0-IGO", "Contains modified Copernicus data")}
+PLAN_YAML = f"""\
+min_object_px: {PLAN_MIN_PX}
+max_chip_px: {PLAN_MAX_PX}
+sources:
+  - name: sentinel-10m      # no gsd_m: measured from the raster
+    imagery: s10m.tif
+    license: CC-BY-SA-3.0-IGO
+    attribution: Contains modified Copernicus data
+  - name: aerial-0.3m
+    imagery: [fine]         # a folder, as --imagery takes
+    gsd_m: 0.3
+    license: CC-BY-4.0
+    attribution: City survey
+  - name: ortho-1m
+    imagery: "ortho/*.tif"
+    gsd_m: 1.0
+    license: CC0-1.0
+"""
+
+
+def expected_source(feature) -> tuple[str, float, int] | str:
+    """The truth of SkyScript's rule for one scene feature, from pyproj and shapely: the
+    finest source whose raster holds the whole object (as the OSM file gives it), in which
+    its longest side is >= PLAN_MIN_PX pixels and its window (1.5 x that, at least the pixels
+    it touches and PLAN_MIN_CHIP) <= PLAN_MAX_PX; else the skip reason."""
+    from plan_scene import RASTERS, Y0
+    from scene import CRS as SCENE_CRS
+
+    to_lonlat = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True)
+    to_utm = Transformer.from_crs("EPSG:4326", SCENE_CRS, always_xy=True)
+    # as OSM (libosmium) holds coordinates: 1e-7 degree fixed point
+    lonlat = [tuple(round(v, 7) for v in to_lonlat.transform(x, y)) for x, y in feature.utm]
+    geom = shapely.MultiPoint([to_utm.transform(*p) for p in lonlat]).envelope
+    verdicts = []
+    for gsd, name in sorted({(r.gsd, r.name) for r in RASTERS}):
+        rasters = [r for r in RASTERS if r.name == name]
+        if not shapely.union_all([shapely.box(*r.box()) for r in rasters]).contains(geom):
+            continue
+        # the chip's pixel grid: the raster holding it whole, else the one holding most of it
+        raster = max(rasters, key=lambda r: (shapely.box(*r.box()).contains(geom),
+                                             shapely.box(*r.box()).intersection(geom).area))
+        minx, miny, maxx, maxy = geom.bounds
+        x0 = raster.box()[0]
+        c0, c1 = (minx - x0) / gsd, (maxx - x0) / gsd
+        r0, r1 = (Y0 - maxy) / gsd, (Y0 - miny) / gsd
+        extent = max(c1 - c0, r1 - r0)
+        cover = max(math.ceil(c1) - math.floor(c0), math.ceil(r1) - math.floor(r0))
+        window = max(math.ceil(extent * 1.5), cover, PLAN_MIN_CHIP)
+        if feature.osm_type != "node" and extent < PLAN_MIN_PX:
+            verdicts.append("small")
+        elif window > PLAN_MAX_PX:
+            verdicts.append("large")
+        else:
+            return name, extent, window
+    if set(verdicts) == {"small"}:
+        return "too_small_in_every_source"
+    return "too_large_in_every_source" if set(verdicts) == {"large"} \
+        else "too_large_where_visible"
+
+
+@pytest.fixture(scope="module")
+def plan_build(tmp_path_factory):
+    """A real skyscript-like build of the plan scene with PLAN_YAML (thresholds in the file)."""
+    from conftest import run_cli
+    from plan_scene import make_plan_scene, region_bbox
+
+    root = tmp_path_factory.mktemp("imagery_plan")
+    osm = make_plan_scene(root)
+    plan = root / "plan.yaml"
+    plan.write_text(PLAN_YAML, encoding="utf-8")
+    out = root / "out"
+    run_cli("build-dataset", "skyscript-like", f"--region={region_bbox()}", "--out", str(out),
+            "--imagery-plan", str(plan), "--osm", str(osm), "--chip-size", "64",
+            "--min-chip-px", str(PLAN_MIN_CHIP), "--no-split-guard", "--image-format", "png",
+            "--workers", "1", "--no-progress", check=True)
+    return root, out
+
+
+def _records(out: Path) -> dict[int, dict]:
+    """The build's records by their focus feature's OSM id."""
+    import tarfile
+
+    records = {}
+    for shard in sorted((out / "data").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".json"):
+                    record = json.loads(tar.extractfile(member).read())
+                    focus = next(f for f in record["features"] if f["focus"])
+                    records[focus["osm_id"]] = record
+    return records
+
+
+def test_imagery_plan_each_object_gets_the_finest_source_where_visible_and_fits(plan_build):
+    """issue 18 --imagery-plan: every object's record comes from the source the rule picks
+    (computed here with pyproj/shapely), with that source's GSD, a reason giving its size in
+    pixels and its window, and that window as the chip's source window; objects visible in
+    no source, fitting in none, or only visible where too large are skipped and counted."""
+    from plan_scene import plan_features
+
+    _, out = plan_build
+    truth = {f.osm_id: expected_source(f) for f in plan_features()}
+    chosen = {i: t for i, t in truth.items() if not isinstance(t, str)}
+    assert {t[0] for t in chosen.values()} == set(PLAN_LICENSES)  # every source is used
+    records = _records(out)
+    assert set(records) == set(chosen)
+    for osm_id, (name, extent, window) in chosen.items():
+        image = records[osm_id]["image"]
+        source = image["imagery_source"]
+        assert source["name"] == name == image["source"], osm_id
+        assert source["gsd_m"] == pytest.approx({"aerial-0.3m": 0.3, "ortho-1m": 1.0,
+                                                 "sentinel-10m": 10.0}[name], abs=1e-3)
+        size = re.fullmatch(r"finest where visible \((a point|[\d.]+) px\) and fits "
+                            r"\((\d+) px window\)", source["reason"].replace("point)", "point px)"))
+        assert size, source["reason"]
+        if osm_id != 201:
+            assert float(size.group(1)) == pytest.approx(extent, abs=0.06)
+        else:
+            assert size.group(1) == "a point"
+        assert int(size.group(2)) == window == records[osm_id]["chip"]["source_window"]["width"]
+        assert image["uri"].endswith({"aerial-0.3m": ".tif", "ortho-1m": "o1m.tif",
+                                      "sentinel-10m": "s10m.tif"}[name])
+        assert ("/fine/" in image["uri"]) == (name == "aerial-0.3m")
+    skipped = json.loads((out / "stats.json").read_text())["skipped"]
+    for reason in ("too_small_in_every_source", "too_large_in_every_source",
+                   "too_large_where_visible"):
+        assert skipped.get(reason) == list(truth.values()).count(reason) == 1, reason
+
+
+def test_imagery_plan_records_carry_their_sources_license(plan_build):
+    """issue 18 --imagery-plan: each record's image block and provenance (raster first) carry
+    the license and attribution of the source its chip came from; stats.json lists the plan
+    (sources finest first, the 10 m GSD measured) and every source's license."""
+    _, out = plan_build
+    for record in _records(out).values():
+        name = record["image"]["imagery_source"]["name"]
+        license_, attribution = PLAN_LICENSES[name]
+        assert (record["image"]["license"], record["image"]["attribution"]) == PLAN_LICENSES[name]
+        raster = record["provenance"]["sources"][0]
+        assert raster["kind"] == "imagery" and raster["uri"] == record["image"]["uri"]
+        assert (raster["license"], raster["attribution"]) == (license_, attribution)
+        assert sorted(record["provenance"]["licenses"]) == sorted({license_, "ODbL-1.0"})
+    stats = json.loads((out / "stats.json").read_text())
+    plan = stats["imagery_plan"]
+    assert [s["name"] for s in plan["sources"]] == ["aerial-0.3m", "ortho-1m", "sentinel-10m"]
+    assert [s["gsd"] for s in plan["sources"]] == ["given", "given", "measured"]
+    assert plan["sources"][2]["gsd_m"] == pytest.approx(10.0, abs=1e-3)
+    assert (plan["min_object_px"], plan["max_chip_px"]) == (PLAN_MIN_PX, PLAN_MAX_PX)
+    imagery = {s["uri"].rsplit("/", 1)[-1]: s["license"] for s in stats["sources"]
+               if s["kind"] == "imagery"}
+    assert imagery == {"a03.tif": "CC-BY-4.0", "a03_strip.tif": "CC-BY-4.0",
+                       "o1m.tif": "CC0-1.0", "s10m.tif": "CC-BY-SA-3.0-IGO"}
+
+
+def test_imagery_plan_edited_is_not_resumed_silently(plan_build):
+    """issue 18 --imagery-plan: the plan file is an input of the build; re-running into the
+    same OUT after editing it (another license) is a one-line error naming the plan file,
+    never a resume that mixes licenses; the unchanged plan resumes as complete."""
+    from conftest import run_cli
+    from plan_scene import region_bbox
+
+    root, out = plan_build
+    plan = root / "plan.yaml"
+    args = ["build-dataset", "skyscript-like", f"--region={region_bbox()}", "--out", str(out),
+            "--imagery-plan", str(plan), "--osm", str(root / "plan.osm"), "--chip-size", "64",
+            "--min-chip-px", str(PLAN_MIN_CHIP), "--no-split-guard", "--image-format", "png",
+            "--workers", "1", "--no-progress"]
+    again = run_cli(*args)
+    assert again.returncode == 0 and "already complete" in again.stdout, again.stderr
+    try:
+        plan.write_text(PLAN_YAML.replace("CC0-1.0", "CC-BY-4.0"), encoding="utf-8")
+        edited = run_cli(*args)
+    finally:
+        plan.write_text(PLAN_YAML, encoding="utf-8")
+    assert edited.returncode == 2
+    lines = [line for line in edited.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"--imagery-plan {plan}" in lines[0], edited.stderr
+
+
+def test_imagery_plan_mosaic_reads_only_the_chosen_source(plan_build):
+    """issue 18 --imagery-plan: a chip whose window reaches past its source's rasters is read
+    from that source's rasters only: the part beyond the 0.3 m source stays empty (black),
+    never filled from the 1 m or 10 m rasters that cover it."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from plan_scene import FINE_SIDE_M, STRIP_M
+
+    _, out = plan_build
+    record = _records(out)[112]
+    assert record["image"]["imagery_source"]["name"] == "aerial-0.3m"
+    assert record["image"]["uri"].endswith("a03_strip.tif")  # the chip's grid: the strip's
+    window = record["chip"]["source_window"]
+    edge_col = STRIP_M / 0.3  # the 0.3 m source's east edge, in the strip's pixels
+    assert window["col_off"] < 0 and window["col_off"] + window["width"] > edge_col + 1
+    size = record["chip"]["width"]
+    edge_x = (edge_col - window["col_off"]) * size / window["width"]
+    west_x = (-FINE_SIDE_M / 0.3 - window["col_off"]) * size / window["width"]
+    assert west_x < 0  # the window's west part lies on the source's first raster
+    with tarfile.open(next((out / "data").glob("*.tar"))) as tar:
+        image = np.asarray(Image.open(io.BytesIO(
+            tar.extractfile(f"{record['id']}.png").read())).convert("RGB"))
+    assert image[:, math.ceil(edge_x) + 1:].max() == 0  # beyond the source: nothing read
+    assert image[:, : math.floor(edge_x) - 1].min() > 0  # its two rasters' pixels (20..235)
+
+
+def test_imagery_plan_declared_gsd_sets_what_is_visible(raster):
+    """issue 18 --imagery-plan: a source's declared gsd_m is its real resolution (say 10 m
+    imagery delivered on a finer pixel grid): an object is visible when its size in pixels
+    of that gsd reaches min_object_px, while its window is still counted in the raster's own
+    pixels. A 10 m square is 20 pixels of this 0.5 m grid, 2 px at a declared 5 m."""
+    from geoscribe.builders.chip_window import choose_source
+    from geoscribe.sources.imagery_plan import ImageryPlan, PlanSource
+
+    square = pixel_box_wgs84(400, 300, 420, 320)
+    settings = ChipSettings(out_size=64, margin=0.25, min_chip_px=16)
+    for declared, expected in ((0.5, 20.0), (5.0, 2.0), (2.5, 4.0)):
+        plan = ImageryPlan([PlanSource("s", declared, "CC0-1.0", None, [raster])], 3, 64)
+        chosen = choose_source(square, plan, settings)
+        if expected < 3:
+            assert chosen == "too_small_in_every_source", declared
+            continue
+        # the window: 1.5 x the 20 raster pixels (30, 31 with reprojection noise), whatever
+        # the declared gsd
+        assert chosen.side in (30, 31)
+        assert chosen.imagery_source["reason"] == (
+            f"finest where visible ({expected:.1f} px) and fits ({chosen.side} px window)")

@@ -181,3 +181,29 @@ def test_recurring_tag_lists_are_counted_every_time(tmp_path):
     assert entry["kept"] == 20 and entry["read"] == 30
     assert entry["skipped"] == {f"free_text_tag_value:{path}": 20,
                                 f"no_groundable_tags:{path}": 10}
+
+
+def test_imagery_plan_ingest_area_reaches_the_plans_largest_chip(scene, tmp_path):
+    """issue 18 --imagery-plan: the ingest area grows by the plan's max_chip_px (the largest
+    chip it lets a focus have), not --max-chip-px, so what such a chip shows beyond the
+    region is known: its west edge lies at least that chip's diagonal (pixels x the scene's
+    0.5 m x sqrt 2) west of the region's, measured with pyproj."""
+    import math
+
+    from pyproj import Geod
+
+    from geoscribe.config import make_config
+    from geoscribe.engine.ingest import ingest_area_of
+    from geoscribe.engine.inputs import read_inputs
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"max_chip_px: 4000\nsources:\n  - name: a\n    imagery: {scene.raster}\n",
+                    encoding="utf-8")
+    config = make_config(recipe="skyscript-like", region=scene.bbox, out=tmp_path / "o",
+                         imagery_plan=plan, osm=[str(scene.osm)], max_chip_px=100)
+    inputs = read_inputs(config)
+    area = ingest_area_of(config, inputs)
+    west, south, _, north = inputs.region.geometry.bounds
+    lat = (south + north) / 2
+    reach = Geod(ellps="WGS84").inv(area.bounds[0], lat, west, lat)[2]
+    assert reach >= 4000 * 0.5 * math.sqrt(2)

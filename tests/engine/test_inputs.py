@@ -203,3 +203,58 @@ def test_a_place_the_geocoder_cannot_give_is_one_line(scene, nominatim, tmp_path
     needle = "no place of that name" if case == "no result" else "127.0.0.1:9 unreachable"
     assert needle in lines[0] and "Traceback" not in run.stderr
     assert not list((tmp_path / "o").glob("data/*.tar"))
+
+
+def _write_plan(path, scene, thresholds: str = "") -> None:
+    path.write_text(f"{thresholds}sources:\n  - name: aerial\n    imagery: {scene.raster}\n"
+                    "    license: CC-BY-4.0\n", encoding="utf-8")
+
+
+def test_imagery_plan_thresholds_default_to_the_cli_and_gsd_is_measured(scene, tmp_path):
+    """issue 18 --imagery-plan: thresholds missing from the plan are --min-object-px and
+    --max-chip-px (else the recipe's defaults), the file's own win; a source without gsd_m
+    gets its raster's (0.5 m, the scene's known pixel size); the plan's rasters are the
+    build's imagery and its file is an input of the output fingerprint."""
+    plan_path = tmp_path / "plan.yaml"
+    _write_plan(plan_path, scene)
+    config = _config(scene, tmp_path / "o", imagery=[], imagery_plan=plan_path,
+                     min_object_px=7, max_chip_px=300)
+    inputs = read_inputs(config)
+    plan = inputs.imagery_plan
+    assert (plan.min_object_px, plan.max_chip_px) == (7, 300)
+    assert [s.gsd_m for s in plan.sources] == [pytest.approx(GSD, abs=1e-4)]
+    assert [r.path for r in inputs.rasters] == [str(scene.raster)]
+    assert input_files(config, inputs)["--imagery-plan"] == [str(plan_path)]
+    defaults = read_inputs(_config(scene, tmp_path / "o", imagery=[], imagery_plan=plan_path))
+    assert (defaults.imagery_plan.min_object_px, defaults.imagery_plan.max_chip_px) == (3, 2048)
+    _write_plan(plan_path, scene, "min_object_px: 9\nmax_chip_px: 100\n")
+    own = read_inputs(config).imagery_plan
+    assert (own.min_object_px, own.max_chip_px) == (9, 100)
+
+
+def test_imagery_plan_with_imagery_or_a_tile_recipe_is_an_error(scene, tmp_path):
+    """issue 18 --imagery-plan: given with --imagery, or to a tile recipe (no object to size),
+    it is a one-line error (exit 2) from the real CLI."""
+    from conftest import build_args, run_cli
+    from test_cli_errors import assert_one_line_error
+
+    plan_path = tmp_path / "plan.yaml"
+    _write_plan(plan_path, scene)
+    both = run_cli(*build_args(scene, tmp_path / "o"), "--imagery-plan", str(plan_path))
+    assert both.returncode == 2
+    assert_one_line_error(both, "--imagery-plan", "either --imagery or --imagery-plan")
+    with pytest.raises(InputError, match="rsvqa-like makes tiles"):
+        read_inputs(_config(scene, tmp_path / "o", recipe="rsvqa-like", imagery=[],
+                            imagery_plan=plan_path))
+
+
+def test_imagery_plan_raster_in_two_sources_is_an_error(scene, tmp_path):
+    """issue 18 --imagery-plan: one raster in two sources (two licenses for the same pixels)
+    is an error naming both sources."""
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text("sources:\n"
+                         f"  - {{name: a, imagery: {scene.raster}, license: CC0-1.0}}\n"
+                         f"  - {{name: b, imagery: {scene.raster.parent}, license: CC-BY-4.0}}\n",
+                         encoding="utf-8")
+    with pytest.raises(InputError, match="is in sources a and b"):
+        read_inputs(_config(scene, tmp_path / "o", imagery=[], imagery_plan=plan_path))

@@ -10,6 +10,7 @@ from typing import Any
 from shapely.geometry.base import BaseGeometry
 
 from geoscribe.sources.chip_qc import ChipQC
+from geoscribe.sources.imagery_plan import ImageryPlan
 from geoscribe.types import ChipSettings, MaskInfo, RasterInfo, SourceLicense
 
 
@@ -42,6 +43,7 @@ class BuildContext:
     # that adds an option reads it here, so no engine or context code names it
     options: dict[str, Any] = field(default_factory=dict)
     region: BaseGeometry | None = None  # WGS84: foci must meet it (the store holds more)
+    imagery_plan: ImageryPlan | None = None  # --imagery-plan: each focus's source by its size
 
 
 @dataclass(frozen=True)

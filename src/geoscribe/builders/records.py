@@ -46,10 +46,11 @@ def chip_gsd_m(plan: ChipPlan) -> float:
 
 
 def image_block(ctx: BuildContext, plan: ChipPlan) -> dict:
-    """`image`: the raster the chip came from, its license and 8-bit conversion rule."""
+    """`image`: the raster the chip came from, its license and 8-bit conversion rule; with
+    --imagery-plan also `imagery_source`, the plan's source chosen and why."""
     raster = plan.raster
     lic = ctx.licenses.get(raster.path)
-    return {
+    block = {
         "source": lic.name if lic and lic.name else raster.uri.rsplit("/", 1)[-1],
         "uri": raster.uri,
         "acquired": raster.acquired,
@@ -57,6 +58,9 @@ def image_block(ctx: BuildContext, plan: ChipPlan) -> dict:
         "attribution": lic.attribution if lic else None,
         "conversion": raster.rule,
     }
+    if plan.imagery_source is not None:
+        block["imagery_source"] = plan.imagery_source
+    return block
 
 
 def provenance_block(ctx: BuildContext, raster_path: str, inputs, **extra) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geoscribe.builders.chip_window import plan_chip
+from geoscribe.builders.chip_window import choose_source, plan_chip
 from geoscribe.builders.context import BuildContext
 from geoscribe.builders.records import (
     chip_block,
@@ -55,6 +55,10 @@ class SkyscriptBuilder:
         self.policy = policy
         self.template = template
         self.reader = ChipReader(ctx.rasters)
+        # --imagery-plan: a chip is read (mosaics too) from its chosen source's rasters only
+        plan = ctx.imagery_plan
+        self.source_readers = {s.name: ChipReader(s.rasters) for s in plan.sources} if plan \
+            else {}
         self.candidates = 0
         self._features: dict[int, Feature] = {}  # per-unit caches, keyed by store id
         self._projected: dict[tuple[int, str], BaseGeometry] = {}
@@ -75,6 +79,8 @@ class SkyscriptBuilder:
 
     def close(self) -> None:
         self.reader.close()
+        for reader in self.source_readers.values():
+            reader.close()
         self.store.close()
 
     def unit_samples(self, unit, skip) -> Iterator[Sample]:
@@ -124,9 +130,12 @@ class SkyscriptBuilder:
         ctx = self.ctx
         store_id = focus.extra["store_id"]
         minx, miny, maxx, maxy = bounds = self._wgs84_bounds[store_id]
-        plan = plan_chip(focus.geometry, ctx.rasters, ctx.chip,
-                         lambda crs: self._projected_geometry(focus, crs), bounds,
-                         lambda crs: self._bounds[(store_id, crs)])
+        cached = (lambda crs: self._projected_geometry(focus, crs), bounds,
+                  lambda crs: self._bounds[(store_id, crs)])
+        if ctx.imagery_plan is not None:  # --imagery-plan: the finest source that suits it
+            plan = choose_source(focus.geometry, ctx.imagery_plan, ctx.chip, *cached)
+        else:
+            plan = plan_chip(focus.geometry, ctx.rasters, ctx.chip, *cached)
         if isinstance(plan, str):
             return focus, plan, None, None
         bbox_wgs84 = chip_bounds_wgs84(plan.transform, plan.out_size, plan.crs)
@@ -148,7 +157,9 @@ class SkyscriptBuilder:
     def _build_one(self, focus: Feature, plan: ChipPlan, bbox_wgs84, split: str,
                    context: list[Feature]) -> Sample | str:
         ctx = self.ctx
-        chip = self.reader.read_checked(plan, ctx.qc, bbox_wgs84)
+        reader = (self.source_readers[plan.imagery_source["name"]] if plan.imagery_source
+                  else self.reader)
+        chip = reader.read_checked(plan, ctx.qc, bbox_wgs84)
         if isinstance(chip, str):
             return chip
         planes, _ = chip
@@ -253,5 +264,5 @@ RECIPE = RecipeSpec(
     "skyscript-like", "object-centred chips per OSM/label feature, captioned from tags",
     "features", SkyscriptBuilder, needs_vectors=True,
     options=("osm", "tag_policy", "margin", "min_chip_px", "max_chip_px", "min_object_px",
-             "max_others"),
+             "max_others", "imagery_plan"),
     focus=True, demo="vectors")

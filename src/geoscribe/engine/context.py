@@ -7,7 +7,7 @@ from pathlib import Path
 
 from geoscribe.builders.context import BuildContext, SourceLicense
 from geoscribe.config import BuildConfig
-from geoscribe.engine.inputs import Inputs
+from geoscribe.engine.inputs import Inputs, min_object_px
 from geoscribe.recipes import RECIPES
 from geoscribe.sources.chip_qc import ChipQC
 from geoscribe.sources.registry_data import source_uri
@@ -25,6 +25,10 @@ def source_licenses(config: BuildConfig, inputs: Inputs) -> dict[str, SourceLice
                           Path(raster.path).name))
         licenses[raster.path] = SourceLicense("imagery", raster.uri, license_id, attribution,
                                               name)
+    for source in inputs.imagery_plan.sources if inputs.imagery_plan else []:
+        for raster in source.rasters:  # a plan's source: its own license, named by the plan
+            licenses[raster.path] = SourceLicense("imagery", raster.uri, source.license,
+                                                  source.attribution, source.name)
     for path in inputs.osm_paths:
         uri = inputs.live.details.get(str(path), {}).get("uri") or source_uri(path)
         licenses[str(path)] = SourceLicense("osm", uri, *OSM_LICENSE)
@@ -46,8 +50,7 @@ def chip_qc(config: BuildConfig) -> ChipQC:
 def build_context(config: BuildConfig, inputs: Inputs, work: Path) -> BuildContext:
     """What every unit needs to know, built once."""
     spec = RECIPES[config.recipe]
-    min_object_px = (spec.min_object_px if config.min_object_px is None
-                     else config.min_object_px)
+    object_px = min_object_px(config)
     return BuildContext(
         recipe=config.recipe, work_dir=str(work), store_path=str(work / "features.sqlite"),
         rasters=inputs.rasters, licenses=source_licenses(config, inputs),
@@ -56,9 +59,9 @@ def build_context(config: BuildConfig, inputs: Inputs, work: Path) -> BuildConte
         split_guard=config.split_guard, seed=config.seed,
         chip=ChipSettings(out_size=config.chip_size, margin=config.margin,
                           min_chip_px=config.min_chip_px, max_chip_px=config.max_chip_px,
-                          min_object_px=min_object_px),
+                          min_object_px=object_px),
         masks=inputs.masks, tile_px=config.tile_px or config.chip_size,
-        min_object_px=min_object_px, qc=chip_qc(config),
+        min_object_px=object_px, qc=chip_qc(config), imagery_plan=inputs.imagery_plan,
         options={name: getattr(config, name) for name in spec.options},
         region=inputs.region.geometry,
         tag_policy_path=str(config.tag_policy) if config.tag_policy else None,

@@ -43,8 +43,11 @@ def ingest_vectors(config: BuildConfig, inputs: Inputs, work: Path) -> dict:
 
 def ingest_area_of(config: BuildConfig, inputs: Inputs):
     """The region grown by the largest chip or tile a build can cut (live_inputs.ingest_area_for,
-    the area live sources are fetched for too)."""
-    return ingest_area_for(config, inputs.region.geometry, inputs.rasters)
+    the area live sources are fetched for too); with --imagery-plan the largest chip is the
+    plan's max_chip_px."""
+    plan = inputs.imagery_plan
+    return ingest_area_for(config, inputs.region.geometry, inputs.rasters,
+                           plan.max_chip_px if plan is not None else None)
 
 
 _MAX_DECISIONS = 100_000  # tag lists whose decision an input's reading remembers

@@ -23,6 +23,13 @@ from geoscribe.errors import InputError
 from geoscribe.recipes import RECIPES
 from geoscribe.region import Region, is_place_name, parse_region
 from geoscribe.sources.imagery import expand_imagery, index_raster, is_remote
+from geoscribe.sources.imagery_plan import (
+    ImageryPlan,
+    imagery_specs,
+    load_plan_file,
+    plan_source,
+    resolve_plan,
+)
 from geoscribe.sources.overpass import overpass_url
 from geoscribe.sources.remote import RemoteStats, cache_root
 from geoscribe.types import RasterInfo
@@ -59,6 +66,7 @@ class Inputs:
     region: Region
     gdal_cache: int
     live: LiveInputs = field(default_factory=LiveInputs)  # what live sources add (issue 18)
+    imagery_plan: ImageryPlan | None = None  # --imagery-plan: `rasters` are all its sources'
 
 
 def read_inputs(config: BuildConfig) -> Inputs:
@@ -68,14 +76,20 @@ def read_inputs(config: BuildConfig) -> Inputs:
     gdal_cache = config.gdal_cache_mb * 1024 * 1024
     live = LiveInputs()
     given = given_region(config, live)
-    rasters, failed_rasters = read_imagery(config, gdal_cache, live, given)
+    plan = None
+    if config.imagery_plan is not None:
+        plan, failed_rasters = read_imagery_plan(config, gdal_cache)
+        rasters = [raster for source in plan.sources for raster in source.rasters]
+    else:
+        rasters, failed_rasters = read_imagery(config, gdal_cache, live, given)
     osm_paths, label_paths, masks = vector_inputs(config)
     region = build_region(config, rasters, given)
-    live_osm = fetch_live_osm(config, region.geometry, rasters)
+    live_osm = fetch_live_osm(config, region.geometry, rasters,
+                              plan.max_chip_px if plan is not None else None)
     live.details.update(live_osm.details)
     live.remote_stats.update(live_osm.remote_stats)
     return Inputs(rasters, failed_rasters, osm_paths + live_osm.paths, label_paths, masks, region,
-                  gdal_cache, live)
+                  gdal_cache, live, plan)
 
 
 def given_region(config: BuildConfig, live: LiveInputs) -> Region | None:
@@ -105,6 +119,39 @@ def read_imagery(config: BuildConfig, gdal_cache: int, live: LiveInputs,
     live.remote_stats.update(fetched.remote_stats)
     rasters, failed = index_imagery(files, gdal_cache) if files else ([], {})
     return rasters + fetched.rasters, failed
+
+
+def min_object_px(config: BuildConfig) -> float:
+    """--min-object-px, or the recipe's default when it is not given."""
+    spec = RECIPES[config.recipe]
+    return spec.min_object_px if config.min_object_px is None else config.min_object_px
+
+
+def read_imagery_plan(config: BuildConfig, gdal_cache_bytes: int) -> tuple[ImageryPlan, dict]:
+    """`--imagery-plan`: each source's imagery read as --imagery is (index_imagery; files only),
+    its GSD measured when not given; with the unreadable rasters by path."""
+    option = f"--imagery-plan {config.imagery_plan}"
+    if config.imagery:
+        raise InputError("--imagery-plan", "give either --imagery or --imagery-plan, not both")
+    if RECIPES[config.recipe].chips != "features":
+        raise InputError(option, f"{config.recipe} makes tiles, not object chips: give its "
+                                 "imagery with --imagery")
+    plan_file = load_plan_file(config.imagery_plan)
+    sources, failed, owner = [], {}, {}
+    for entry in plan_file.sources:
+        try:
+            rasters, bad = index_imagery(imagery_specs(entry, config.imagery_plan),
+                                         gdal_cache_bytes)
+        except InputError as exc:
+            raise InputError(option, f"source {entry.name}: {exc}") from None
+        for raster in rasters:
+            if raster.path in owner:
+                raise InputError(option, f"{raster.uri} is in sources {owner[raster.path]} "
+                                         f"and {entry.name}")
+            owner[raster.path] = entry.name
+        sources.append(plan_source(entry, rasters))
+        failed.update(bad)
+    return resolve_plan(plan_file, sources, min_object_px(config), config.max_chip_px), failed
 
 
 def index_imagery(specs: list[str], gdal_cache_bytes: int) -> tuple[list[RasterInfo], dict]:
@@ -198,6 +245,7 @@ def input_files(config: BuildConfig, inputs: Inputs) -> dict[str, list[str]]:
     files = {
         "--imagery": [r.path for r in inputs.rasters if not is_remote(r.path)]
         + [path for path in inputs.failed_rasters if not is_remote(path)],
+        "--imagery-plan": [str(config.imagery_plan)] if config.imagery_plan else [],
         "--osm": [str(p) for p in inputs.osm_paths],
         "--labels": [str(p) for p in inputs.label_paths] + [m.path for m in inputs.masks],
         "--class-map": [str(p) for p in config.class_map],

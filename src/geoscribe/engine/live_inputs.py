@@ -61,12 +61,12 @@ class LiveOsm:
     remote_stats: dict[str, RemoteStats] = field(default_factory=dict)
 
 
-def ingest_area_for(config: BuildConfig, region: BaseGeometry, rasters: list[RasterInfo]
-                    ) -> BaseGeometry:
+def ingest_area_for(config: BuildConfig, region: BaseGeometry, rasters: list[RasterInfo],
+                    max_chip_px: int | None = None) -> BaseGeometry:
     """The region grown by the largest chip (feature recipes) or tile a build can cut, so
     that everything seen in a chip or tile crossing the region's edge is known (issue 17
     case 2); foci stay inside the region (BuildContext.region)."""
-    side = (config.max_chip_px if RECIPES[config.recipe].chips == "features"
+    side = (max_chip_px or config.max_chip_px if RECIPES[config.recipe].chips == "features"
             else config.tile_px or config.chip_size)
     return ingest_area(region, side, [r.gsd_m for r in rasters])
 
@@ -82,14 +82,15 @@ def osm_date(config: BuildConfig, region: BaseGeometry, rasters: list[RasterInfo
     return parse_date(max(dates)) if dates else None
 
 
-def fetch_live_osm(config: BuildConfig, region: BaseGeometry, rasters: list[RasterInfo]
-                   ) -> LiveOsm:
-    """Fetch every `--osm overpass:URL` of the config (nothing to do without one)."""
+def fetch_live_osm(config: BuildConfig, region: BaseGeometry, rasters: list[RasterInfo],
+                   max_chip_px: int | None = None) -> LiveOsm:
+    """Fetch every `--osm overpass:URL` of the config (nothing to do without one) for the
+    area ingest keeps (`max_chip_px`: an imagery plan's largest chip)."""
     live = LiveOsm()
     urls = [url for url in (overpass_url(spec) for spec in config.osm) if url]
     if not urls or not RECIPES[config.recipe].needs_vectors:
         return live
-    area = ingest_area_for(config, region, rasters)
+    area = ingest_area_for(config, region, rasters, max_chip_px)
     when = osm_date(config, region, rasters)
     stats = live.remote_stats.setdefault(PREFIX, RemoteStats())
     cache = DiskCache(cache_root(config.cache_dir) / PREFIX)

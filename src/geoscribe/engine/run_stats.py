@@ -119,6 +119,7 @@ def run_stats(recipe: str, inputs: Inputs, ingest: dict, licenses: dict[str, Sou
         "licenses": sorted({(lic.license, lic.attribution or "") for lic in licenses.values()}),
         "sources": source_list(inputs, licenses),
         **remote_counters(inputs),
+        **({"imagery_plan": inputs.imagery_plan.summary()} if inputs.imagery_plan else {}),
     }
 
 
