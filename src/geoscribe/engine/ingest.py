@@ -143,12 +143,12 @@ def build_store(
         store.create_centre_index()
         store.close()
     except sqlite3.Error as exc:
-        store.close()
+        store.abandon()
         tmp.unlink(missing_ok=True)
         raise GeoscribeError(f"{store_path.parent}: cannot write the feature store ({exc})"
                              ) from None
     except BaseException:
-        store.close()
+        store.abandon()
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, store_path)
