@@ -181,3 +181,26 @@ def test_recurring_tag_lists_are_counted_every_time(tmp_path):
     assert entry["kept"] == 20 and entry["read"] == 30
     assert entry["skipped"] == {f"free_text_tag_value:{path}": 20,
                                 f"no_groundable_tags:{path}": 10}
+
+
+def test_tag_lists_differing_only_in_kept_out_keys_are_decided_once(monkeypatch):
+    """issue 17 case 8: the reader's tag decision is remembered by the pairs the policy can
+    keep, so tag lists that differ only in names or addresses are decided once, and each
+    still gets keep()'s own answer and counts."""
+    from geoscribe.sources.feature import SourceStats
+
+    policy = load_tag_policy()
+    real_keep, calls = policy.keep, []
+
+    def counting(tags, dropped=None):
+        calls.append(tags)
+        return real_keep(tags, dropped)
+
+    object.__setattr__(policy, "keep", counting)  # a frozen dataclass instance
+    stats = SourceStats()
+    select = ingest_module._tag_select(policy, stats, "x.osm")
+    lists = [[("building", "yes"), ("name", f"Talo {i}"), ("addr:housenumber", str(i))]
+             for i in range(5)] + [[("name", f"Kioski {i}")] for i in range(3)]
+    assert [select(pairs) for pairs in lists] == [{"building": "yes"}] * 5 + [None] * 3
+    assert len(calls) == 2
+    assert stats.skipped == {"no_groundable_tags:x.osm": 3}

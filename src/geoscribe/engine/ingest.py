@@ -56,8 +56,8 @@ _MAX_DECISIONS = 100_000  # tag lists whose decision an input's reading remember
 def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
     """The tag decision of one input: a feature's kept tags from its (key, value) pairs, or None
     to drop it; each groundable tag dropped for its value and each feature left without a
-    class tag is counted. A list of pairs met before (osmium's: building=yes, ...) is decided
-    once and its counts replayed."""
+    class tag is counted. A list of pairs whose groundable pairs were met before (osmium's:
+    building=yes, ...) is decided once and its counts replayed."""
     decided: dict[tuple, tuple[dict[str, str] | None, tuple[str, ...]]] = {}
 
     def decide(tags) -> tuple[dict[str, str] | None, tuple[str, ...]]:
@@ -70,13 +70,13 @@ def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
         return kept, tuple(reasons)
 
     def select(tags) -> dict[str, str] | None:
-        if isinstance(tags, list):  # osmium's pairs (hashable): remembered
-            key = tuple(tags)
+        if isinstance(tags, list):  # osmium's pairs: remembered by the ones keep() reads
+            key = policy.groundable_pairs(tags)
             decision = decided.get(key)
             if decision is None:
                 if len(decided) >= _MAX_DECISIONS:
                     decided.clear()
-                decision = decided[key] = decide(tags)
+                decision = decided[key] = decide(key)
         else:
             decision = decide(tags)
         kept, reasons = decision

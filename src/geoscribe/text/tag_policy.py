@@ -110,6 +110,12 @@ class TagPolicy:
                 dropped.append(reason)
         return kept
 
+    def groundable_pairs(self, pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        """The (key, value) pairs whose key `keep` may keep, in order: `keep` and the counts
+        it appends depend on these alone (the tag lists of an input then recur far more)."""
+        allowed = self._allowed_keys
+        return tuple([pair for pair in pairs if pair[0] in allowed])
+
     @cached_property
     def _reasons(self) -> dict[tuple[str, str], str | None]:  # drop_reason of pairs seen
         return {}
