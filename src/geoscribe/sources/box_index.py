@@ -14,17 +14,29 @@ so a query returns exactly the features the R*Tree returned before.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
 import numpy as np
 
 LEAF_SIZE = 32  # rows per leaf
-_KEY_BITS = 26  # per axis: 52-bit keys, exact as float64
-_LEAF_FETCH = LEAF_SIZE * 2048  # rows read at once while building the leaves
+_KEY_BITS = 26  # per axis: 52-bit keys
 
 SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS features_leaves USING rtree(
   id, minx, maxx, miny, maxy, +first_key, +first_id, +last_key, +last_id);
+"""
+# the rows in (key, id) order (rowids 1..n), every LEAF_SIZE of them a leaf: its box, its first
+# and last (key, id)
+_LEAVES = f"""
+DROP TABLE IF EXISTS temp.ordered;
+CREATE TEMP TABLE ordered AS SELECT zkey, id, minx, maxx, miny, maxy FROM features
+  WHERE minx IS NOT NULL ORDER BY zkey, id;
+INSERT INTO features_leaves
+  SELECT a.leaf + 1, a.minx, a.maxx, a.miny, a.maxy, first.zkey, first.id, last.zkey, last.id
+  FROM (SELECT (rowid - 1) / {LEAF_SIZE} AS leaf, min(minx) AS minx, max(maxx) AS maxx,
+               min(miny) AS miny, max(maxy) AS maxy, min(rowid) AS lo, max(rowid) AS hi
+        FROM ordered GROUP BY leaf) a
+  JOIN ordered first ON first.rowid = a.lo JOIN ordered last ON last.rowid = a.hi;
+DROP TABLE ordered;
 """
 # a row's box meets the query box (?1 maxx, ?2 minx, ?3 maxy, ?4 miny), its leaf's too
 MEETS = ("features_leaves l JOIN features f"
@@ -74,31 +86,9 @@ def zorder_keys(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
     return (_spread(qx) | (_spread(qy) << np.uint64(1))).astype(np.int64)
 
 
-def _leaves(rows: sqlite3.Cursor) -> Iterator[tuple]:
-    """The leaves of the rows (key, id, minx, maxx, miny, maxy) in (key, id) order: (leaf id,
-    box, first key, first id, last key, last id), every LEAF_SIZE rows."""
-    done = 0
-    while chunk := rows.fetchmany(_LEAF_FETCH):
-        table = np.array(chunk, dtype=np.float64)  # keys and ids < 2**53: exact
-        starts = np.arange(0, len(table), LEAF_SIZE)
-        ends = np.minimum(starts + LEAF_SIZE, len(table)) - 1
-        leaves = np.column_stack([
-            np.arange(done + 1, done + len(starts) + 1),
-            np.fmin.reduceat(table[:, 2], starts), np.fmax.reduceat(table[:, 3], starts),
-            np.fmin.reduceat(table[:, 4], starts), np.fmax.reduceat(table[:, 5], starts),
-            table[starts, 0], table[starts, 1], table[ends, 0], table[ends, 1]]).tolist()
-        done += len(starts)
-        for leaf in leaves:  # ids and keys back to integers: the index compares them so
-            yield (int(leaf[0]), *leaf[1:5], *(int(v) for v in leaf[5:]))
-
-
 def build(db: sqlite3.Connection) -> None:
-    """(Re)build the index over every row of `features` (one transaction)."""
-    with db:
-        db.execute("DROP TABLE IF EXISTS features_leaves")
-        db.execute("DROP INDEX IF EXISTS features_zkey")
-        db.executescript(SCHEMA)
-        db.execute("CREATE INDEX features_zkey ON features(zkey, id, minx, maxx, miny, maxy)")
-        rows = db.execute("SELECT zkey, id, minx, maxx, miny, maxy FROM features "
-                          "WHERE minx IS NOT NULL ORDER BY zkey, id")
-        db.executemany("INSERT INTO features_leaves VALUES (?,?,?,?,?,?,?,?,?)", _leaves(rows))
+    """(Re)build the index over every row of `features`."""
+    db.executescript("DROP TABLE IF EXISTS features_leaves; DROP INDEX IF EXISTS features_zkey;"
+                     + SCHEMA
+                     + "CREATE INDEX features_zkey ON features(zkey, id, minx, maxx, miny, maxy);"
+                     + _LEAVES)
