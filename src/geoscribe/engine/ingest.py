@@ -56,9 +56,11 @@ _MAX_DECISIONS = 100_000  # tag lists whose decision an input's reading remember
 def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
     """The tag decision of one input: a feature's kept tags from its (key, value) pairs, or None
     to drop it; each groundable tag dropped for its value and each feature left without a
-    class tag is counted. A list of pairs met before (osmium's: building=yes, ...) is decided
-    once and its counts replayed."""
-    decided: dict[tuple, tuple[dict[str, str] | None, tuple[str, ...]]] = {}
+    class tag is counted. A list of pairs whose groundable pairs were met before (osmium's:
+    building=yes, ...) is decided once and its counts replayed; a whole list met before is not
+    even filtered again."""
+    decided: dict[tuple, tuple[dict[str, str] | None, tuple[str, ...]]] = {}  # by groundable
+    by_list: dict[tuple, tuple[dict[str, str] | None, tuple[str, ...]]] = {}  # by whole list
 
     def decide(tags) -> tuple[dict[str, str] | None, tuple[str, ...]]:
         dropped: list[str] = []
@@ -70,13 +72,14 @@ def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
         return kept, tuple(reasons)
 
     def select(tags) -> dict[str, str] | None:
-        if isinstance(tags, list):  # osmium's pairs (hashable): remembered
-            key = tuple(tags)
-            decision = decided.get(key)
+        if isinstance(tags, list):  # osmium's pairs: remembered by the ones keep() reads
+            decision = by_list.get(key := tuple(tags))
             if decision is None:
-                if len(decided) >= _MAX_DECISIONS:
-                    decided.clear()
-                decision = decided[key] = decide(tags)
+                groundable = policy.groundable_pairs(tags)
+                decision = decided.get(groundable)
+                if decision is None:
+                    decision = _remember(decided, groundable, decide(groundable))
+                _remember(by_list, key, decision)
         else:
             decision = decide(tags)
         kept, reasons = decision
@@ -85,6 +88,14 @@ def _tag_select(policy: TagPolicy, stats: SourceStats, name: str):
         return None if kept is None else dict(kept)
 
     return select
+
+
+def _remember(cache: dict, key, value):
+    """`value`, stored in `cache` under `key` (the cache emptied when full)."""
+    if len(cache) >= _MAX_DECISIONS:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _groundable(features: Iterator[Feature], select, region: BaseGeometry, stats: SourceStats,
@@ -143,12 +154,12 @@ def build_store(
         store.create_centre_index()
         store.close()
     except sqlite3.Error as exc:
-        store.close()
+        store.abandon()
         tmp.unlink(missing_ok=True)
         raise GeoscribeError(f"{store_path.parent}: cannot write the feature store ({exc})"
                              ) from None
     except BaseException:
-        store.close()
+        store.abandon()
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, store_path)

@@ -1,7 +1,7 @@
-"""An on-disk spatial index of features (SQLite + R*Tree), so memory does not grow with region.
+"""An on-disk spatial index of features (SQLite), so memory does not grow with region.
 
 The main process streams every source into the store once; workers open it read-only and
-query features by box.
+query features by box (a packed box index, built once when the rows are in: box_index).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from pathlib import Path
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geoscribe.sources import box_index
 from geoscribe.types import Feature
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS features (
   id INTEGER PRIMARY KEY, source TEXT, osm_type TEXT, osm_id INTEGER, label_ref TEXT,
-  input TEXT, tags TEXT, wkb BLOB, cx REAL, cy REAL);
-CREATE VIRTUAL TABLE IF NOT EXISTS features_rtree USING rtree(id, minx, maxx, miny, maxy);
+  input TEXT, tags TEXT, wkb BLOB, cx REAL, cy REAL,
+  zkey INTEGER, minx REAL, maxx REAL, miny REAL, maxy REAL);
 """
 # json.dumps(tags, sort_keys=True) builds an encoder per call; one encoder, the same text
 _encode_tags = json.JSONEncoder(sort_keys=True).encode
@@ -44,10 +45,13 @@ def _tags_json(tags: dict) -> str:
 
 
 class FeatureStore:
-    """SQLite-backed feature table with an R*Tree over WGS84 bounds."""
+    """SQLite-backed feature table with a packed box index over WGS84 bounds.
+
+    A writable store builds its box index when it is queried or closed after a write."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
-        self.path = path
+        self.path, self.readonly = path, readonly
+        self.stale = False  # rows written since the box index was built
         if readonly:
             self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         else:
@@ -57,7 +61,18 @@ class FeatureStore:
             self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
 
     def close(self) -> None:
+        """Build the box index if rows were written since, then close."""
+        self._fresh_index()
         self.db.close()
+
+    def abandon(self) -> None:
+        """Close without building anything (the store is about to be removed)."""
+        self.db.close()
+
+    def _fresh_index(self) -> None:
+        if self.stale and not self.readonly:
+            box_index.build(self.db)
+            self.stale = False
 
     def add_many(self, features: Iterable[Feature], batch: int = 5000,
                  on_duplicate: Callable[[Feature], None] | None = None) -> int:
@@ -67,6 +82,7 @@ class FeatureStore:
         or met earlier in the stream is not stored again: it is passed to `on_duplicate`."""
         if on_duplicate is not None:
             self._index_osm_ids()
+        self.stale = True
         total = 0
         pending: list[Feature] = []
         next_id = self.next_id()
@@ -120,26 +136,25 @@ class FeatureStore:
         if not features:
             return 0
         geoms = [f.geometry for f in features]
-        rows, boxes = [], []
-        for fid, feature, (minx, miny, maxx, maxy), wkb in zip(
-            range(first_id, first_id + len(features)), features,
-            shapely.bounds(geoms).tolist(), shapely.to_wkb(geoms), strict=True,
-        ):
-            rows.append((
-                fid, feature.source, feature.osm_type, feature.osm_id, feature.label_ref,
-                feature.input, _tags_json(feature.tags), wkb,
-                (minx + maxx) / 2, (miny + maxy) / 2,
-            ))
-            boxes.append((fid, minx, maxx, miny, maxy))
+        bounds = shapely.bounds(geoms)
+        cx, cy = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+        rows = [
+            (fid, feature.source, feature.osm_type, feature.osm_id, feature.label_ref,
+             feature.input, _tags_json(feature.tags), wkb, *rest)
+            for fid, feature, wkb, *rest in zip(
+                range(first_id, first_id + len(features)), features, shapely.to_wkb(geoms),
+                cx.tolist(), cy.tolist(), box_index.zorder_keys(cx, cy).tolist(),
+                *box_index.rtree_boxes(bounds).T.tolist(), strict=True)
+        ]
         with self.db:
-            self.db.executemany("INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            self.db.executemany("INSERT INTO features_rtree VALUES (?,?,?,?,?)", boxes)
+            self.db.executemany(
+                "INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
     def remove_since(self, first_id: int) -> None:
         """Delete every feature stored from id `first_id` on (an input that failed part-way)."""
+        self.stale = True
         with self.db:
-            self.db.execute("DELETE FROM features_rtree WHERE id >= ?", (first_id,))
             self.db.execute("DELETE FROM features WHERE id >= ?", (first_id,))
 
     def count(self) -> int:
@@ -159,18 +174,16 @@ class FeatureStore:
     def intersecting(self, bounds: tuple[float, float, float, float]) -> Iterator[Feature]:
         """Features whose bounding box intersects `bounds` (minx, miny, maxx, maxy)."""
         minx, miny, maxx, maxy = bounds
-        sql = (
-            f"SELECT {self._COLUMNS} FROM features_rtree r JOIN features f ON f.id = r.id "
-            "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ? ORDER BY f.id"
-        )
+        self._fresh_index()
+        sql = f"SELECT {self._COLUMNS} FROM {box_index.MEETS} ORDER BY f.id"
         return self._rows(sql, (maxx, minx, maxy, miny))
 
     def ids_intersecting(self, bounds: tuple[float, float, float, float]) -> list[int]:
         """Ids of features whose bounding box intersects `bounds`, in id order."""
         minx, miny, maxx, maxy = bounds
-        rows = self.db.execute(
-            "SELECT id FROM features_rtree WHERE minx <= ? AND maxx >= ? AND miny <= ? "
-            "AND maxy >= ? ORDER BY id", (maxx, minx, maxy, miny))
+        self._fresh_index()
+        rows = self.db.execute(f"SELECT f.id FROM {box_index.MEETS} ORDER BY f.id",
+                               (maxx, minx, maxy, miny))
         return [row[0] for row in rows]
 
     def by_ids(self, ids: list[int]) -> list[Feature]:
@@ -204,10 +217,9 @@ class FeatureStore:
         seen in chips only)."""
         shapely.prepare(region)
         minx, miny, maxx, maxy = region.bounds
-        rows = self.db.execute(
-            "SELECT f.cx, f.cy, f.wkb FROM features_rtree r JOIN features f ON f.id = r.id "
-            "WHERE r.minx <= ? AND r.maxx >= ? AND r.miny <= ? AND r.maxy >= ?",
-            (maxx, minx, maxy, miny))
+        self._fresh_index()
+        rows = self.db.execute(f"SELECT f.cx, f.cy, f.wkb FROM {box_index.MEETS}",
+                               (maxx, minx, maxy, miny))
         while chunk := rows.fetchmany(batch):
             meets = shapely.intersects(region, shapely.from_wkb([row[2] for row in chunk]))
             yield from ((cx, cy) for (cx, cy, _), hit in zip(chunk, meets, strict=True) if hit)

@@ -22,7 +22,8 @@ from geoscribe.sources.osm_relations import (
     MISSING_NODES,
     NEGATIVE_NODES,
     AreaRelations,
-    area_relations,
+    AreaRelationsPass,
+    area_type_filter,
     partial_area,
 )
 from geoscribe.sources.osm_xml import largest_ids, rewrite_osm_xml
@@ -354,13 +355,13 @@ def _read_file(
 ) -> Iterator[Feature]:
     """The reading pass over one file (see read_osm); `name` is the input as given."""
     try:
-        relations = area_relations(path, scan_negative=can_rewrite)
-        reader = _Reader(name, bounds, stats, can_rewrite, select, relations,
+        first_pass = AreaRelationsPass(scan_negative=can_rewrite)  # filled before any object
+        reader = _Reader(name, bounds, stats, can_rewrite, select, first_pass.found,
                          prefilter=not covers_file(path, bounds))
         processor = (
             osmium.FileProcessor(str(path))
             .with_locations()
-            .with_areas()
+            .with_areas(area_type_filter(), first_pass)
             .with_filter(osmium.filter.EmptyTagFilter())
             .with_filter(osmium.filter.EntityFilter(_FEATURE_ENTITIES))  # relations: areas
             .handler_for_filtered(_MemberWays(reader))

@@ -17,7 +17,6 @@ incomplete relation (docs/architecture.md, "Incomplete multipolygon relations"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import osmium
 import shapely
@@ -58,23 +57,32 @@ def is_area_relation(tags) -> bool:
     return tags.get("type") in AREA_RELATION_TYPES and len(tags) > 1
 
 
-def area_relations(path: Path, scan_negative: bool) -> AreaRelations:
-    """The first pass: every area relation of the file and its member ways (relations only;
-    `scan_negative`: note relations naming negative way ids)."""
-    found = AreaRelations()
-    processor = osmium.FileProcessor(str(path), osmium.osm.RELATION).with_filter(
-        osmium.filter.TagFilter(*(("type", kind) for kind in AREA_RELATION_TYPES)))
-    for relation in processor:  # only area-typed relations reach Python (the filter is C++)
+class AreaRelationsPass:
+    """The first pass, as a handler for osmium's own relation pass of the area assembly (the
+    file is read once for both): every area relation of the file and its member ways in
+    `found` (`scan_negative`: note relations naming negative way ids). Install it after
+    `area_type_filter()`: only area-typed relations then reach Python."""
+
+    def __init__(self, scan_negative: bool) -> None:
+        self.found = AreaRelations()
+        self.scan_negative = scan_negative
+
+    def relation(self, relation) -> None:  # returns None: lets every relation pass
         if not is_area_relation(relation.tags):
-            continue
+            return
+        found = self.found
         ways = [(m.ref, m.role) for m in relation.members if m.type == "w"]
         found.members[relation.id] = ways
         found.tags[relation.id] = tuple((tag.k, tag.v) for tag in relation.tags
                                         if tag.k != "type")  # as osmium's areas: no `type`
         found.way_ids.update(way_id for way_id, _ in ways)
-        if scan_negative and any(way_id < 0 for way_id, _ in ways):
+        if self.scan_negative and any(way_id < 0 for way_id, _ in ways):
             found.negative_refs.add(relation.id)
-    return found
+
+
+def area_type_filter() -> osmium.filter.TagFilter:
+    """The relations osmium assembles into areas (and the only ones it reads for them)."""
+    return osmium.filter.TagFilter(*(("type", kind) for kind in AREA_RELATION_TYPES))
 
 
 def _faces(lines: list[BaseGeometry]) -> BaseGeometry:

@@ -30,6 +30,13 @@ SHAPES = {"number": _list_of(_NUMBER), "colour": _list_of(f"{_WORD}|{_NUMBER}|{_
 _WORDS = re.compile(r"[a-z0-9]+")
 _UNSEEN = object()
 _MAX_REMEMBERED = 100_000  # (key, value) pairs whose drop reason is remembered
+# libyaml's parser where PyYAML has it: the same documents, ~9x faster (each ingest and each
+# worker loads the policy)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(text: str):
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a safe loader)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,12 @@ class TagPolicy:
                 dropped.append(reason)
         return kept
 
+    def groundable_pairs(self, pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        """The (key, value) pairs whose key `keep` may keep, in order: `keep` and the counts
+        it appends depend on these alone (the tag lists of an input then recur far more)."""
+        allowed = self._allowed_keys
+        return tuple([pair for pair in pairs if pair[0] in allowed])
+
     @cached_property
     def _reasons(self) -> dict[tuple[str, str], str | None]:  # drop_reason of pairs seen
         return {}
@@ -140,7 +153,7 @@ class TagPolicy:
 @lru_cache(maxsize=1)
 def phrase_table() -> dict:
     """prompts/tag_phrases.yaml: how tags become words (and which values are vocabulary)."""
-    return yaml.safe_load(read_text("prompts", "tag_phrases.yaml"))
+    return _load_yaml(read_text("prompts", "tag_phrases.yaml"))
 
 
 def phrase_vocabulary() -> dict[str, frozenset[str]]:
@@ -151,7 +164,7 @@ def phrase_vocabulary() -> dict[str, frozenset[str]]:
 
 @lru_cache(maxsize=1)
 def _packaged_policy() -> dict:
-    return yaml.safe_load(read_text("prompts", "tag_policy.yaml"))
+    return _load_yaml(read_text("prompts", "tag_policy.yaml"))
 
 
 def _value_lists(data: dict) -> dict[str, frozenset[str]]:
@@ -172,7 +185,7 @@ def load_tag_policy(path: Path | None = None) -> TagPolicy:
         except OSError as exc:
             raise InputError(f"--tag-policy {path}", f"cannot read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text)
         return TagPolicy(
             deny_keys=frozenset(data.get("deny_keys", [])),
             deny_prefixes=tuple(data.get("deny_prefixes", [])),
