@@ -26,41 +26,33 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from skyscript_throughput import _build_command, ensure_inputs, region_bbox  # noqa: E402
+from skyscript_throughput import (  # noqa: E402
+    Poller,
+    _build_command,
+    ensure_inputs,
+    region_bbox,
+)
 
 
-class WorkerRss:
+class WorkerRss(Poller):
     """Peak RSS of each process matching `select`, polled every `interval` s."""
 
     def __init__(self, select, interval: float = 0.05) -> None:
+        super().__init__(interval)
         self.select = select
-        self.interval = interval
         self.peaks: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _loop(self) -> None:
+    def _sample(self) -> None:
         import psutil
 
-        while not self._stop.is_set():
-            for proc in self.select():
-                with contextlib.suppress(psutil.Error):
-                    rss = proc.memory_info().rss
-                    self.peaks[proc.pid] = max(rss, self.peaks.get(proc.pid, 0))
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> WorkerRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        for proc in self.select():
+            with contextlib.suppress(psutil.Error):
+                rss = proc.memory_info().rss
+                self.peaks[proc.pid] = max(rss, self.peaks.get(proc.pid, 0))
 
 
 def ray_workers():

@@ -262,18 +262,41 @@ def warm_page_cache(path: Path) -> float:
 # --------------------------------------------------------------------------- measuring
 
 
-class TreeRssMonitor:
+class Poller:
+    """Calls `_sample` every `interval` s on a thread while used as a context manager."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class TreeRssMonitor(Poller):
     """Polls the summed RSS of a process and all its descendants; keeps the peak."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         import psutil
 
+        super().__init__(interval)
         self.root = psutil.Process(pid)
-        self.interval = interval
         self.peak = 0
         self.peak_procs = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self) -> None:
         import psutil
@@ -288,19 +311,6 @@ class TreeRssMonitor:
                 total += proc.memory_info().rss
         if total > self.peak:
             self.peak, self.peak_procs = total, len(procs)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> TreeRssMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _build_command() -> list[str]:
