@@ -13,9 +13,9 @@ from tqdm import tqdm
 from geoscribe.config import BuildConfig
 from geoscribe.engine.live_inputs import (
     LiveInputs,
+    earthengine_imagery,
     fetch_live_osm,
     is_live,
-    live_imagery,
     read_stac,
     uses_stac,
 )
@@ -113,12 +113,11 @@ def read_imagery(config: BuildConfig, gdal_cache: int, live: LiveInputs,
     files = [spec for spec in config.imagery if not is_live(spec)]
     if len(files) == len(config.imagery):
         return index_imagery(files, gdal_cache)
-    fetched = live_imagery(config, [s for s in config.imagery if is_live(s)],
-                           region or parse_region(config.region))
-    live.raster_licenses.update(fetched.licenses)
-    live.remote_stats.update(fetched.remote_stats)
+    region = region or parse_region(config.region)
+    fetched = [raster for spec in config.imagery if is_live(spec)
+               for raster in earthengine_imagery(config, spec, region, live)]
     rasters, failed = index_imagery(files, gdal_cache) if files else ([], {})
-    return rasters + fetched.rasters, failed
+    return rasters + fetched, failed
 
 
 def min_object_px(config: BuildConfig) -> float:

@@ -108,16 +108,6 @@ def fetch_live_osm(config: BuildConfig, region: BaseGeometry, rasters: list[Rast
     return live
 
 
-@dataclass
-class LiveImagery:
-    """Rasters of live sources, their licenses (path -> license, attribution, name) and the
-    counters of each source."""
-
-    rasters: list[RasterInfo] = field(default_factory=list)
-    licenses: dict[str, tuple[str, str | None, str]] = field(default_factory=dict)
-    remote_stats: dict[str, RemoteStats] = field(default_factory=dict)
-
-
 def is_live(spec: str) -> bool:
     """Whether an --imagery value names a live source rather than files."""
     return spec.startswith(EARTHENGINE)
@@ -135,8 +125,10 @@ def region_cells(region: Region, size_deg: float, reach_m: float
     return [b for b in cells if area.intersects(shapely.box(*b))]
 
 
-def earthengine_imagery(config: BuildConfig, spec: str, region: Region) -> LiveImagery:
-    """`--imagery earthengine:COLLECTION`: the cells' cached GeoTIFFs as rasters."""
+def earthengine_imagery(config: BuildConfig, spec: str, region: Region, live: LiveInputs
+                        ) -> list[RasterInfo]:
+    """`--imagery earthengine:COLLECTION`: the cells' cached GeoTIFFs as rasters (their
+    licenses and the source's counters added to `live`)."""
     from geoscribe.sources.earthengine import (
         EE_LICENSE,
         EESettings,
@@ -158,29 +150,20 @@ def earthengine_imagery(config: BuildConfig, spec: str, region: Region) -> LiveI
     if not images:
         dates = f" between {start} and {end}" if start else ""
         raise InputError(f"--imagery {spec}", f"the collection has no image in the region{dates}")
-    live = LiveImagery(remote_stats={"earthengine": stats})
+    live.remote_stats["earthengine"] = stats
     attribution = config.imagery_attribution or (
         f"Google Earth Engine: {collection} (terms: its Earth Engine Data Catalog page)")
     license_ = EE_LICENSE if config.imagery_license == "unknown" else config.imagery_license
+    rasters = []
     for image in images:
         try:
             info = index_raster(image.path)
         except InputError as exc:
             raise InputError(f"--imagery {image.uri}", exc.problem) from None
-        live.rasters.append(replace(info, uri=image.uri, acquired=image.acquired))
-        live.licenses[str(image.path)] = (license_, attribution, image.uri.rsplit("/", 1)[-1])
-    return live
-
-
-def live_imagery(config: BuildConfig, specs: list[str], region: Region) -> LiveImagery:
-    """Every live --imagery source resolved (none: empty)."""
-    live = LiveImagery()
-    for spec in specs:
-        part = earthengine_imagery(config, spec, region)
-        live.rasters += part.rasters
-        live.licenses.update(part.licenses)
-        live.remote_stats.update(part.remote_stats)
-    return live
+        rasters.append(replace(info, uri=image.uri, acquired=image.acquired))
+        live.raster_licenses[str(image.path)] = (license_, attribution,
+                                                 image.uri.rsplit("/", 1)[-1])
+    return rasters
 
 
 def uses_stac(config: BuildConfig) -> bool:

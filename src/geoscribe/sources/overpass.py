@@ -41,7 +41,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geoscribe.errors import InputError
-from geoscribe.redact import public_url
+from geoscribe.redact import public_url, redact_text
 from geoscribe.sources.remote import (
     USER_AGENT,
     DiskCache,
@@ -247,7 +247,7 @@ class OverpassClient:
         if status in (502, 503, 504):
             return "504" if status == 504 else str(status), None, b""
         detail = " ".join(response.text.split())[:200]
-        raise InputError(self.where, f"HTTP {status} ({public_text(detail)})")
+        raise InputError(self.where, f"HTTP {status} ({redact_text(detail)})")
 
     def slot_wait(self) -> float | None:
         """Seconds until the next free slot, as the server's /api/status tells it (None when
@@ -271,13 +271,6 @@ def slot_seconds(status_text: str) -> float | None:
         return 0.0
     waits = [float(s) for s in re.findall(r"in (\d+) seconds?", status_text)]
     return min(waits) if waits else None
-
-
-def public_text(text: str) -> str:
-    """A server's message with any URL in it made public."""
-    from geoscribe.redact import redact_text
-
-    return redact_text(text)
 
 
 @dataclass
