@@ -9,6 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import shapely
+import shapely.geometry
+
 from conftest import BIN, build_args, digests, run_cli
 from geoscribe.resources import read_text
 from scene import copy_scene, write_raster
@@ -112,3 +115,46 @@ def test_tag_policy_edit_after_a_kill_is_refused(scene, tmp_path):
     policy.write_text(text.replace("deny_keys: [name,", "deny_keys: [name, surface,"),
                       encoding="utf-8")
     _refused(run_cli(*args), f"--tag-policy {policy}")
+
+
+def _with_region(args: list[str], region: str) -> list[str]:
+    return [f"--region={region}" if a.startswith("--region=") else a for a in args]
+
+
+def test_region_geojson_edited_after_a_kill_is_refused(scene, tmp_path):
+    """The region's polygon is in the fingerprint: a --region GeoJSON file edited after a kill
+    (its polygon moved, the file's name and the options the same) is not resumed into the
+    old units; the relaunch is refused naming the region."""
+    west, south, east, north = (float(v) for v in scene.bbox.split(","))
+    region = tmp_path / "region.geojson"
+    region.write_text(json.dumps(shapely.geometry.mapping(
+        shapely.box(west, south, east, north))), encoding="utf-8")
+    out = tmp_path / "o"
+    args = _with_region(build_args(scene, out, "--workers", "1"), str(region))
+    kill_after_two_units(args, out)
+    shrunk = shapely.box(west, south, (west + east) / 2, north)  # the western half only
+    region.write_text(json.dumps(shapely.geometry.mapping(shrunk)), encoding="utf-8")
+    _refused(run_cli(*args), f"--region {region}")
+    assert not (out / "stats.json").exists()
+
+
+def test_place_geocoded_to_another_polygon_after_a_kill_is_refused(scene, nominatim, tmp_path):
+    """issue 18 follow-up: a place name geocoded again (its cached reply gone) to another
+    polygon is noticed on relaunch and named, instead of mixing units of two regions."""
+    from nominatim_server import result
+
+    place = "Scene Town, Testland"
+    west, south, east, north = (float(v) for v in scene.bbox.split(","))
+    nominatim.places[place] = [result("relation", 4242, place, shapely.geometry.mapping(
+        shapely.box(west, south, east, north)))]
+    out = tmp_path / "o"
+    args = [*_with_region(build_args(scene, out, "--workers", "1"), place),
+            "--geocoder-url", nominatim.url, "--cache-dir", str(tmp_path / "cache1")]
+    kill_after_two_units(args, out)
+    nominatim.places[place] = [result("relation", 4242, place, shapely.geometry.mapping(
+        shapely.box(west, south, (west + east) / 2, north)))]
+    again = [a if a != str(tmp_path / "cache1") else str(tmp_path / "cache2") for a in args]
+    _refused(run_cli(*again), f"--region {place}")
+    # the same polygon (its reply still cached) resumes as before
+    run_cli(*args, check=True)
+    assert (out / "stats.json").exists()

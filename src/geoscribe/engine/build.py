@@ -27,7 +27,7 @@ from geoscribe.engine.filtering import (
     run_filters,
     write_dropped,
 )
-from geoscribe.engine.fingerprint import check_run_file, source_digests
+from geoscribe.engine.fingerprint import check_run_file, region_digest, source_digests
 from geoscribe.engine.ingest import ingest_vectors
 from geoscribe.engine.inputs import (
     Inputs,
@@ -171,7 +171,8 @@ def resume_out(config: BuildConfig, inputs: Inputs) -> dict | None:
     """Check OUT's run file against this run's fingerprint (emptying OUT for --overwrite or a
     run that never wrote one); the run record to write, or None when OUT is complete."""
     sources = {**source_digests(input_files(config, inputs), input_names(inputs)),
-               **inputs.live.digests}
+               **inputs.live.digests,
+               f"--region {config.region.strip()}": region_digest(inputs.region.geometry)}
     fingerprint = config.output_fingerprint(sources)
     if config.overwrite or not check_run_file(config.out, fingerprint, sources):
         empty_out(config.out)  # --overwrite, or what a run that never got to its run file left

@@ -9,6 +9,9 @@ import json
 import os
 from pathlib import Path
 
+import shapely
+from shapely.geometry.base import BaseGeometry
+
 from geoscribe import __version__
 from geoscribe.engine.outdir import run_file
 from geoscribe.errors import InputError
@@ -66,6 +69,12 @@ def source_digests(inputs: dict[str, list[str]],
     sources["geoscribe prompts and schemas"] = package_digest()
     sources["geoscribe version"] = __version__
     return sources
+
+
+def region_digest(geometry: BaseGeometry) -> str:
+    """The region's polygon as a digest (WKB, little-endian): a region GeoJSON edited or a place
+    name geocoded to another polygon since a build started is noticed like a changed file."""
+    return "sha256:" + hashlib.sha256(shapely.to_wkb(geometry, byte_order=1)).hexdigest()
 
 
 def changed_source(previous: dict[str, str],
