@@ -150,7 +150,10 @@ def earthengine_imagery(config: BuildConfig, spec: str, region: Region, live: Li
     if not images:
         dates = f" between {start} and {end}" if start else ""
         raise InputError(f"--imagery {spec}", f"the collection has no image in the region{dates}")
-    live.remote_stats["earthengine"] = stats
+    if "earthengine" in live.remote_stats:  # another collection of the same build
+        live.remote_stats["earthengine"].add(stats)
+    else:
+        live.remote_stats["earthengine"] = stats
     attribution = config.imagery_attribution or (
         f"Google Earth Engine: {collection} (terms: its Earth Engine Data Catalog page)")
     license_ = EE_LICENSE if config.imagery_license == "unknown" else config.imagery_license

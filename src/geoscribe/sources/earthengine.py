@@ -118,6 +118,16 @@ class EarthEngineStats(RemoteStats):
     datetime: str | None = None
     images: list[dict] = field(default_factory=list)
 
+    def add(self, other: RemoteStats) -> None:
+        """Add another collection's counters and tiles (`collection`: each name once, in
+        order, comma-separated)."""
+        super().add(other)
+        if isinstance(other, EarthEngineStats):
+            self.images.extend(other.images)
+            names = [n for n in (self.collection, other.collection) if n]
+            self.collection = ", ".join(dict.fromkeys(
+                part for name in names for part in name.split(", ")))
+
     def as_dict(self) -> dict:
         return {**super().as_dict(), "endpoint": self.endpoint, "collection": self.collection,
                 "datetime": self.datetime,

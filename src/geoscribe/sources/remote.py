@@ -114,6 +114,14 @@ class RemoteStats:
             if retry:
                 self.retries[retry] += 1
 
+    def add(self, other: RemoteStats) -> None:
+        """Add `other`'s counters to these (two inputs of one source in one build)."""
+        with self._lock:
+            self.requests += other.requests
+            self.cache_hits += other.cache_hits
+            self.bytes_read += other.bytes_read
+            self.retries.update(other.retries)
+
     def as_dict(self) -> dict:
         """The counters as plain JSON."""
         return {"requests": self.requests, "cache_hits": self.cache_hits,
