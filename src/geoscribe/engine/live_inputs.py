@@ -108,8 +108,14 @@ def fetch_live_osm(config: BuildConfig, region: BaseGeometry, rasters: list[Rast
     return live
 
 
-def is_live(spec: str) -> bool:
-    """Whether an --imagery value names a live source rather than files."""
+def is_live_imagery(spec: str) -> bool:
+    """Whether an --imagery value names a live imagery source (`stac:URL`,
+    `earthengine:COLLECTION`) rather than files (paths, globs, http(s) URLs of rasters)."""
+    return is_stac(spec) or is_earthengine(spec)
+
+
+def is_earthengine(spec: str) -> bool:
+    """Whether an --imagery value names an Earth Engine collection (`earthengine:...`)."""
     return spec.startswith(EARTHENGINE)
 
 
