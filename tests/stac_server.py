@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,8 +46,10 @@ class FakeStac:
     files: dict[str, Path] = field(default_factory=dict)  # name -> COG on disk
     need_sas: bool = False  # files answer 403 without the SAS token
     ignore_query: bool = False  # a server without the `query` extension
-    fail_next: list[int] = field(default_factory=list)  # statuses the next API calls answer
+    fail_next: list[int | tuple[int, str]] = field(default_factory=list)  # statuses the next
+    # API calls answer, each alone or with the Retry-After header sent with it
     api_requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    api_times: list[float] = field(default_factory=list)  # time.monotonic() of each API call
     token_requests: int = 0
     file_requests: list[tuple[str, str, str, str]] = field(default_factory=list)
     # (method, name, Range header, User-Agent)
@@ -160,9 +163,11 @@ def handler(stac: FakeStac) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args) -> None:  # quiet
             pass
 
-        def reply(self, status: int, body) -> None:
+        def reply(self, status: int, body, headers: dict | None = None) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -179,8 +184,9 @@ def handler(stac: FakeStac) -> type[BaseHTTPRequestHandler]:
                 stac.token_requests += 1
                 return self.reply(200, {"token": SAS, "msft:expiry": "2099-01-01T00:00:00Z"})
             stac.api_requests.append(("GET", parts.path))
+            stac.api_times.append(time.monotonic())
             if stac.fail_next:
-                return self.reply(stac.fail_next.pop(0), {"code": "Busy"})
+                return self.fail(stac.fail_next.pop(0))
             path = parts.path.rstrip("/")
             if path == API:
                 return self.reply(200, self.landing())
@@ -198,12 +204,19 @@ def handler(stac: FakeStac) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path.rstrip("/")
             stac.api_requests.append(("POST", path))
+            stac.api_times.append(time.monotonic())
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             if stac.fail_next:
-                return self.reply(stac.fail_next.pop(0), {"code": "Busy"})
+                return self.fail(stac.fail_next.pop(0))
             if path != API + "/search":
                 return self.reply(404, {"code": "NotFound"})
             return self.search(body)
+
+        def fail(self, failure: int | tuple[int, str]) -> None:
+            """Answer a failure of `fail_next`: its status, with its Retry-After if it has one."""
+            status, retry_after = failure if isinstance(failure, tuple) else (failure, None)
+            self.reply(status, {"code": "Busy"},
+                       {"Retry-After": retry_after} if retry_after is not None else None)
 
         def landing(self) -> dict:
             api = stac.api

@@ -16,7 +16,7 @@ import pytest
 import shapely
 
 from conftest import BIN, run_cli
-from ee_server import COLLECTION, TOKEN, serve_fake
+from ee_server import COLLECTION, TOKEN, FakeImage, serve_fake
 from geoscribe.engine.live_inputs import region_cells
 from geoscribe.region import parse_region
 
@@ -100,6 +100,30 @@ def test_build_equals_the_same_geotiffs_as_files(ee_fake, scene, tmp_path):
     assert len(remote["images"]) == n_tiles
     assert [s["uri"] for s in stats["sources"] if s["kind"] == "imagery"] == [IMAGE_URI]
     assert str(cache) not in (tmp_path / "ee" / "stats.json").read_text()
+
+
+def test_two_collections_add_up_their_counters(ee_fake, scene, tmp_path):
+    """issue 18 mends case 3 (earthengine): with two `earthengine:` collections in one build,
+    stats.json `remote.earthengine` adds up both collections' counters and tiles (it kept
+    only the last one's): its requests are every request the fake answered."""
+    second = "COPERNICUS/S2_FAKE_B"
+    ee_fake.images[second] = FakeImage(scene.raster, index="20240601T101031_T17RLN",
+                                       time_start=1717235431000)
+    cache, out = tmp_path / "cache", tmp_path / "two"
+    run_cli(*args(scene, out, cache, [f"earthengine:{COLLECTION}", f"earthengine:{second}"],
+                  "--ee-url", ee_fake.url, "--ee-project", "test-project", "--ee-scale", "0.5"),
+            check=True)
+    remote = json.loads((out / "stats.json").read_text())["remote"]["earthengine"]
+    values, pixels = ee_fake.bodies("value:compute"), ee_fake.bodies("image:computePixels")
+    assert remote["requests"] == len(values) + len(pixels) and remote["cache_hits"] == 0
+    per_collection = {name: sum(1 for b in pixels if f"{name}/" in json.dumps(b))
+                      for name in (COLLECTION, second)}
+    assert min(per_collection.values()) > 0
+    uris = [image["uri"] for image in remote["images"]]
+    assert len(uris) == len(pixels) == sum(per_collection.values())
+    assert {uri.rsplit("/", 1)[0] for uri in uris} == {f"earthengine:{COLLECTION}",
+                                                        f"earthengine:{second}"}
+    assert remote["collection"] == f"{COLLECTION}, {second}"
 
 
 def test_rerun_makes_no_request_and_no_credential_shows(ee_fake, scene, tmp_path):

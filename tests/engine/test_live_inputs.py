@@ -13,6 +13,7 @@ from pyproj import Transformer
 
 from geoscribe.config import make_config
 from geoscribe.engine.inputs import read_inputs
+from geoscribe.engine.live_inputs import is_earthengine, is_live_imagery
 from geoscribe.errors import InputError
 from overpass_server import query_box, serve
 from scene import CRS, GSD
@@ -87,3 +88,21 @@ def test_overpass_and_a_local_file_together(scene, fake, tmp_path):
     assert inputs.osm_paths[0] == scene.osm and len(inputs.osm_paths) == 2
     assert inputs.osm_paths[1].suffix == ".osm" and inputs.osm_paths[1].exists()
 
+
+
+@pytest.mark.parametrize(("spec", "live", "earthengine"), [
+    ("stac:https://earth-search.aws.element84.com/v1", True, False),
+    ("stac:http://user:pw@127.0.0.1:8000/api", True, False),
+    ("earthengine:COPERNICUS/S2_SR_HARMONIZED", True, True),
+    ("earthengine:", True, True),
+    ("scene.tif", False, False),
+    ("/data/tiles/*.tif", False, False),
+    ("https://example.org/cog.tif", False, False),
+    ("/vsicurl/https://example.org/cog.tif", False, False),
+    ("stac.tif", False, False),
+])
+def test_one_name_covers_every_live_imagery_form(spec, live, earthengine):
+    """issue 18 mends case 4: `is_live_imagery` names both live imagery forms (stac:,
+    earthengine:); files, globs and URLs of rasters (read over HTTP, but files) are not."""
+    assert is_live_imagery(spec) is live
+    assert is_earthengine(spec) is earthengine

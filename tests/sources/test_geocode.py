@@ -82,6 +82,21 @@ def test_a_busy_geocoder_is_asked_again_at_the_same_pace(nominatim, tmp_path):
         geocode_place("Beta", nominatim.url, tmp_path / "cache", RemoteStats())
 
 
+def test_a_geocoder_that_stays_busy_gives_up_in_one_line(nominatim, tmp_path):
+    """issue 18 mends case 1 (place names): 429 on every try ends after 4 tries (3 retries)
+    in one line naming the geocoder in its public form, without its credentials."""
+    nominatim.places["Gamma"] = [result("relation", 11, "Gamma", square(0, 0, 1))]
+    nominatim.statuses = [429] * 4
+    stats = RemoteStats()
+    endpoint = nominatim.url.replace("http://", "http://user:pa55word@")
+    with pytest.raises(InputError) as caught:
+        geocode_place("Gamma", endpoint, tmp_path / "cache", stats)
+    message = str(caught.value)
+    assert message == (f"--region 'Gamma': no answer after 4 tries (last: HTTP 429) "
+                       f"(geocoder {nominatim.url})")
+    assert len(nominatim.requests) == 4 and dict(stats.retries) == {"429": 3}
+
+
 @pytest.mark.parametrize(("served", "needle"), [
     ([], "no place of that name"),
     ([result("node", 1, "A point", {"type": "Point", "coordinates": [5.0, 5.0]})],

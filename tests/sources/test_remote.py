@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+import pytest
+
+from geoscribe.errors import InputError
 from geoscribe.sources.remote import (
     USER_AGENT,
     DiskCache,
     RemoteStats,
+    RetryableFailure,
+    RetryPolicy,
     cache_root,
+    call_with_retries,
     request_key,
     retry_after_seconds,
 )
@@ -56,3 +62,92 @@ def test_remote_stats_counts_by_cause():
     assert stats.as_dict() == {"requests": 2, "cache_hits": 1, "bytes_read": 10,
                                "retries": {"429": 2, "504": 1}}
     assert USER_AGENT.startswith("geoscribe/")
+
+
+def scripted(*outcomes):
+    """A call that raises the given failures in turn, then returns "ok"; `calls` counts."""
+    queue = list(outcomes)
+
+    def call():
+        call.calls += 1
+        if queue:
+            raise queue.pop(0)
+        return "ok"
+
+    call.calls = 0
+    return call
+
+
+ENDPOINT = "http://user:s3cret@127.0.0.1:9/api?key=k3y"
+
+
+def test_retries_wait_retry_after_else_the_backoff_and_count_causes():
+    """issue 18 mends case 1: one retry loop for the live sources: a failure's own wait,
+    else its Retry-After, else backoff_s * factor**(n-1); each retry counted by cause."""
+    call = scripted(RetryableFailure("429", "HTTP 429", headers={"Retry-After": "3"}),
+                    RetryableFailure("504", "HTTP 504"),
+                    RetryableFailure("504", "HTTP 504", wait=0.25),
+                    RetryableFailure("timeout", "timed out", headers={"retry-after": "x"}))
+    stats, waits = RemoteStats(), []
+    policy = RetryPolicy(attempts=5, backoff_s=0.5, factor=3.0)
+    got = call_with_retries(call, policy, stats, "--src", ENDPOINT, sleep=waits.append)
+    assert got == "ok" and call.calls == 5
+    assert waits == [3.0, 0.5 * 3.0, 0.25, 0.5 * 3.0 ** 3]
+    assert dict(stats.retries) == {"429": 1, "504": 2, "timeout": 1}
+
+
+def test_giving_up_is_one_line_naming_the_endpoint_without_credentials():
+    """issue 18 mends case 1: after `attempts` tries the loop gives up with one InputError
+    line starting with `where`, naming the endpoint in its public form (no user, password,
+    query), the last cause, and the number of tries."""
+    call = scripted(*[RetryableFailure("503", f"HTTP 503 from {ENDPOINT}\nretry")] * 5)
+    stats, waits = RemoteStats(), []
+    with pytest.raises(InputError) as caught:
+        call_with_retries(call, RetryPolicy(attempts=3), stats, "--src x", ENDPOINT,
+                          label="the server ", sleep=waits.append)
+    message = str(caught.value)
+    assert message.startswith("--src x: no answer after 3 tries (last: HTTP 503")
+    assert "(the server http://127.0.0.1:9/api)" in message
+    assert "\n" not in message and "s3cret" not in message and "k3y" not in message
+    assert "user" not in message
+    assert call.calls == 3 and waits == [1.0, 2.0] and dict(stats.retries) == {"503": 2}
+
+
+def test_a_cause_in_a_row_and_a_long_wait_end_the_tries_early():
+    """issue 18 mends case 1: `in_a_row` gives up on a cause after that many failures of it
+    in a row (another cause between resets it); a Retry-After over `max_wait_s` gives up at
+    once, without waiting."""
+    refused = RetryableFailure("connection", "cannot connect")
+    call = scripted(refused, RetryableFailure("504", "HTTP 504"), refused, refused, refused)
+    policy = RetryPolicy(attempts=10, in_a_row={"connection": 2})
+    with pytest.raises(InputError, match=r"no answer after 4 tries \(last: cannot connect\)"):
+        call_with_retries(call, policy, RemoteStats(), "--src", ENDPOINT, sleep=lambda s: None)
+    assert call.calls == 4
+    call, waits = scripted(RetryableFailure("429", "HTTP 429", headers={"Retry-After": "120"})
+                           ), []
+    with pytest.raises(InputError, match=r"the server asks to wait 120 s \(over 60 s\)"):
+        call_with_retries(call, RetryPolicy(attempts=3, max_wait_s=60.0), RemoteStats(),
+                          "--src", ENDPOINT, sleep=waits.append)
+    assert call.calls == 1 and waits == []
+
+
+def test_other_errors_and_a_source_rule_stop_at_once():
+    """issue 18 mends case 1: an exception that is not a RetryableFailure passes through at
+    once; `on_failure` sees each failure first and may raise (Overpass's split rule)."""
+    call = scripted(ValueError("bad reply"))
+    with pytest.raises(ValueError):
+        call_with_retries(call, RetryPolicy(attempts=3), RemoteStats(), "--src", ENDPOINT)
+    assert call.calls == 1
+    seen = []
+
+    def split(failure):
+        seen.append(failure.cause)
+        if len(seen) == 2:
+            raise KeyError("split")
+
+    stats = RemoteStats()
+    call = scripted(*[RetryableFailure("504", "HTTP 504")] * 3)
+    with pytest.raises(KeyError):
+        call_with_retries(call, RetryPolicy(attempts=5), stats, "--src", ENDPOINT,
+                          sleep=lambda s: None, on_failure=split)
+    assert seen == ["504", "504"] and dict(stats.retries) == {"504": 1}

@@ -196,6 +196,35 @@ def test_busy_api_is_retried_and_counted(stac_api, tmp_path):
         _search(stac_api, tmp_path / "b")
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(stac_api, tmp_path, status):
+    """issue 18 mends case 2 (stac): a 429/503 carrying `Retry-After: 1` is asked again after
+    the 1 s it asks (not the 0.5 s backoff), and counted by status."""
+    stac_api.fail_next = [(status, "1")]
+    first = len(stac_api.api_times)
+    result, stats = _search(stac_api, tmp_path)
+    refused, again = stac_api.api_times[first:first + 2]
+    assert again - refused >= 0.95
+    assert dict(stats.retries) == {str(status): 1}
+    assert [a.item_id for a in result.assets] == ["west", "full"]
+
+
+def test_giving_up_is_one_line_without_credentials(stac_api, tmp_path):
+    """issue 18 mends case 1 (stac): an API that stays busy ends after 4 tries in one line
+    naming the endpoint in its public form, with no credentials of the URL."""
+    stac_api.fail_next = [(429, "0")] * 4
+    api = stac_api.api.replace("http://", "http://user:pa55word@") + "?token=t0k"
+    stats = RemoteStats()
+    with pytest.raises(InputError) as caught:
+        search_stac(StacQuery(api, "s2"), _region(stac_api), DiskCache(tmp_path), stats)
+    message = str(caught.value)
+    assert message.startswith(f"--imagery stac:{stac_api.api}: no answer after 4 tries "
+                              "(last: HTTP 429)")
+    assert "\n" not in message and "pa55word" not in message and "t0k" not in message
+    assert stats.requests == 4 and dict(stats.retries) == {"429": 3}
+    assert stac_api.fail_next == []
+
+
 def test_items_without_the_asset_are_left_out_before_the_choice(stac_api, tmp_path):
     """issue 18 (stac): with --asset, an item lacking it is not chosen: `full` has no `nir`,
     so `cloudy` (which has) covers the east half after `west`."""

@@ -15,7 +15,8 @@ from geoscribe.engine.live_inputs import (
     LiveInputs,
     earthengine_imagery,
     fetch_live_osm,
-    is_live,
+    is_earthengine,
+    is_live_imagery,
     read_stac,
     uses_stac,
 )
@@ -110,11 +111,11 @@ def read_imagery(config: BuildConfig, gdal_cache: int, live: LiveInputs,
     sources add their licenses and counters to `live`)."""
     if uses_stac(config):
         return read_stac(config, region or parse_region(config.region), gdal_cache, live)
-    files = [spec for spec in config.imagery if not is_live(spec)]
+    files = [spec for spec in config.imagery if not is_live_imagery(spec)]
     if len(files) == len(config.imagery):
         return index_imagery(files, gdal_cache)
     region = region or parse_region(config.region)
-    fetched = [raster for spec in config.imagery if is_live(spec)
+    fetched = [raster for spec in config.imagery if is_earthengine(spec)
                for raster in earthengine_imagery(config, spec, region, live)]
     rasters, failed = index_imagery(files, gdal_cache) if files else ([], {})
     return rasters + fetched, failed

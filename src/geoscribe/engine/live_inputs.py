@@ -108,8 +108,14 @@ def fetch_live_osm(config: BuildConfig, region: BaseGeometry, rasters: list[Rast
     return live
 
 
-def is_live(spec: str) -> bool:
-    """Whether an --imagery value names a live source rather than files."""
+def is_live_imagery(spec: str) -> bool:
+    """Whether an --imagery value names a live imagery source (`stac:URL`,
+    `earthengine:COLLECTION`) rather than files (paths, globs, http(s) URLs of rasters)."""
+    return is_stac(spec) or is_earthengine(spec)
+
+
+def is_earthengine(spec: str) -> bool:
+    """Whether an --imagery value names an Earth Engine collection (`earthengine:...`)."""
     return spec.startswith(EARTHENGINE)
 
 
@@ -150,7 +156,10 @@ def earthengine_imagery(config: BuildConfig, spec: str, region: Region, live: Li
     if not images:
         dates = f" between {start} and {end}" if start else ""
         raise InputError(f"--imagery {spec}", f"the collection has no image in the region{dates}")
-    live.remote_stats["earthengine"] = stats
+    if "earthengine" in live.remote_stats:  # another collection of the same build
+        live.remote_stats["earthengine"].add(stats)
+    else:
+        live.remote_stats["earthengine"] = stats
     attribution = config.imagery_attribution or (
         f"Google Earth Engine: {collection} (terms: its Earth Engine Data Catalog page)")
     license_ = EE_LICENSE if config.imagery_license == "unknown" else config.imagery_license

@@ -36,11 +36,19 @@ from rasterio.warp import transform_bounds
 from geoscribe.errors import GeoscribeError, InputError
 from geoscribe.geometry import utm_crs
 from geoscribe.redact import public_url, redact_text, url_secrets
-from geoscribe.sources.remote import DiskCache, RemoteStats, request_key, retry_after_seconds
+from geoscribe.sources.remote import (
+    DiskCache,
+    RemoteStats,
+    RetryableFailure,
+    RetryPolicy,
+    call_with_retries,
+    request_key,
+)
 
 EE_MAX_REQUEST_BYTES = 48 * 1024 * 1024  # computePixels: "Total request size ... 50331648"
 EE_MAX_SIDE_PX = 32768
 EE_MAX_RETRIES = 5
+EE_RETRY = RetryPolicy(attempts=EE_MAX_RETRIES + 1)  # waits 1, 2, 4 ... s (at most 60 s)
 EE_TIMEOUT_S = 300  # a request unanswered this long is retried (cause `timeout`)
 EE_LICENSE = "LicenseRef-Earth-Engine-Terms"
 RGB_BANDS = (("R", "G", "B"), ("B4", "B3", "B2"), ("SR_B4", "SR_B3", "SR_B2"),
@@ -109,6 +117,16 @@ class EarthEngineStats(RemoteStats):
     collection: str = ""
     datetime: str | None = None
     images: list[dict] = field(default_factory=list)
+
+    def add(self, other: RemoteStats) -> None:
+        """Add another collection's counters and tiles (`collection`: each name once, in
+        order, comma-separated)."""
+        super().add(other)
+        if isinstance(other, EarthEngineStats):
+            self.images.extend(other.images)
+            names = [n for n in (self.collection, other.collection) if n]
+            self.collection = ", ".join(dict.fromkeys(
+                part for name in names for part in name.split(", ")))
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "endpoint": self.endpoint, "collection": self.collection,
@@ -250,20 +268,26 @@ class EarthEngineClient:
         return data
 
     def _with_retries(self, call: Callable[[], bytes]) -> bytes:
-        for attempt in range(EE_MAX_RETRIES + 1):
+        """`call` through remote's retry loop (quota errors and timeouts retried, counted by
+        cause, Retry-After honoured); any other error of the library is one line."""
+        settings = self.settings
+
+        def once() -> bytes:
             self.stats.count(requests=1)
             try:
                 return call()
             except Exception as exc:  # EEException, or a transport error of the library
                 cause, headers = retry_cause(exc)
-                if cause is None or attempt == EE_MAX_RETRIES:
-                    tries = f" after {attempt + 1} tries" if cause else ""
-                    raise GeoscribeError(f"earthengine {self.settings.collection} at "
-                                         f"{self.settings.public}{tries}: "
-                                         f"{one_line(exc, self.settings.url)}") from None
-                self.stats.count(retry=cause)
-                self.sleep(retry_after_seconds(headers, min(60.0, 2.0 ** attempt)))
-        raise AssertionError("unreachable")
+                if cause is None:
+                    raise GeoscribeError(f"earthengine {settings.collection} at "
+                                         f"{settings.public}: "
+                                         f"{one_line(exc, settings.url)}") from None
+                raise RetryableFailure(cause, one_line(exc, settings.url),
+                                       headers=headers) from None
+
+        return call_with_retries(once, EE_RETRY, self.stats,
+                                 f"--imagery earthengine:{settings.collection}", settings.url,
+                                 label="Earth Engine ", sleep=self.sleep)
 
 
 def cell_query(settings: EESettings, bounds: tuple[float, ...]):

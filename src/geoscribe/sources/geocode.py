@@ -33,6 +33,9 @@ from geoscribe.sources.remote import (
     USER_AGENT,
     DiskCache,
     RemoteStats,
+    RetryableFailure,
+    RetryPolicy,
+    call_with_retries,
     request_key,
     retry_after_seconds,
 )
@@ -106,9 +109,11 @@ def search(name: str, endpoint: str, folder: Path, stats: RemoteStats,
 def fetch(endpoint: str, params: dict, folder: Path, stats: RemoteStats, timeout: float,
           where: str) -> bytes:
     """GET `endpoint`/search at the policy's pace with the project's User-Agent; 429/503
-    retried after their Retry-After; any other failure is one line starting with `where`."""
+    retried after their Retry-After (remote's retry loop); any other failure is one line
+    starting with `where`."""
     public = public_url(endpoint)
-    for attempt in range(RETRIES + 1):
+
+    def once() -> bytes:
         wait_turn(folder)
         try:
             response = requests.get(endpoint.rstrip("/") + "/search", params=params,
@@ -117,13 +122,16 @@ def fetch(endpoint: str, params: dict, folder: Path, stats: RemoteStats, timeout
             raise InputError(where, f"geocoder {public} unreachable "
                                     f"({type(exc).__name__})") from None
         stats.count(requests=1, bytes_read=len(response.content))
-        if response.status_code not in (429, 503) or attempt == RETRIES:
-            break
-        stats.count(retry=str(response.status_code))
-        time.sleep(min(MAX_WAIT_S, retry_after_seconds(dict(response.headers), MIN_GAP_S)))
-    if response.status_code != 200:
-        raise InputError(where, f"geocoder {public} answered HTTP {response.status_code}")
-    return response.content
+        status = response.status_code
+        if status in (429, 503):
+            raise RetryableFailure(str(status), f"HTTP {status}", wait=min(
+                MAX_WAIT_S, retry_after_seconds(dict(response.headers), MIN_GAP_S)))
+        if status != 200:
+            raise InputError(where, f"geocoder {public} answered HTTP {status}")
+        return response.content
+
+    return call_with_retries(once, RetryPolicy(RETRIES + 1), stats, where, endpoint,
+                             label="geocoder ")
 
 
 def wait_turn(folder: Path, gap: float = MIN_GAP_S) -> None:

@@ -9,8 +9,9 @@ geometry, at a fixed date (`[date:"..."]`) when one is given. Each query is retr
 (waiting what `Retry-After` says, else what `/api/status` says of the next free slot), on 504,
 on a reply timeout and on a `runtime error` remark (Overpass's timeout/`maxsize` answer); after
 `split_after` such overload answers in a row the box is split into 4 and each quarter queried
-instead (at most `max_depth` times). Retries are bounded: the last failure is a one-line
-InputError naming the endpoint in its public form.
+instead (at most `max_depth` times). Retries go through sources.remote.call_with_retries
+(bounded; the last failure is a one-line InputError naming the endpoint in its public form);
+the `/api/status` wait and the split stay here.
 
 Every good reply is stored in the DiskCache under (public endpoint, query), and every split
 under (public endpoint, query, "split"), as soon as it arrives: a re-run, or a resume after a
@@ -46,6 +47,9 @@ from geoscribe.sources.remote import (
     USER_AGENT,
     DiskCache,
     RemoteStats,
+    RetryableFailure,
+    RetryPolicy,
+    call_with_retries,
     request_key,
     retry_after_seconds,
 )
@@ -184,68 +188,66 @@ class OverpassClient:
         return f"--osm {PREFIX}:{self.public}"
 
     def ask(self, query: str, can_split: bool) -> bytes:
-        """One query's reply, retried within the bounds of the settings."""
-        tries, overloads, refused = 0, 0, 0
-        while True:
-            cause, wait, data = self._try(query)
-            if cause is None:
-                return data
-            tries += 1
-            overloads = overloads + 1 if cause in OVERLOAD else 0
-            refused = refused + 1 if cause == "connection" else 0
-            if can_split and overloads >= self.settings.split_after:
-                self.stats.count(retry=f"split_{cause}")
-                raise Overloaded(query)
-            if tries > self.settings.max_retries or refused > self.settings.connect_retries:
-                raise InputError(self.where, f"no answer after {tries} tries "
-                                 f"(last: {self._cause_text(cause)})")
-            wait = self._backoff(tries) if wait is None else wait
-            if wait > self.settings.max_wait_s:
-                raise InputError(self.where, f"the server asks to wait {wait:.0f} s "
-                                 f"(over {self.settings.max_wait_s:.0f} s); try later")
-            self.stats.count(retry=cause)
-            self.sleep(wait)
+        """One query's reply, retried within the bounds of the settings (remote's retry
+        loop); Overpass's own rule stays here: `split_after` overload answers in a row raise
+        Overloaded when the box may still be split."""
+        settings = self.settings
+        policy = RetryPolicy(settings.max_retries + 1, settings.backoff_s, 2.0,
+                             settings.max_wait_s, settings.max_wait_s,
+                             {"connection": settings.connect_retries + 1})
+        overloads = 0
 
-    def _backoff(self, tries: int) -> float:
-        return min(self.settings.backoff_s * 2 ** (tries - 1), self.settings.max_wait_s)
+        def split_when_overloaded(failure: RetryableFailure) -> None:
+            nonlocal overloads
+            overloads = overloads + 1 if failure.cause in OVERLOAD else 0
+            if can_split and overloads >= settings.split_after:
+                self.stats.count(retry=f"split_{failure.cause}")
+                raise Overloaded(query)
+
+        return call_with_retries(lambda: self._try(query), policy, self.stats, self.where,
+                                 self.url, sleep=self.sleep, on_failure=split_when_overloaded)
 
     @staticmethod
     def _cause_text(cause: str) -> str:
         return {"connection": "cannot connect", "timeout": "no reply in time",
                 "remark": "the server gave up on the query"}.get(cause, f"HTTP {cause}")
 
-    def _try(self, query: str) -> tuple[str | None, float | None, bytes]:
-        """One request: (None, None, reply) or (cause, wait or None for the backoff, b"")."""
+    def _failure(self, cause: str, wait: float | None = None) -> RetryableFailure:
+        return RetryableFailure(cause, self._cause_text(cause), wait=wait)
+
+    def _try(self, query: str) -> bytes:
+        """One request: the reply, or a RetryableFailure (its cause, and its wait or None
+        for the backoff)."""
         settings = self.settings
         try:
             response = self.session.post(self.url, data={"data": query}, timeout=(
                 settings.connect_timeout_s, settings.read_timeout_s))
         except requests.Timeout:
             self.stats.count(requests=1)
-            return "timeout", None, b""
+            raise self._failure("timeout") from None
         except requests.ConnectionError:
             self.stats.count(requests=1)
-            return "connection", None, b""
+            raise self._failure("connection") from None
         except requests.RequestException as exc:
             raise InputError(self.where, f"cannot query ({type(exc).__name__})") from None
         self.stats.count(requests=1, bytes_read=len(response.content))
         return self._judge(response)
 
-    def _judge(self, response: requests.Response) -> tuple[str | None, float | None, bytes]:
-        """What a reply means: good data, or the cause and wait of a retry (or an error)."""
+    def _judge(self, response: requests.Response) -> bytes:
+        """What a reply means: good data, or a RetryableFailure (or an error)."""
         status = response.status_code
         if status == 200:
             if b"<osm" not in response.content[:2000]:
                 raise InputError(self.where, "the reply is not OSM XML (is this an Overpass "
                                  "API interpreter URL?)")
             if re.search(rb"<remark>\s*runtime error", response.content[-4000:]):
-                return "remark", None, b""
-            return None, None, response.content
+                raise self._failure("remark")
+            return response.content
         if status == 429:
             wait = retry_after_seconds(response.headers, -1.0)
-            return "429", wait if wait >= 0 else self.slot_wait(), b""
+            raise self._failure("429", wait if wait >= 0 else self.slot_wait())
         if status in (502, 503, 504):
-            return "504" if status == 504 else str(status), None, b""
+            raise self._failure("504" if status == 504 else str(status))
         detail = " ".join(response.text.split())[:200]
         raise InputError(self.where, f"HTTP {status} ({redact_text(detail)})")
 

@@ -22,7 +22,6 @@ Computer SAS) are never cached on disk nor written to an output."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -37,6 +36,9 @@ from geoscribe.sources.remote import (
     USER_AGENT,
     DiskCache,
     RemoteStats,
+    RetryableFailure,
+    RetryPolicy,
+    call_with_retries,
     request_key,
 )
 
@@ -46,7 +48,8 @@ DEFAULT_ASSET = "visual"
 PC_SIGN = "planetary-computer"
 PC_HOST = "planetarycomputer.microsoft.com"
 RETRY_STATUS = (429, 500, 502, 503, 504)
-MAX_TRIES = 4  # waits 0.5, 1, 2 s between tries
+STAC_RETRY = RetryPolicy(attempts=4, backoff_s=0.5, max_wait_s=60.0)  # waits 0.5, 1, 2 s
+# between tries, or what Retry-After asks (at most 60 s)
 COVER_TOLERANCE = 1e-9  # fraction of the region's area treated as no area at all
 
 
@@ -118,37 +121,44 @@ def stac_url(spec: str) -> str:
 
 
 def _stac_io(cache: DiskCache, stats: RemoteStats, option: str):
-    """pystac-client's HTTP layer with the on-disk reply cache, retries (counted by cause)
-    and the project's User-Agent."""
+    """pystac-client's HTTP layer with the on-disk reply cache, retries (remote's retry loop:
+    counted by cause, `Retry-After` honoured) and the project's User-Agent."""
     from pystac_client.exceptions import APIError
     from pystac_client.stac_api_io import StacApiIO
 
     class CachedStacIO(StacApiIO):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.last_headers: dict = {}  # of the last reply (APIError drops them)
+            self.session.hooks["response"].append(self._keep_headers)
+
+        def _keep_headers(self, response, *args, **kwargs) -> None:
+            self.last_headers = dict(response.headers)
+
         def request(self, href, method=None, headers=None, parameters=None) -> str:
             key = request_key("stac", href, (method or "GET").upper(), parameters)
             cached = cache.get(key)
             if cached is not None:
                 stats.count(cache_hits=1)
                 return cached.decode("utf-8")
-            text = self._fetch(href, method, headers, parameters)
+            text = call_with_retries(lambda: self._once(href, method, headers, parameters),
+                                     STAC_RETRY, stats, option, href, label="the STAC API ")
             cache.put(key, text.encode("utf-8"))
             return text
 
-        def _fetch(self, href, method, headers, parameters) -> str:
-            for attempt in range(MAX_TRIES):
-                stats.count(requests=1)
-                try:
-                    text = super().request(href, method, headers, parameters)
-                except APIError as exc:
-                    cause = _retry_cause(exc)
-                    if cause and attempt + 1 < MAX_TRIES:
-                        stats.count(retry=cause)
-                        time.sleep(0.5 * 2 ** attempt)
-                        continue
+        def _once(self, href, method, headers, parameters) -> str:
+            stats.count(requests=1)
+            self.last_headers = {}
+            try:
+                text = super().request(href, method, headers, parameters)
+            except APIError as exc:
+                cause = _retry_cause(exc)
+                if cause is None:
                     raise _api_error(option, href, exc) from None
-                stats.count(bytes_read=len(text.encode("utf-8")))
-                return text
-            raise AssertionError("unreachable")
+                raise RetryableFailure(cause, _failure_text(href, exc),
+                                       headers=self.last_headers) from None
+            stats.count(bytes_read=len(text.encode("utf-8")))
+            return text
 
     return CachedStacIO(headers={"User-Agent": USER_AGENT}, timeout=60, max_retries=None)
 
@@ -163,16 +173,27 @@ def _retry_cause(exc: Exception) -> str | None:
     return None if "refused" in str(exc).lower() else "connection"
 
 
+def _failure_text(href: str, exc: Exception) -> str:
+    """A failed API request in a few words: `HTTP <status>`, `connection refused`, `timed
+    out`, else the error's text with the URL's secrets redacted."""
+    status = getattr(exc, "status_code", None)
+    if status is not None:
+        return f"HTTP {status}"
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if "timed out" in text or "timeout" in text:
+        return "timed out"
+    return redact_text(" ".join(str(exc).split())[:160], url_secrets(href))
+
+
 def _api_error(option: str, href: str, exc: Exception) -> InputError:
     """One line for a failed API request, the URL in its public form."""
     status = getattr(exc, "status_code", None)
     where = public_url(href)
     if status is None:
-        text = str(exc).lower()
-        reason = ("connection refused" if "refused" in text else "timed out" if "timed out"
-                  in text or "timeout" in text else redact_text(
-                      " ".join(str(exc).split())[:160], url_secrets(href)))
-        return InputError(option, f"cannot reach the STAC API ({where}): {reason}")
+        return InputError(option, f"cannot reach the STAC API ({where}): "
+                                  f"{_failure_text(href, exc)}")
     return InputError(option, f"the STAC API answered HTTP {status} for {where}")
 
 
