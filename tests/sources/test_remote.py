@@ -151,3 +151,26 @@ def test_other_errors_and_a_source_rule_stop_at_once():
         call_with_retries(call, RetryPolicy(attempts=5), stats, "--src", ENDPOINT,
                           sleep=lambda s: None, on_failure=split)
     assert seen == ["504", "504"] and dict(stats.retries) == {"504": 1}
+
+
+def test_a_retry_after_that_is_not_a_finite_number_falls_back_to_the_default():
+    """Review of the retry loop: `Retry-After: inf` (or nan) must not become sleep(inf)."""
+    for value in ("inf", "Infinity", "nan", "-inf"):
+        assert retry_after_seconds({"Retry-After": value}, 2.5) == 2.5
+    assert retry_after_seconds({"Retry-After": "7"}, 2.5) == 7.0
+
+
+def test_every_policy_caps_the_wait_a_server_may_ask_for():
+    """Review of the retry loop: a policy without an explicit cap still refuses a day-long
+    Retry-After at once (one line), instead of sleeping a worker for a day."""
+    def busy():
+        raise RetryableFailure("429", "HTTP 429", headers={"Retry-After": "86400"})
+
+    slept: list[float] = []
+    with pytest.raises(InputError) as raised:
+        call_with_retries(busy, RetryPolicy(3), RemoteStats(), "--imagery x", "https://h/",
+                          sleep=slept.append)
+    assert "86400 s" in str(raised.value) and "\n" not in str(raised.value)
+    assert slept == []
+    with pytest.raises(ValueError, match="at least 1 attempt"):
+        RetryPolicy(0)

@@ -19,6 +19,7 @@ from geoscribe.resources import package_data
 from geoscribe.sources.registry_data import sha256_of
 
 EDGE = 1 << 20  # bytes hashed at each end of a file
+VERSION = "geoscribe version"  # the run file's name for the version
 
 
 def file_digest(path: Path) -> str:
@@ -67,20 +68,23 @@ def source_digests(inputs: dict[str, list[str]],
     sources = {f"{option} {names.get(path, path)}": file_digest(Path(path))
                for option, paths in inputs.items() for path in paths}
     sources["geoscribe prompts and schemas"] = package_digest()
-    sources["geoscribe version"] = __version__
+    sources[VERSION] = __version__
     return sources
 
 
 def region_digest(geometry: BaseGeometry) -> str:
-    """The region's polygon as a digest (WKB, little-endian): a region GeoJSON edited or a place
-    name geocoded to another polygon since a build started is noticed like a changed file."""
-    return "sha256:" + hashlib.sha256(shapely.to_wkb(geometry, byte_order=1)).hexdigest()
+    """The region's polygon as a digest (normalised WKB, little-endian: ring starts, orientation
+    and part order do not count): a region GeoJSON edited or a place name geocoded to another
+    polygon since a build started is noticed like a changed file."""
+    wkb = shapely.to_wkb(shapely.normalize(geometry), byte_order=1)
+    return "sha256:" + hashlib.sha256(wkb).hexdigest()
 
 
 def changed_source(previous: dict[str, str],
                    current: dict[str, str]) -> tuple[str, str] | None:
-    """(input, what happened to it) for the first input that differs between two runs."""
-    for name in sorted(set(previous) | set(current)):
+    """(input, what happened to it) for the first input that differs between two runs; a new
+    geoscribe version is named first (it may add inputs the older run did not record)."""
+    for name in sorted(set(previous) | set(current), key=lambda name: (name != VERSION, name)):
         if name not in previous:
             return name, "added"
         if name not in current:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import threading
@@ -82,7 +83,8 @@ def retry_after_seconds(headers: dict | None, default: float) -> float:
     if not value:
         return default
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else default  # "inf", "nan"
     except ValueError:
         pass
     try:
@@ -144,15 +146,19 @@ class RetryableFailure(Exception):
 class RetryPolicy:
     """How hard a source tries: `attempts` in all (the first included); without Retry-After
     the n-th wait is `backoff_s * factor**(n-1)`, at most `backoff_cap_s`; a server asking to
-    wait longer than `max_wait_s` (None: any wait) ends the tries at once; `in_a_row` gives up
+    wait longer than `max_wait_s` (default 600 s) ends the tries at once; `in_a_row` gives up
     on a cause after that many failures of it in a row (e.g. a refused connection)."""
 
     attempts: int
     backoff_s: float = 1.0
     factor: float = 2.0
     backoff_cap_s: float = 60.0
-    max_wait_s: float | None = None
+    max_wait_s: float | None = 600.0
     in_a_row: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"a retry policy needs at least 1 attempt, not {self.attempts}")
 
     def backoff(self, failures: int) -> float:
         """The wait after the `failures`-th failure when the server names none."""
