@@ -19,9 +19,12 @@ workers through the job's runtime environment.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -47,7 +50,8 @@ class RayOptions:
     workers: int
     address: str | None = None
     quiet: bool = False
-    warmup: Callable[[], None] | None = None  # run once per CPU at start (imports the pipeline)
+    # run once per CPU at start (imports the pipeline): a function, or a module's name
+    warmup: Callable[[], None] | str | None = None
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -81,9 +85,13 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
                          ) from None
 
 
-def _warm(fn: Callable[[], None]) -> None:
-    """Run on a Ray worker: the warm-up (unpickling `fn` imported its module)."""
-    fn()
+def _warm(what: Callable[[], None] | str) -> None:
+    """Run on a Ray worker: the warm-up, a function (unpickling it imported its module) or
+    the name of a module to import."""
+    if isinstance(what, str):
+        importlib.import_module(what)
+    else:
+        what()
 
 
 def _call(fn: Callable, shared, rest: tuple, cwd: str):
@@ -110,61 +118,144 @@ def item_name(item) -> str:
     return str(getattr(last, "name", last))
 
 
+class ClusterStart:
+    """Joining the cluster at options.address (or starting a local one with `workers` CPUs)
+    and starting the warm-up tasks, in a background thread begun at creation: the driver
+    imports its pipeline and reads its inputs meanwhile, and the job's workers boot on the
+    other cores (as the local pool's forkserver does). `wait()` joins it and raises what the
+    start raised. The thread is not a daemon: a run that ends early still leaves the cluster
+    cleanly (Ray's exit handler)."""
+
+    def __init__(self, options: RayOptions) -> None:
+        self.options = options
+        self.ray = None
+        self.started_here = False
+        self.warming: list = []  # the warm-up tasks (refs)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="geoscribe-ray-start")
+        self._thread.start()
+
+    def matches(self, options: RayOptions) -> bool:
+        """Whether this start serves `options` (same cluster, same logging)."""
+        mine = self.options
+        return (mine.address, mine.quiet) == (options.address, options.quiet) and \
+            (bool(options.address) or mine.workers == options.workers)
+
+    def _run(self) -> None:
+        try:
+            self.ray = import_ray()
+            self.started_here = connect(self.ray, self.options)
+            self.warming = warm_up(self.ray, self.options)
+        except BaseException as exc:  # raised to the caller by wait()
+            self._error = exc
+
+    def wait(self) -> ClusterStart:
+        """This start, finished (its error raised)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        """Leave the cluster (stopping it if this start started it)."""
+        self._thread.join()
+        ray = self.ray
+        if ray is not None and ray.is_initialized() and (self.started_here or
+                                                         self.options.address):
+            ray.shutdown()
+
+
+_PRESTARTED: list[ClusterStart] = []  # the start prestart() began, until a RayExecutor takes it
+
+
+def prestart(options: RayOptions) -> None:
+    """Begin joining the cluster now (the CLI calls this before it imports the pipeline); the
+    run's RayExecutor takes this start over when its options match."""
+    _PRESTARTED.append(ClusterStart(options))
+
+
+def take_start(options: RayOptions) -> ClusterStart:
+    """The prestarted start matching `options`, else a new one (a prestart that does not
+    match, as when a config file changed the options, is stopped first)."""
+    while _PRESTARTED:
+        start = _PRESTARTED.pop()
+        if start.matches(options):
+            return start
+        start.stop()
+    return ClusterStart(options)
+
+
+def connect(ray, opts: RayOptions) -> bool:
+    """Join the cluster at opts.address, or start a local one with `workers` CPUs; whether
+    this call started the cluster (nothing is done when Ray is initialised already)."""
+    kwargs: dict = dict(include_dashboard=False, log_to_driver=not opts.quiet,
+                        logging_level=logging.ERROR if opts.quiet else logging.WARNING,
+                        runtime_env={"env_vars": {**worker_env(), **opts.env}},
+                        configure_logging=True)
+    if ray.is_initialized():  # an embedding program (or a test) started Ray already
+        return False
+    if opts.address:
+        check_reachable(opts.address)
+        kwargs["address"] = opts.address
+    else:
+        kwargs["num_cpus"] = opts.workers
+    attempts = 1 if opts.address else START_ATTEMPTS
+    for attempt in range(attempts):
+        try:
+            ray.init(**kwargs)
+            break
+        except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions on start-up
+            ray.shutdown()  # what the failed start left
+            if attempt + 1 == attempts:
+                where = opts.address or "a local cluster"
+                raise InputError("--ray-address" if opts.address else "--executor ray",
+                                 f"cannot start or reach {where}: "
+                                 f"{_first_line(exc)}") from None
+    return not opts.address
+
+
+def warm_up(ray, opts: RayOptions) -> list:
+    """Start one task per cluster CPU running opts.warmup, not waited for: the job's workers
+    start and import the pipeline while the driver reads its inputs; the unit tasks then
+    reuse them."""
+    if opts.warmup is None:
+        return []
+    remote = ray.remote(_warm).options(num_cpus=1)
+    return [remote.remote(opts.warmup) for _ in range(cluster_cpus(ray, opts.workers))]
+
+
+def cluster_cpus(ray, default: int) -> int:
+    """The cluster's CPUs (how many tasks may run at once)."""
+    return max(1, int(ray.cluster_resources().get("CPU", default)))
+
+
 class RayExecutor:
     """Runs tasks `(shared, *rest)` as Ray tasks; `failures` lists the tasks that failed every
     attempt once map_lanes is exhausted. Tasks run wherever a CPU is free (no worker keeps a
-    lane), so the caller hands one lane, largest units first (`largest_first`)."""
+    lane), so the caller hands one lane, largest units first (`largest_first`). The cluster
+    is joined in the background (ClusterStart): creating the executor returns at once."""
 
     largest_first = True
 
     def __init__(self, options: RayOptions) -> None:
-        self.ray = import_ray()
+        import_ray()  # a missing Ray is one line at once
         self.options = options
         self.failures: list[UnitFailure] = []
-        self._started_here = False
-        self._connect()
-        self.warming = self._warm_up()  # the warm-up tasks (refs)
+        self.start = take_start(options)
 
-    def _connect(self) -> None:
-        """Join the cluster at options.address, or start a local one with `workers` CPUs."""
-        ray, opts = self.ray, self.options
-        kwargs: dict = dict(include_dashboard=False, log_to_driver=not opts.quiet,
-                            logging_level=logging.ERROR if opts.quiet else logging.WARNING,
-                            runtime_env={"env_vars": {**worker_env(), **opts.env}},
-                            configure_logging=True)
-        if ray.is_initialized():  # an embedding program (or a test) started Ray already
-            return
-        if opts.address:
-            check_reachable(opts.address)
-            kwargs["address"] = opts.address
-        else:
-            kwargs["num_cpus"] = opts.workers
-        attempts = 1 if opts.address else START_ATTEMPTS
-        for attempt in range(attempts):
-            try:
-                ray.init(**kwargs)
-                break
-            except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions on start-up
-                ray.shutdown()  # what the failed start left
-                if attempt + 1 == attempts:
-                    where = opts.address or "a local cluster"
-                    raise InputError("--ray-address" if opts.address else "--executor ray",
-                                     f"cannot start or reach {where}: "
-                                     f"{_first_line(exc)}") from None
-        self._started_here = not opts.address
+    @property
+    def ray(self):
+        """The ray module, once the cluster is joined."""
+        return self.start.wait().ray
 
-    def _warm_up(self) -> list:
-        """Start one task per cluster CPU running options.warmup, not waited for: the job's
-        workers start and import the pipeline while the driver reads its inputs (as the local
-        pool's forkserver does); the unit tasks then reuse them."""
-        if self.options.warmup is None:
-            return []
-        remote = self.ray.remote(_warm).options(num_cpus=1)
-        return [remote.remote(self.options.warmup) for _ in range(self.cpus())]
+    @property
+    def warming(self) -> list:
+        """The warm-up tasks (refs), once started."""
+        return self.start.wait().warming
 
     def cpus(self) -> int:
         """The cluster's CPUs (how many tasks may run at once)."""
-        return max(1, int(self.ray.cluster_resources().get("CPU", self.options.workers)))
+        return cluster_cpus(self.ray, self.options.workers)
 
     def map_lanes(self, fn: Callable, lanes: Sequence[Sequence]) -> Iterator:
         """fn over every item as Ray tasks, results as they complete; the items' shared first
@@ -204,9 +295,14 @@ class RayExecutor:
             raise
 
     def close(self) -> None:
-        """Leave the cluster (stopping it if this run started it)."""
-        if self.ray.is_initialized() and (self._started_here or self.options.address):
-            self.ray.shutdown()
+        """Leave the cluster (stopping it if this run started it). After a normal end this
+        happens in a background thread while the driver merges and writes its report (Python
+        joins the thread before the process exits); an error or an interrupt leaves at once."""
+        unwinding = sys.exc_info()[1]
+        if unwinding is not None:
+            self.start.stop()
+            return
+        threading.Thread(target=self.start.stop, name="geoscribe-ray-stop").start()
 
 
 def _first_line(exc: BaseException) -> str:
