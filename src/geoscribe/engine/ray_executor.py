@@ -119,12 +119,13 @@ def item_name(item) -> str:
 
 
 class ClusterStart:
-    """Joining the cluster at options.address (or starting a local one with `workers` CPUs)
-    and starting the warm-up tasks, in a background thread begun at creation: the driver
-    imports its pipeline and reads its inputs meanwhile, and the job's workers boot on the
-    other cores (as the local pool's forkserver does). `wait()` joins it and raises what the
-    start raised. The thread is not a daemon: a run that ends early still leaves the cluster
-    cleanly (Ray's exit handler)."""
+    """Joining the cluster at options.address and starting the warm-up tasks, in a
+    background thread begun at creation: the driver imports its pipeline and reads its inputs
+    meanwhile, and the job's workers boot on the other cores (as the local pool's forkserver
+    does). Starting a local cluster (no address) is done in the calling thread, as Ray's node
+    start needs the main thread. `wait()` joins the thread and raises what the start raised.
+    The thread is not a daemon: a run that ends early still leaves the cluster cleanly (Ray's
+    exit handler)."""
 
     def __init__(self, options: RayOptions) -> None:
         self.options = options
@@ -133,7 +134,10 @@ class ClusterStart:
         self.warming: list = []  # the warm-up tasks (refs)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="geoscribe-ray-start")
-        self._thread.start()
+        if options.address:
+            self._thread.start()
+        else:  # a local cluster is started from the main thread (Ray's node start needs it)
+            self._run()
 
     def matches(self, options: RayOptions) -> bool:
         """Whether this start serves `options` (same cluster, same logging)."""
@@ -151,14 +155,23 @@ class ClusterStart:
 
     def wait(self) -> ClusterStart:
         """This start, finished (its error raised)."""
-        self._thread.join()
+        self._join()
         if self._error is not None:
             raise self._error
         return self
 
+    @property
+    def running(self) -> bool:
+        """Whether the background start is still under way."""
+        return self._thread.is_alive()
+
+    def _join(self) -> None:
+        if self._thread.ident is not None:
+            self._thread.join()
+
     def stop(self) -> None:
         """Leave the cluster (stopping it if this start started it)."""
-        self._thread.join()
+        self._join()
         ray = self.ray
         if ray is not None and ray.is_initialized() and (self.started_here or
                                                          self.options.address):
