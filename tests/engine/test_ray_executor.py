@@ -171,6 +171,20 @@ def test_joining_a_cluster_runs_in_the_background(ray_cluster, monkeypatch):
     assert not executor.start.running  # not closed: that would leave the module's cluster
 
 
+def _env_value(task: tuple) -> str | None:
+    """A task of the executor tests: (shared, NAME) -> the worker's value of NAME."""
+    return os.environ.get(task[1])
+
+
+def test_geoscribe_variables_reach_every_task_without_a_runtime_env(executor, monkeypatch):
+    """issue 19 (Ray's cost): the driver's GEOSCRIBE_* variables reach the tasks with the
+    tasks themselves (no job runtime environment, which sends every worker's start through
+    Ray's runtime-env agent), also on a cluster this run did not start."""
+    monkeypatch.setenv("GEOSCRIBE_RAY_TEST_VALUE", "seen")
+    lanes = [[(None, "GEOSCRIBE_RAY_TEST_VALUE")], [(None, "OMP_NUM_THREADS")]]
+    assert sorted(executor.map_lanes(_env_value, lanes)) == ["1", "seen"]
+
+
 def test_a_task_failing_every_attempt_is_recorded_by_name_and_the_rest_run(executor,
                                                                           tmp_path):
     """issue 19: MAX_ATTEMPTS (3) attempts of the failing task, then it is listed with its

@@ -14,7 +14,8 @@ pool, run as Ray tasks on a local single-node cluster (started here) or on a run
   with any executor resumes from the markers.
 
 Environment variables named GEOSCRIBE_* (and the one-thread-per-process variables) reach the
-workers through the job's runtime environment.
+workers with every task (set before it runs), not through a job runtime environment: one
+would send every worker's start through Ray's runtime-env agent, seconds on a busy machine.
 """
 
 from __future__ import annotations
@@ -85,19 +86,21 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
                          ) from None
 
 
-def _warm(what: Callable[[], None] | str) -> None:
-    """Run on a Ray worker: the warm-up, a function (unpickling it imported its module) or
-    the name of a module to import."""
+def _warm(what: Callable[[], None] | str, env: dict[str, str]) -> None:
+    """Run on a Ray worker: set `env`, then the warm-up, a function (unpickling it imported
+    its module) or the name of a module to import (after `env` is set)."""
+    os.environ.update(env)
     if isinstance(what, str):
         importlib.import_module(what)
     else:
         what()
 
 
-def _call(fn: Callable, shared, rest: tuple, cwd: str):
+def _call(fn: Callable, shared, rest: tuple, cwd: str, env: dict[str, str]):
     """Run on a Ray worker: fn over the task rebuilt from its shared part and its own, in the
     driver's working folder `cwd` (relative input and OUT paths then mean what they mean to
     the driver; on other nodes the folder must exist at the same path, see docs/ray.md)."""
+    os.environ.update(env)
     if os.getcwd() != cwd:
         os.chdir(cwd)
     return fn((shared, *rest))
@@ -203,7 +206,6 @@ def connect(ray, opts: RayOptions) -> bool:
     this call started the cluster (nothing is done when Ray is initialised already)."""
     kwargs: dict = dict(include_dashboard=False, log_to_driver=not opts.quiet,
                         logging_level=logging.ERROR if opts.quiet else logging.WARNING,
-                        runtime_env={"env_vars": {**worker_env(), **opts.env}},
                         configure_logging=True)
     if ray.is_initialized():  # an embedding program (or a test) started Ray already
         return False
@@ -234,7 +236,13 @@ def warm_up(ray, opts: RayOptions) -> list:
     if opts.warmup is None:
         return []
     remote = ray.remote(_warm).options(num_cpus=1)
-    return [remote.remote(opts.warmup) for _ in range(cluster_cpus(ray, opts.workers))]
+    env = task_env(opts)
+    return [remote.remote(opts.warmup, env) for _ in range(cluster_cpus(ray, opts.workers))]
+
+
+def task_env(opts: RayOptions) -> dict[str, str]:
+    """The variables every task sets on its worker before it runs."""
+    return {**worker_env(), **opts.env}
 
 
 def cluster_cpus(ray, default: int) -> int:
@@ -280,7 +288,7 @@ class RayExecutor:
         queue = interleave(lanes)
         queue.reverse()  # pop() from the end takes the first item
         pending: dict = {}
-        window, cwd = 2 * self.cpus(), os.getcwd()
+        window, cwd, env = 2 * self.cpus(), os.getcwd(), task_env(self.options)
 
         def submit() -> None:
             while queue and len(pending) < window:
@@ -288,7 +296,8 @@ class RayExecutor:
                 shared = item[0]
                 if id(shared) not in shared_refs:
                     shared_refs[id(shared)] = ray.put(shared)
-                pending[remote.remote(fn, shared_refs[id(shared)], tuple(item[1:]), cwd)] = item
+                pending[remote.remote(fn, shared_refs[id(shared)], tuple(item[1:]), cwd,
+                                      env)] = item
 
         submit()
         try:
