@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import random
@@ -22,6 +23,7 @@ import pytest
 
 from conftest import BIN, build_args, digests
 from geoscribe.engine.ray_executor import MAX_ATTEMPTS, RayExecutor, RayOptions, prestart
+from geoscribe.errors import InputError
 
 SEEDS = (0, 1)
 
@@ -291,6 +293,17 @@ def test_a_killed_driver_resumes_with_any_executor(scene, built, ray_cluster, tm
     stats = json.loads((out / "stats.json").read_text())
     assert stats["units"]["resumed"] >= done >= 1
     assert_whole(out, built)
+
+
+def test_a_missing_ray_is_a_one_line_error_at_once(monkeypatch):
+    """issue 19 (Ray's cost): without Ray installed, creating the executor fails at once with
+    the install hint, found without importing Ray in the caller's thread (a background start
+    may be importing it then)."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "ray" else real_find_spec(name, *args))
+    with pytest.raises(InputError, match=r"needs Ray: pip install 'geoscribe\[ray\]'"):
+        RayExecutor(RayOptions(2))
 
 
 def test_an_unreachable_ray_address_is_a_one_line_error(scene, tmp_path):

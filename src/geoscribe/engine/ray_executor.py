@@ -21,6 +21,7 @@ would send every worker's start through Ray's runtime-env agent, seconds on a bu
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import socket
@@ -63,13 +64,23 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+MISSING_RAY = "needs Ray: pip install 'geoscribe[ray]'"
+
+
 def import_ray():
     """The ray module, or a one-line error saying how to install it."""
     try:
         import ray
     except ImportError:
-        raise InputError("--executor ray", "needs Ray: pip install 'geoscribe[ray]'") from None
+        raise InputError("--executor ray", MISSING_RAY) from None
     return ray
+
+
+def require_ray() -> None:
+    """A one-line error at once when Ray is not installed (without importing it: a
+    background start may be importing it right now)."""
+    if importlib.util.find_spec("ray") is None:
+        raise InputError("--executor ray", MISSING_RAY)
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -253,13 +264,14 @@ def cluster_cpus(ray, default: int) -> int:
 class RayExecutor:
     """Runs tasks `(shared, *rest)` as Ray tasks; `failures` lists the tasks that failed every
     attempt once map_lanes is exhausted. Tasks run wherever a CPU is free (no worker keeps a
-    lane), so the caller hands one lane, largest units first (`largest_first`). The cluster
-    is joined in the background (ClusterStart): creating the executor returns at once."""
+    lane), so the caller hands one lane, largest units first (`largest_first`). A running
+    cluster is joined in the background (ClusterStart): creating the executor then returns
+    at once."""
 
     largest_first = True
 
     def __init__(self, options: RayOptions) -> None:
-        import_ray()  # a missing Ray is one line at once
+        require_ray()
         self.options = options
         self.failures: list[UnitFailure] = []
         self.start = take_start(options)
