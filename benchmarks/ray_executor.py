@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -82,6 +83,7 @@ def build(meta: dict, region: str, out: Path, extra: list[str], monitor: str | N
         shutil.rmtree(out)
     cmd = [*_build_command(), "skyscript-like", f"--region={region}", "--out", str(out),
            "--imagery", meta["tif"], "--osm", meta["osm"], "--no-progress", *extra]
+    load = os.getloadavg()[0]  # the machine's 1-minute load as the run starts
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watcher = (WorkerRss(ray_workers) if monitor == "ray" else
@@ -93,12 +95,14 @@ def build(meta: dict, region: str, out: Path, extra: list[str], monitor: str | N
     if proc.returncode != 0:
         print(f"build-dataset failed ({proc.returncode}): {stderr.strip()[-300:]}", flush=True)
         return {"seconds": float("inf"), "failed": stderr.strip()[-300:], "samples": 0,
-                "units": 0, "digest": None, "worker_peak_rss": []}
+                "units": 0, "digest": None, "worker_peak_rss": [], "load": load,
+                "unit_seconds": float("inf")}
     stats = json.loads((out / "stats.json").read_text())
     peaks = sorted(watcher.peaks.values(), reverse=True) if monitor else []
     return {"seconds": round(seconds, 3), "samples": stats["samples"],
             "units": stats["units"]["total"], "digest": shard_digest(out),
-            "worker_peak_rss": peaks[:2]}
+            "worker_peak_rss": peaks[:2], "load": round(load, 2),
+            "unit_seconds": stats["seconds"]["units"]}
 
 
 def shard_digest(out: Path) -> str:
@@ -137,8 +141,10 @@ def timed_rounds(meta: dict, work: Path, address: str, repeats: int) -> dict:
         for kind, extra in extras.items():
             if kind == "ray_cold" and index < repeats - 1:
                 continue  # once, in the last round: its start-up is a fixed cost
-            runs[kind].append(build(meta, region, work / f"{kind}_{index}", extra))
-            print(f"round {index} {kind}: {runs[kind][-1]['seconds']} s", flush=True)
+            run = build(meta, region, work / f"{kind}_{index}", extra)
+            runs[kind].append(run)
+            print(f"round {index} {kind}: {run['seconds']} s wall, units {run['unit_seconds']} s "
+                  f"summed (load {run['load']})", flush=True)
     return runs
 
 
@@ -156,13 +162,23 @@ def memory_runs(meta: dict, work: Path, address: str) -> dict:
 
 
 def summarise(runs: dict, memory: dict | None) -> dict:
+    """Best times and the Ray/pool ratios; per round, Ray's extra wall seconds split into the
+    units' own seconds (summed over the workers, so per-unit costs) and the rest (fixed
+    costs: joining the cluster, booting the job's workers, leaving)."""
     best = {kind: min(r["seconds"] for r in rs) for kind, rs in runs.items()}
-    per_round = [r["seconds"] / p["seconds"] for r, p in zip(runs["ray"], runs["pool"],
-                                                             strict=True)]
+    pairs = list(zip(runs["ray"], runs["pool"], strict=True))
+    per_round = [r["seconds"] / p["seconds"] for r, p in pairs]
     digests = {r["digest"] for rs in runs.values() for r in rs if r["digest"]}
     summary = {"best_seconds": best, "ray_over_pool_best": round(best["ray"] / best["pool"], 3),
                "ray_over_pool_median_of_rounds": round(statistics.median(per_round), 3),
+               "ray_over_pool_per_round": [round(x, 3) for x in per_round],
+               "unit_seconds_ray_over_pool_median": round(statistics.median(
+                   r["unit_seconds"] / p["unit_seconds"] for r, p in pairs), 3),
+               "ray_extra_wall_seconds_median": round(statistics.median(
+                   r["seconds"] - p["seconds"] for r, p in pairs), 2),
+               "load_1min_at_start": {kind: [r["load"] for r in rs] for kind, rs in runs.items()},
                "ray_cold_over_pool_best": round(best["ray_cold"] / best["pool"], 3),
+               "target": "ray_over_pool_median_of_rounds <= 1.10 (issue 19, 2 workers)",
                "identical_outputs": len(digests) == 1,
                "samples": runs["pool"][0]["samples"], "units": runs["pool"][0]["units"]}
     if memory:

@@ -347,6 +347,7 @@ def build_dataset(
 ) -> None:
     """Build RECIPE over REGION into OUT: WebDataset shards, stats.json and preview.html."""
     flags = dict(locals())  # every parameter above, by name (the first statement: nothing else yet)
+    prestart_ray(flags)  # before the pipeline's imports
     from geoscribe.config import config_from_flags
     from geoscribe.engine.build import build, resolve_demo
 
@@ -363,6 +364,19 @@ def build_dataset(
     if stats.get("resumed") == "already complete":
         typer.echo(f"{cfg.out} is already complete (nothing to do).")
     _echo(lines)
+
+
+def prestart_ray(flags: dict) -> None:
+    """`--executor ray --ray-address ADDR`: begin joining the cluster (and booting the job's
+    workers) in the background now, while this process imports the pipeline and reads its
+    inputs; the build's executor takes the connection over (engine/ray_executor.py)."""
+    if flags.get("executor") != "ray" or not flags.get("ray_address"):
+        return
+    from geoscribe.engine.ray_executor import RayOptions, prestart
+
+    progress = flags["progress"] and not flags["quiet"]
+    prestart(RayOptions(flags["workers"] or 1, flags["ray_address"], quiet=not progress,
+                        warmup="geoscribe.engine.worker"))
 
 
 def with_overpass_url(values: dict) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import random
@@ -14,13 +15,15 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import BIN, build_args, digests
-from geoscribe.engine.ray_executor import MAX_ATTEMPTS, RayExecutor, RayOptions
+from geoscribe.engine.ray_executor import MAX_ATTEMPTS, RayExecutor, RayOptions, prestart
+from geoscribe.errors import InputError
 
 SEEDS = (0, 1)
 
@@ -124,6 +127,66 @@ def test_the_warm_up_runs_once_per_cluster_cpu_at_start(ray_cluster, tmp_path):
     assert len(log.read_text().splitlines()) == 2
 
 
+def test_a_prestarted_start_is_taken_over_with_its_warm_up(ray_cluster, tmp_path):
+    """issue 19 (Ray's cost): the CLI's prestart (begun before the pipeline's imports) is the
+    start the run's executor uses: the warm-up ran once per cluster CPU, not once more."""
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    log = tmp_path / "warm.log"
+    warm = functools.partial(_log_line, str(log))
+    prestart(RayOptions(2, warmup=warm))
+    executor = RayExecutor(RayOptions(2, warmup=warm))
+    ray.get(executor.warming)
+    assert len(log.read_text().splitlines()) == executor.cpus() == 2
+
+
+def test_a_prestart_with_other_options_is_not_taken_over(ray_cluster, tmp_path):
+    """issue 19 (Ray's cost): a prestart made for other options (a config file changed them)
+    is stopped, and the executor makes its own start (its own warm-up)."""
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    early, late = tmp_path / "early.log", tmp_path / "late.log"
+    prestart(RayOptions(3, quiet=True, warmup=functools.partial(_log_line, str(early))))
+    executor = RayExecutor(RayOptions(2, warmup=functools.partial(_log_line, str(late))))
+    ray.get(executor.warming)
+    assert len(late.read_text().splitlines()) == 2
+
+
+def test_joining_a_cluster_runs_in_the_background(ray_cluster, monkeypatch):
+    """issue 19 (Ray's cost): with an address, creating the executor returns while the
+    cluster is still being joined (the driver reads its inputs meanwhile); the first tasks
+    wait for the join."""
+    from geoscribe.engine import ray_executor
+
+    ray_executor.import_ray().cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    gate = threading.Event()
+    real_connect = ray_executor.connect
+    monkeypatch.setattr(ray_executor, "connect",
+                        lambda ray, opts: gate.wait(60) and real_connect(ray, opts))
+    executor = RayExecutor(RayOptions(2, address=ray_cluster))
+    assert executor.start.running
+    gate.set()
+    shared = {"factor": 5, "fail": None}
+    assert sorted(executor.map_lanes(_scaled, [[(shared, 1), (shared, 2)]])) == [5, 10]
+    assert not executor.start.running  # not closed: that would leave the module's cluster
+
+
+def _env_value(task: tuple) -> str | None:
+    """A task of the executor tests: (shared, NAME) -> the worker's value of NAME."""
+    return os.environ.get(task[1])
+
+
+def test_geoscribe_variables_reach_every_task_without_a_runtime_env(executor, monkeypatch):
+    """issue 19 (Ray's cost): the driver's GEOSCRIBE_* variables reach the tasks with the
+    tasks themselves (no job runtime environment, which sends every worker's start through
+    Ray's runtime-env agent), also on a cluster this run did not start."""
+    monkeypatch.setenv("GEOSCRIBE_RAY_TEST_VALUE", "seen")
+    lanes = [[(None, "GEOSCRIBE_RAY_TEST_VALUE")], [(None, "OMP_NUM_THREADS")]]
+    assert sorted(executor.map_lanes(_env_value, lanes)) == ["1", "seen"]
+
+
 def test_a_task_failing_every_attempt_is_recorded_by_name_and_the_rest_run(executor,
                                                                           tmp_path):
     """issue 19: MAX_ATTEMPTS (3) attempts of the failing task, then it is listed with its
@@ -149,6 +212,19 @@ def test_ray_build_is_byte_identical_to_the_local_pool(scene, built, ray_cluster
     run_file = json.loads((out / ".geoscribe" / "run.json").read_text())
     assert run_file["config"]["executor"] == "ray"
     assert ray_cluster not in (out / ".geoscribe" / "run.json").read_text()  # no address
+
+
+def test_a_build_starting_its_own_cluster_ends_cleanly(scene, built, tmp_path):
+    """issue 19 (Ray's cost): without --ray-address the build starts a local cluster (from
+    the main thread) and leaves it in the background while it writes its report: exit 0 and
+    the clean run's bytes."""
+    out = tmp_path / "cold"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    result = subprocess.run([str(BIN / "build-dataset"),
+                             *build_args(scene, out, "--executor", "ray", "--workers", "2")[1:]],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_whole(out, built)
 
 
 def test_a_unit_failing_every_attempt_is_named_and_the_rest_is_built(scene, built, ray_cluster,
@@ -217,6 +293,17 @@ def test_a_killed_driver_resumes_with_any_executor(scene, built, ray_cluster, tm
     stats = json.loads((out / "stats.json").read_text())
     assert stats["units"]["resumed"] >= done >= 1
     assert_whole(out, built)
+
+
+def test_a_missing_ray_is_a_one_line_error_at_once(monkeypatch):
+    """issue 19 (Ray's cost): without Ray installed, creating the executor fails at once with
+    the install hint, found without importing Ray in the caller's thread (a background start
+    may be importing it then)."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "ray" else real_find_spec(name, *args))
+    with pytest.raises(InputError, match=r"needs Ray: pip install 'geoscribe\[ray\]'"):
+        RayExecutor(RayOptions(2))
 
 
 def test_an_unreachable_ray_address_is_a_one_line_error(scene, tmp_path):
