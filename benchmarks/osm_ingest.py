@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import osmium
 import shapely
 
@@ -100,10 +101,11 @@ def floor_rows(path: Path, primary: frozenset[str], work: Path) -> int:
     """floor_read, then one SQLite row per candidate (tags as JSON, WKB, box) in one
     transaction: how many rows (more than the ingest keeps: no policy drops any)."""
     read = floor_read(path, primary)
-    geometries = [shapely.Point(g) if isinstance(g, tuple) else g for _, _, g in read]
-    blobs = [g for g in geometries if isinstance(g, bytes)]
-    parsed = iter(shapely.from_wkb(blobs))
-    geometries = [g if not isinstance(g, bytes) else next(parsed) for g in geometries]
+    is_point = np.array([isinstance(item[2], tuple) for item in read], dtype=bool)
+    geometries = np.empty(len(read), dtype=object)  # each kind made in one batch
+    geometries[is_point] = shapely.points([item[2] for item in read if isinstance(item[2], tuple)])
+    geometries[~is_point] = shapely.from_wkb([item[2] for item in read
+                                               if not isinstance(item[2], tuple)])
     boxes = shapely.bounds(geometries).tolist()
     store = work / "floor.sqlite"
     store.unlink(missing_ok=True)
