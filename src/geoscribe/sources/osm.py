@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import shapely
 
 from geoscribe.errors import InputError
 from geoscribe.sources.feature import SourceStats
+from geoscribe.sources.osm_native import native_pass
 from geoscribe.sources.osm_relations import (
     DEGENERATE,
     MISSING_NODES,
@@ -135,6 +137,16 @@ def covers_file(path: Path, bounds: tuple[float, float, float, float]) -> bool:
 TagSelect = Callable[[Iterable[tuple[str, str]]], "dict[str, str] | None"]
 
 
+@dataclass(frozen=True)
+class PointKeys:
+    """What `select` does with a point none of whose tag keys is in `keys`: drops it, counted
+    once by `count(n)` for n such points. The compiled pass then hands no such point over (a
+    third of a city's tagged nodes: addresses, crossings); the Python pass asks `select`."""
+
+    keys: frozenset[str]
+    count: Callable[[int], None]
+
+
 def check_osm_path(path: Path) -> None:
     """Fail with a one-line error if the path is not a readable OSM file."""
     if not path.exists():
@@ -157,6 +169,7 @@ def read_osm(
     stats: SourceStats,
     rewrite: bool = False,
     select: TagSelect | None = None,
+    point_keys: PointKeys | None = None,
 ) -> Iterator[Feature]:
     """Yield tagged features from an OSM file whose geometry intersects `bounds` (lon/lat).
 
@@ -165,15 +178,16 @@ def read_osm(
     geoscribe.sources.osm_relations); a malformed file raises InputError. `select` decides a
     feature's tags from its (key, value) pairs, read straight from osmium, or drops the feature
     (None); it is only asked about features inside `bounds`, in file order (default: every
-    tag). An OSM XML file that holds negative ids (JOSM) or a tag over 1024 bytes raises
-    OsmRewriteNeeded, possibly after yielding some features: read it again with `rewrite=True`
-    (slower: a rewritten copy is read, such tags are dropped and counted, negative ids are
-    kept).
+    tag; `point_keys`: a promise about `select`, see PointKeys). An OSM XML file that holds
+    negative ids (JOSM) or a tag over 1024 bytes raises OsmRewriteNeeded, possibly after
+    yielding some features: read it again with `rewrite=True` (slower: a rewritten copy is read,
+    such tags are dropped and counted, negative ids are kept).
     """
     check_osm_path(path)
     select = select or dict
     if not rewrite:
-        yield from _read_file(path, str(path), bounds, stats, _is_xml(path), select)
+        yield from _read_file(path, str(path), bounds, stats, _is_xml(path), select,
+                              point_keys)
         return
     with tempfile.TemporaryDirectory(prefix="geoscribe-osm-") as tmp:
         offsets = largest_ids(path)
@@ -328,11 +342,11 @@ def _batch_geometries(batch: list[tuple]) -> np.ndarray:
     if points:
         geoms[points] = shapely.points([batch[i][1] for i in points])
     if others:
-        # osmium writes hex WKB; GEOS reads bytes 5x faster than hex
-        geoms[others] = shapely.from_wkb([bytes.fromhex(batch[i][1]) for i in others],
-                                         on_invalid="ignore")
-        single = shapely.get_num_geometries(geoms) == 1
-        single[points] = False
+        # pyosmium writes hex WKB (the compiled pass bytes); GEOS reads bytes 5x faster than hex
+        geoms[others] = shapely.from_wkb(
+            [bytes.fromhex(wkb) if isinstance(wkb := batch[i][1], str) else wkb for i in others],
+            on_invalid="ignore")
+        single = (shapely.get_type_id(geoms) == 6) & (shapely.get_num_geometries(geoms) == 1)
         geoms[single] = shapely.get_geometry(geoms[single], 0)
     return geoms
 
@@ -351,9 +365,14 @@ class _MemberWays:
 
 def _read_file(
     path: Path, name: str, bounds: tuple[float, float, float, float], stats: SourceStats,
-    can_rewrite: bool, select: TagSelect,
+    can_rewrite: bool, select: TagSelect, point_keys: PointKeys | None = None,
 ) -> Iterator[Feature]:
-    """The reading pass over one file (see read_osm); `name` is the input as given."""
+    """The reading pass over one file (see read_osm); `name` is the input as given. A PBF file
+    is read by the compiled pass when it is installed (sources.osm_native), else by pyosmium."""
+    native = None if can_rewrite or not path.name.lower().endswith(".pbf") else native_pass()
+    if native is not None:
+        yield from _read_native(native, path, name, bounds, stats, select, point_keys)
+        return
     try:
         first_pass = AreaRelationsPass(scan_negative=can_rewrite)  # filled before any object
         reader = _Reader(name, bounds, stats, can_rewrite, select, first_pass.found,
@@ -376,4 +395,41 @@ def _read_file(
     except ValueError as exc:  # libosmium: "OSM tag value is too long" and the like
         if can_rewrite and "too long" in str(exc):
             raise OsmRewriteNeeded(str(exc)) from None
+        raise InputError(f"--osm {name}", f"unreadable OSM data ({exc})") from None
+
+
+def _read_native(native, path: Path, name: str, bounds: tuple[float, float, float, float],
+                 stats: SourceStats, select: TagSelect, point_keys: PointKeys | None
+                 ) -> Iterator[Feature]:
+    """The reading pass of `_read_file` through the compiled pass: it hands over, in batches,
+    the objects the Python pass keeps in `pending` (same order, WKB as bytes) and afterwards
+    its counts and the area relations; geometries, tags and relation repair stay here."""
+    try:
+        reader = _Reader(name, bounds, stats, False, select, AreaRelations(),
+                         prefilter=not covers_file(path, bounds))
+        reading = native.Pass(str(path), tuple(map(float, bounds)), reader.prefilter,
+                              list(AREA_KEYS), LINEAR_VALUES,
+                              None if point_keys is None else point_keys.keys)
+        while batch := reading.next_batch(AREA_BATCH):
+            reader.pending = batch
+            yield from reader.flush()
+        summary = reading.summary()
+        stats.read += summary["read"]
+        if point_keys is not None and summary["points_without_keys"]:
+            point_keys.count(summary["points_without_keys"])
+        for reason, key in (("osm_node_invalid_location", "node_invalid_location"),
+                            ("osm_way_missing_nodes", "way_missing_nodes"),
+                            ("osm_area_invalid", "area_invalid")):
+            if summary[key]:
+                stats.skip(f"{reason}:{name}", summary[key])
+        reader.area_ways, reader.way_areas = summary["area_ways"], summary["way_areas"]
+        reader.assembled = set(summary["assembled"])
+        relations = reader.relations
+        relations.members, relations.tags = summary["members"], summary["tags"]
+        relations.way_ids = {way_id for ways in relations.members.values() for way_id, _ in ways}
+        relations.lines = summary["lines"]
+        yield from reader.finish()
+    except RuntimeError as exc:
+        raise InputError(f"--osm {name}", f"malformed OSM data ({exc})") from None
+    except ValueError as exc:
         raise InputError(f"--osm {name}", f"unreadable OSM data ({exc})") from None

@@ -120,6 +120,11 @@ class TagPolicy:
     def _reasons(self) -> dict[tuple[str, str], str | None]:  # drop_reason of pairs seen
         return {}
 
+    @property
+    def allowed_keys(self) -> frozenset[str]:
+        """The keys `keep` may keep (groundable, not denied): tags with other keys never count."""
+        return self._allowed_keys
+
     @cached_property
     def _allowed_keys(self) -> frozenset[str]:  # groundable and not denied: asked for every tag
         groundable = frozenset(self.primary_keys) | self.attribute_keys

@@ -1,0 +1,27 @@
+"""Build geoscribe_osm_native against libosmium and protozero headers (see README.md).
+
+The header folders come from LIBOSMIUM_INCLUDE and PROTOZERO_INCLUDE (what `headers.py` prints
+for the libosmium pyosmium itself was built with), else from the system (Debian:
+libosmium2-dev, libprotozero-dev). zlib is the only library linked (PBF blocks).
+"""
+
+import os
+
+from pybind11.setup_helpers import Pybind11Extension
+from setuptools import setup
+
+include_dirs = [os.environ[name] for name in ("LIBOSMIUM_INCLUDE", "PROTOZERO_INCLUDE")
+                if os.environ.get(name)]
+
+setup(
+    ext_modules=[
+        Pybind11Extension(
+            "geoscribe_osm_native",
+            ["osm_pass.cpp"],
+            include_dirs=include_dirs,
+            libraries=["z"],
+            cxx_std=17,
+            extra_compile_args=["-O2"],
+        )
+    ],
+)
