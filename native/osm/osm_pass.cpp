@@ -279,12 +279,18 @@ private:
         }
     }
 
-    // A tag list as a list of (key, value) tuples; each pair made once and shared (building=yes
-    // recurs thousands of times: one tuple, and Python hashes its strings once).
+    // A tag list as a list of (key, value) tuples, in order: with `keys`, only the pairs whose
+    // key is one of them (what the tag decision reads). Each pair is made once and shared
+    // (building=yes recurs thousands of times: one tuple, its strings hashed once by Python).
     py::list pairs(const osmium::TagList& tags) {
-        py::list result(tags.size());
-        std::size_t i = 0;
+        py::list result;
         for (const auto& tag : tags) {
+            if (m_keys) {
+                m_key.assign(tag.key());
+                if (!m_keys->count(m_key)) {
+                    continue;
+                }
+            }
             m_pair_key.assign(tag.key());
             m_pair_key.push_back('\0');
             m_pair_key.append(tag.value());
@@ -296,7 +302,7 @@ private:
                 found = m_pairs.emplace(m_pair_key,
                                         py::make_tuple(text(tag.key()), text(tag.value()))).first;
             }
-            result[i++] = found->second;
+            result.append(found->second);
         }
         return result;
     }
@@ -424,7 +430,7 @@ private:
 
     osmium::io::File m_file;
     bool m_prefilter;
-    std::optional<std::unordered_set<std::string>> m_keys;  // points without one: not handed over
+    std::optional<std::unordered_set<std::string>> m_keys;  // the only keys handed over
     std::string m_key;
     double m_minx = 0, m_miny = 0, m_maxx = 0, m_maxy = 0;
     AreaRule m_rule;

@@ -21,7 +21,7 @@ class Feature:
     osm_type: str | None = None  # node | way | relation
     osm_id: int | None = None
     label_ref: str | None = None  # "<file stem>:<row>" for vector labels
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # "wkb": exactly the geometry's WKB, if known
 
     @property
     def source_id(self) -> str:

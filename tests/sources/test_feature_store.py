@@ -61,7 +61,6 @@ def stored(tmp_path_factory):
     features = _features(1200)
     store = FeatureStore(path)
     assert store.add_many(features, batch=97) == len(features)
-    store.create_centre_index()
     store.close()
     return path, features
 

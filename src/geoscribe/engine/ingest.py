@@ -23,7 +23,7 @@ from geoscribe.recipes import RECIPES
 from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.feature_store import FeatureStore
 from geoscribe.sources.labels import check_labels_path, read_labels
-from geoscribe.sources.osm import OsmRewriteNeeded, PointKeys, check_osm_path, read_osm
+from geoscribe.sources.osm import DecidingKeys, OsmRewriteNeeded, check_osm_path, read_osm
 from geoscribe.text.tag_policy import TagPolicy, load_tag_policy
 from geoscribe.types import Feature
 
@@ -154,7 +154,6 @@ def build_store(
     try:
         with gc_paused():
             report = _read_inputs(store, osm_paths, label_paths, region, policy, progress)
-        store.create_centre_index()
         store.close()
     except sqlite3.Error as exc:
         store.abandon()
@@ -234,12 +233,12 @@ def _add_input(store: FeatureStore, reader, path: Path, policy: TagPolicy, regio
 
     if reader is not read_osm:
         return add(reader(path, bounds, stats), False)
-    def no_keys(count: int) -> None:  # what `select` counts for a point without such a key
+    def no_keys(count: int) -> None:  # what `select` counts for tags without such a key
         stats.skip(f"no_groundable_tags:{name}", count)
 
-    point_keys = PointKeys(policy.allowed_keys, no_keys)
+    keys = DecidingKeys(policy.allowed_keys, no_keys)
     try:  # the OSM reader decides tags itself, straight from osmium's tag lists
-        return add(read_osm(path, bounds, stats, select=select, point_keys=point_keys), True)
+        return add(read_osm(path, bounds, stats, select=select, deciding_keys=keys), True)
     except OsmRewriteNeeded:
         store.remove_since(first_id)
         stats.read, stats.kept, stats.skipped = 0, 0, {}

@@ -86,9 +86,50 @@ def zorder_keys(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
     return (_spread(qx) | (_spread(qy) << np.uint64(1))).astype(np.int64)
 
 
-def build(db: sqlite3.Connection) -> None:
-    """(Re)build the index over every row of `features`."""
+def build(db: sqlite3.Connection, rows: Rows | None = None) -> None:
+    """(Re)build the index over every row of `features`. With `rows` (every row's id, key and
+    stored box, as the writer kept them) the leaves are made with numpy, not read back and
+    grouped in SQL (the same leaves, in a third of the time)."""
     db.executescript("DROP TABLE IF EXISTS features_leaves; DROP INDEX IF EXISTS features_zkey;"
                      + SCHEMA
                      + "CREATE INDEX features_zkey ON features(zkey, id, minx, maxx, miny, maxy);"
-                     + _LEAVES)
+                     + ("" if rows is not None else _LEAVES))
+    if rows is not None:
+        with db:
+            db.executemany("INSERT INTO features_leaves VALUES (?,?,?,?,?,?,?,?,?)", _leaves(rows))
+
+
+class Rows:
+    """The ids, keys and stored boxes (minx, maxx, miny, maxy) of rows as they are written."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, ids: np.ndarray, keys: np.ndarray, boxes: np.ndarray) -> None:
+        self.chunks.append((ids, keys, boxes))
+
+    def remove_since(self, first_id: int) -> None:
+        """Forget the rows from id `first_id` on (deleted)."""
+        self.chunks = [(ids[keep], keys[keep], boxes[keep]) for ids, keys, boxes in self.chunks
+                       if (keep := ids < first_id).any()]
+
+
+def _leaves(rows: Rows) -> list[tuple]:
+    """The leaf rows of `_LEAVES`, from rows kept in memory: rows with a box, in (key, id)
+    order, every LEAF_SIZE of them one leaf."""
+    if not rows.chunks:
+        return []
+    ids, keys, boxes = (np.concatenate(parts) for parts in zip(*rows.chunks, strict=True))
+    boxed = ~np.isnan(boxes[:, 0])  # an empty geometry has no box: stored as NULL
+    ids, keys, boxes = ids[boxed], keys[boxed], boxes[boxed]
+    if not len(ids):
+        return []
+    order = np.lexsort((ids, keys))
+    ids, keys, boxes = ids[order], keys[order], boxes[order]
+    starts = np.arange(0, len(ids), LEAF_SIZE)
+    ends = np.minimum(starts + LEAF_SIZE, len(ids)) - 1
+    columns = [np.minimum.reduceat(boxes[:, 0], starts), np.maximum.reduceat(boxes[:, 1], starts),
+               np.minimum.reduceat(boxes[:, 2], starts), np.maximum.reduceat(boxes[:, 3], starts),
+               keys[starts], ids[starts], keys[ends], ids[ends]]
+    return list(zip(range(1, len(starts) + 1), *(column.tolist() for column in columns),
+                    strict=True))

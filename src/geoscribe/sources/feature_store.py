@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -59,6 +60,8 @@ class FeatureStore:
             # written once by ingest into a temporary file that replaces the store only when
             # complete: no rollback journal or fsync needed (a failed write removes the file)
             self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+        # what a store begun empty wrote, for its box index (else the index reads the rows)
+        self.written = box_index.Rows() if not readonly and self.next_id() == 1 else None
 
     def close(self) -> None:
         """Build the box index if rows were written since, then close."""
@@ -71,7 +74,7 @@ class FeatureStore:
 
     def _fresh_index(self) -> None:
         if self.stale and not self.readonly:
-            box_index.build(self.db)
+            box_index.build(self.db, self.written)
             self.stale = False
 
     def add_many(self, features: Iterable[Feature], batch: int = 5000,
@@ -136,19 +139,26 @@ class FeatureStore:
         if not features:
             return 0
         geoms = [f.geometry for f in features]
+        wkbs = [f.extra.get("wkb") for f in features]  # a reader's WKB, when it has it
+        if missing := [i for i, wkb in enumerate(wkbs) if wkb is None]:
+            for i, wkb in zip(missing, shapely.to_wkb([geoms[i] for i in missing]), strict=True):
+                wkbs[i] = wkb
         bounds = shapely.bounds(geoms)
         cx, cy = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+        ids = np.arange(first_id, first_id + len(features), dtype=np.int64)
+        keys, boxes = box_index.zorder_keys(cx, cy), box_index.rtree_boxes(bounds)
         rows = [
             (fid, feature.source, feature.osm_type, feature.osm_id, feature.label_ref,
              feature.input, _tags_json(feature.tags), wkb, *rest)
             for fid, feature, wkb, *rest in zip(
-                range(first_id, first_id + len(features)), features, shapely.to_wkb(geoms),
-                cx.tolist(), cy.tolist(), box_index.zorder_keys(cx, cy).tolist(),
-                *box_index.rtree_boxes(bounds).T.tolist(), strict=True)
+                ids.tolist(), features, wkbs, cx.tolist(), cy.tolist(), keys.tolist(),
+                *boxes.T.tolist(), strict=True)
         ]
         with self.db:
             self.db.executemany(
                 "INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        if self.written is not None:
+            self.written.add(ids, keys, boxes)
         return len(rows)
 
     def remove_since(self, first_id: int) -> None:
@@ -156,6 +166,8 @@ class FeatureStore:
         self.stale = True
         with self.db:
             self.db.execute("DELETE FROM features WHERE id >= ?", (first_id,))
+        if self.written is not None:
+            self.written.remove_since(first_id)
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM features").fetchone()[0]
@@ -200,11 +212,11 @@ class FeatureStore:
     def centred_in(self, bounds: tuple[float, float, float, float]) -> Iterator[Feature]:
         """Features whose bbox centre lies in [minx, maxx) x [miny, maxy) (a unit's own)."""
         minx, miny, maxx, maxy = bounds
-        sql = (
-            f"SELECT {self._COLUMNS} FROM features f "
-            "WHERE f.cx >= ? AND f.cx < ? AND f.cy >= ? AND f.cy < ? ORDER BY f.id"
-        )
-        return self._rows(sql, (minx, maxx, miny, maxy))
+        self._fresh_index()
+        # a centre inside the bounds is inside the feature's box: the box index finds them all
+        sql = (f"SELECT {self._COLUMNS} FROM {box_index.MEETS}"
+               " AND f.cx >= ?2 AND f.cx < ?1 AND f.cy >= ?4 AND f.cy < ?3 ORDER BY f.id")
+        return self._rows(sql, (maxx, minx, maxy, miny))
 
     def centres(self) -> Iterator[tuple[float, float]]:
         """Every feature's bbox centre."""
@@ -224,6 +236,3 @@ class FeatureStore:
             meets = shapely.intersects(region, shapely.from_wkb([row[2] for row in chunk]))
             yield from ((cx, cy) for (cx, cy, _), hit in zip(chunk, meets, strict=True) if hit)
 
-    def create_centre_index(self) -> None:
-        with self.db:
-            self.db.execute("CREATE INDEX IF NOT EXISTS features_cx ON features(cx, cy)")

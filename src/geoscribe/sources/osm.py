@@ -138,10 +138,11 @@ TagSelect = Callable[[Iterable[tuple[str, str]]], "dict[str, str] | None"]
 
 
 @dataclass(frozen=True)
-class PointKeys:
-    """What `select` does with a point none of whose tag keys is in `keys`: drops it, counted
-    once by `count(n)` for n such points. The compiled pass then hands no such point over (a
-    third of a city's tagged nodes: addresses, crossings); the Python pass asks `select`."""
+class DecidingKeys:
+    """A promise about `select`: it decides from the pairs whose key is in `keys` alone, and
+    drops a feature with none of them, counted once by `count(n)` for n such features. The
+    compiled pass then hands over only those pairs, and no point without one (a third of a
+    city's tagged nodes: addresses, crossings); the Python pass asks `select` about all."""
 
     keys: frozenset[str]
     count: Callable[[int], None]
@@ -169,7 +170,7 @@ def read_osm(
     stats: SourceStats,
     rewrite: bool = False,
     select: TagSelect | None = None,
-    point_keys: PointKeys | None = None,
+    deciding_keys: DecidingKeys | None = None,
 ) -> Iterator[Feature]:
     """Yield tagged features from an OSM file whose geometry intersects `bounds` (lon/lat).
 
@@ -178,8 +179,8 @@ def read_osm(
     geoscribe.sources.osm_relations); a malformed file raises InputError. `select` decides a
     feature's tags from its (key, value) pairs, read straight from osmium, or drops the feature
     (None); it is only asked about features inside `bounds`, in file order (default: every
-    tag; `point_keys`: a promise about `select`, see PointKeys). An OSM XML file that holds
-    negative ids (JOSM) or a tag over 1024 bytes raises OsmRewriteNeeded, possibly after
+    tag; `deciding_keys`: a promise about `select`, see DecidingKeys). An OSM XML file that
+    holds negative ids (JOSM) or a tag over 1024 bytes raises OsmRewriteNeeded, possibly after
     yielding some features: read it again with `rewrite=True` (slower: a rewritten copy is read,
     such tags are dropped and counted, negative ids are kept).
     """
@@ -187,7 +188,7 @@ def read_osm(
     select = select or dict
     if not rewrite:
         yield from _read_file(path, str(path), bounds, stats, _is_xml(path), select,
-                              point_keys)
+                              deciding_keys)
         return
     with tempfile.TemporaryDirectory(prefix="geoscribe-osm-") as tmp:
         offsets = largest_ids(path)
@@ -291,16 +292,17 @@ class _Reader:
         batch, self.pending = self.pending, []
         if not batch:
             return
-        geoms = _batch_geometries(batch)
+        geoms, raw = _batch_geometries(batch)
         usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         inside = usable.copy()
         inside[usable] = shapely.intersects(geoms[usable], self.box)
-        for (_, _, pairs, osm_type, osm_id), geom, ok, keep in zip(
-                batch, geoms.tolist(), usable.tolist(), inside.tolist(), strict=True):
+        for (_, _, pairs, osm_type, osm_id), geom, wkb, ok, keep in zip(
+                batch, geoms.tolist(), raw, usable.tolist(), inside.tolist(), strict=True):
             if not ok:
                 self.stats.skip(f"osm_area_invalid:{self.name}")
             elif keep and (tags := self.select(pairs)) is not None:
-                yield Feature("osm", geom, tags, self.name, osm_type, osm_id)
+                yield Feature("osm", geom, tags, self.name, osm_type, osm_id,
+                              extra={"wkb": wkb} if wkb is not None else {})
 
     def finish(self) -> Iterator[Feature]:
         """After the pass: degenerate closed ways counted; the area relations osmium made no
@@ -333,22 +335,28 @@ def _unassembled(relations: AreaRelations, assembled: set[int], can_rewrite: boo
         yield relation_id, relations.tags[relation_id]
 
 
-def _batch_geometries(batch: list[tuple]) -> np.ndarray:
+def _batch_geometries(batch: list[tuple]) -> tuple[np.ndarray, list[bytes | None]]:
     """Shapely geometries of a batch: points from coordinates, lines and areas from WKB (a
-    one-part multipolygon becomes its polygon; unreadable WKB becomes None)."""
+    one-part multipolygon becomes its polygon; unreadable WKB becomes None); and each one's WKB
+    where the bytes read are exactly its WKB (else None: points, the polygons taken out)."""
     geoms = np.empty(len(batch), dtype=object)
+    raw: list[bytes | None] = [None] * len(batch)
     points = [i for i, item in enumerate(batch) if item[0] == "point"]
     others = [i for i, item in enumerate(batch) if item[0] != "point"]
     if points:
         geoms[points] = shapely.points([batch[i][1] for i in points])
     if others:
         # pyosmium writes hex WKB (the compiled pass bytes); GEOS reads bytes 5x faster than hex
-        geoms[others] = shapely.from_wkb(
-            [bytes.fromhex(wkb) if isinstance(wkb := batch[i][1], str) else wkb for i in others],
-            on_invalid="ignore")
+        read = [bytes.fromhex(wkb) if isinstance(wkb := batch[i][1], str) else wkb
+                for i in others]
+        geoms[others] = shapely.from_wkb(read, on_invalid="ignore")
         single = (shapely.get_type_id(geoms) == 6) & (shapely.get_num_geometries(geoms) == 1)
         geoms[single] = shapely.get_geometry(geoms[single], 0)
-    return geoms
+        for i, wkb in zip(others, read, strict=True):
+            raw[i] = wkb
+        for i in np.flatnonzero(single).tolist():
+            raw[i] = None
+    return geoms, raw
 
 
 class _MemberWays:
@@ -365,13 +373,13 @@ class _MemberWays:
 
 def _read_file(
     path: Path, name: str, bounds: tuple[float, float, float, float], stats: SourceStats,
-    can_rewrite: bool, select: TagSelect, point_keys: PointKeys | None = None,
+    can_rewrite: bool, select: TagSelect, deciding_keys: DecidingKeys | None = None,
 ) -> Iterator[Feature]:
     """The reading pass over one file (see read_osm); `name` is the input as given. A PBF file
     is read by the compiled pass when it is installed (sources.osm_native), else by pyosmium."""
     native = None if can_rewrite or not path.name.lower().endswith(".pbf") else native_pass()
     if native is not None:
-        yield from _read_native(native, path, name, bounds, stats, select, point_keys)
+        yield from _read_native(native, path, name, bounds, stats, select, deciding_keys)
         return
     try:
         first_pass = AreaRelationsPass(scan_negative=can_rewrite)  # filled before any object
@@ -399,7 +407,7 @@ def _read_file(
 
 
 def _read_native(native, path: Path, name: str, bounds: tuple[float, float, float, float],
-                 stats: SourceStats, select: TagSelect, point_keys: PointKeys | None
+                 stats: SourceStats, select: TagSelect, deciding_keys: DecidingKeys | None
                  ) -> Iterator[Feature]:
     """The reading pass of `_read_file` through the compiled pass: it hands over, in batches,
     the objects the Python pass keeps in `pending` (same order, WKB as bytes) and afterwards
@@ -409,14 +417,14 @@ def _read_native(native, path: Path, name: str, bounds: tuple[float, float, floa
                          prefilter=not covers_file(path, bounds))
         reading = native.Pass(str(path), tuple(map(float, bounds)), reader.prefilter,
                               list(AREA_KEYS), LINEAR_VALUES,
-                              None if point_keys is None else point_keys.keys)
+                              None if deciding_keys is None else deciding_keys.keys)
         while batch := reading.next_batch(AREA_BATCH):
             reader.pending = batch
             yield from reader.flush()
         summary = reading.summary()
         stats.read += summary["read"]
-        if point_keys is not None and summary["points_without_keys"]:
-            point_keys.count(summary["points_without_keys"])
+        if deciding_keys is not None and summary["points_without_keys"]:
+            deciding_keys.count(summary["points_without_keys"])
         for reason, key in (("osm_node_invalid_location", "node_invalid_location"),
                             ("osm_way_missing_nodes", "way_missing_nodes"),
                             ("osm_area_invalid", "area_invalid")):
