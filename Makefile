@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-clip install-llm-server llm-server install-label-studio \
-	label-studio lint bench clean
+.PHONY: demo test install install-osm-native install-clip install-llm-server llm-server \
+	install-label-studio label-studio lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,18 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install -q ".[test,ray]"
+
+# The optional compiled OSM reading pass (native/osm/README.md): a C++ compiler and zlib's
+# headers; the libosmium and protozero headers come from pyosmium's own source release on PyPI
+# (cached in OSMIUM_SRC), so both passes use the same libosmium. Skipped when it is there and
+# built against the libosmium the installed pyosmium has.
+OSMIUM_SRC ?= $(HOME)/.cache/geoscribe/osmium-src
+install-osm-native: install
+	@$(BIN)/python -c "import sys, osmium.version as v, geoscribe_osm_native as n; \
+	sys.exit(n.LIBOSMIUM_VERSION != v.libosmium_version)" 2>/dev/null || { \
+	  eval "$$($(BIN)/python native/osm/headers.py $(OSMIUM_SRC))" && \
+	  LIBOSMIUM_INCLUDE="$$LIBOSMIUM_INCLUDE" PROTOZERO_INCLUDE="$$PROTOZERO_INCLUDE" \
+	  $(BIN)/pip install -q --force-reinstall --no-deps ./native/osm; }
 
 # the CLIP filter's extra; torch/torchvision pinned to the builds this machine kind ships
 install-clip: install
@@ -57,7 +69,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 
-test: install-clip install-llm-server install-label-studio lint
+test: install-clip install-llm-server install-label-studio install-osm-native lint
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -7,6 +7,10 @@
 // pairs, and the member-way lines of area relations. Everything else (the tag policy, the
 // exact region test, the relation repair, the counters' names) stays in Python.
 //
+// The file is read in a thread of its own, without Python's lock: it makes plain C++ records in
+// batches, and `next_batch` turns a finished batch into Python objects while the thread reads on
+// (the Python side meanwhile decides tags and writes the store).
+//
 // Written against libosmium's public API; see native/osm/README.md for how it is built.
 
 #include <pybind11/pybind11.h>
@@ -23,14 +27,19 @@
 #include <osmium/version.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <map>
 #include <optional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -104,118 +113,92 @@ py::str text(const char* value) {
     return py::reinterpret_steal<py::str>(decoded);
 }
 
-// The reading pass. The relations are read in the constructor (libosmium's first pass of the
-// area assembly); `next_batch` then reads the file once, object by object.
-class Pass {
+// One object handed over: a point (lon, lat) or a line / area (WKB), its tag pairs ("key\0value",
+// only the deciding keys when given), its OSM type and id.
+struct Item {
+    char kind = 'p';       // 'p' point, 'l' line, 'a' area
+    char osm_type = 'n';   // 'n' node, 'w' way, 'r' relation
+    osmium::object_id_type id = 0;
+    double lon = 0;
+    double lat = 0;
+    std::string wkb;
+    std::vector<std::string> pairs;
+};
+
+enum class LineStatus { ok, missing, degenerate };
+
+struct Line {
+    LineStatus status = LineStatus::missing;
+    std::string wkb;
+    Envelope envelope;
+};
+
+struct Relation {
+    osmium::object_id_type id;
+    std::vector<std::pair<osmium::object_id_type, std::string>> members;
+    std::vector<std::pair<std::string, std::string>> tags;
+};
+
+struct Settings {
+    std::string path;
+    double minx, miny, maxx, maxy;
+    bool prefilter;
+    std::optional<std::unordered_set<std::string>> keys;
+    std::size_t batch;
+};
+
+// The reading itself, pure C++ (runs in the reading thread): libosmium's relation pass of the
+// area assembly, then one pass over everything, object by object, as pyosmium's FileProcessor
+// does it (locations, area assembly, then the object; areas after the next object that passes
+// the tag filter, and at the end).
+class Reading {
 public:
-    Pass(const std::string& path, std::tuple<double, double, double, double> bounds,
-         bool prefilter, std::vector<std::string> area_keys,
-         std::map<std::string, std::set<std::string>> linear_values,
-         std::optional<std::unordered_set<std::string>> keys)
-        : m_file(path, "pbf"),
-          m_prefilter(prefilter),
-          m_keys(std::move(keys)),
-          m_rule(std::move(area_keys), std::move(linear_values)),
+    Reading(Settings settings, AreaRule rule)
+        : m_settings(std::move(settings)),
+          m_rule(std::move(rule)),
+          m_file(m_settings.path, "pbf"),
           m_mp(m_config),
           m_locations(m_index),
           m_wkb(osmium::geom::wkb_type::wkb, osmium::geom::out_type::binary) {
-        std::tie(m_minx, m_miny, m_maxx, m_maxy) = bounds;
         m_locations.ignore_errors();
-        m_point = py::str("point");
-        m_line = py::str("line");
-        m_area = py::str("area");
-        m_node = py::str("node");
-        m_way = py::str("way");
-        m_relation = py::str("relation");
+    }
+
+    // Read the file; `emit` gets each full batch (and the last one), `stopped` is asked between
+    // input buffers.
+    template <typename Emit, typename Stopped>
+    void run(Emit emit, Stopped stopped) {
         read_relations();
         m_mp.set_callback([this](osmium::memory::Buffer&& buffer) {
             m_area_buffers.push_back(std::move(buffer));
         });
-        m_reader = std::make_unique<osmium::io::Reader>(m_file, osmium::osm_entity_bits::nwr);
-    }
-
-    // The next objects for Python (at least `size` unless the file is done; empty at the end):
-    // ("point", (lon, lat), pairs, "node", id), ("line", WKB, pairs, "way", id) or
-    // ("area", WKB, pairs, "way"/"relation", id), in the order the Python pass yields them.
-    py::list next_batch(std::size_t size) {
-        py::list out;
-        while (!m_done && static_cast<std::size_t>(py::len(out)) < size) {
-            if (!m_buffer || m_it == m_buffer.end()) {
-                m_buffer = m_reader->read();
-                if (!m_buffer) {
-                    m_reader->close();
-                    m_mp.flush_output();
-                    drain_areas(out);
-                    m_done = true;
-                    break;
+        osmium::io::Reader reader{m_file, osmium::osm_entity_bits::nwr};
+        while (osmium::memory::Buffer buffer = reader.read()) {
+            if (stopped()) {
+                reader.close();
+                return;
+            }
+            for (auto& entity : buffer.select<osmium::OSMEntity>()) {
+                handle(entity);
+                if (m_out.size() >= m_settings.batch) {
+                    emit(std::move(m_out));
+                    m_out.clear();
                 }
-                m_it = m_buffer.begin();
-                continue;
             }
-            osmium::OSMEntity& entity = *m_it;
-            ++m_it;
-            handle(entity, out);
         }
-        return out;
+        reader.close();
+        m_mp.flush_output();
+        drain_areas();
+        emit(std::move(m_out));
+        m_out.clear();
     }
 
-    // What the pass counted, and what the relation repair needs (call after the last batch).
-    py::dict summary() const {
-        py::dict result;
-        result["read"] = m_read;
-        result["points_without_keys"] = m_unkeyed;
-        result["node_invalid_location"] = m_node_invalid;
-        result["way_missing_nodes"] = m_way_missing;
-        result["area_invalid"] = m_area_invalid;
-        result["area_ways"] = m_area_ways;
-        result["way_areas"] = m_way_areas;
-        result["assembled"] = m_assembled;
-        py::dict members;
-        py::dict tags;
-        for (const auto& relation : m_relations) {
-            py::list ways;
-            for (const auto& member : relation.members) {
-                ways.append(py::make_tuple(member.first, text(member.second.c_str())));
-            }
-            members[py::int_(relation.id)] = ways;
-            py::tuple pairs(relation.tags.size());
-            for (std::size_t i = 0; i < relation.tags.size(); ++i) {
-                pairs[i] = py::make_tuple(text(relation.tags[i].first.c_str()),
-                                          text(relation.tags[i].second.c_str()));
-            }
-            tags[py::int_(relation.id)] = pairs;
-        }
-        result["members"] = members;
-        result["tags"] = tags;
-        py::dict lines;
-        for (const auto& line : m_member_lines) {
-            if (line.second.status == LineStatus::ok) {
-                lines[py::int_(line.first)] = py::bytes(line.second.wkb);
-            } else if (line.second.status == LineStatus::degenerate) {
-                lines[py::int_(line.first)] = py::str("");
-            } else {
-                lines[py::int_(line.first)] = py::none();
-            }
-        }
-        result["lines"] = lines;
-        return result;
-    }
+    std::vector<Relation> relations;
+    std::unordered_map<osmium::object_id_type, Line> member_lines;
+    std::vector<osmium::object_id_type> assembled;
+    long long read = 0, node_invalid = 0, way_missing = 0, area_invalid = 0;
+    long long area_ways = 0, way_areas = 0, unkeyed = 0;
 
 private:
-    enum class LineStatus { ok, missing, degenerate };
-
-    struct Line {
-        LineStatus status = LineStatus::missing;
-        std::string wkb;
-        Envelope envelope;
-    };
-
-    struct Relation {
-        osmium::object_id_type id;
-        std::vector<std::pair<osmium::object_id_type, std::string>> members;
-        std::vector<std::pair<std::string, std::string>> tags;
-    };
-
     void read_relations() {
         osmium::io::Reader reader{m_file, osmium::osm_entity_bits::relation};
         while (osmium::memory::Buffer buffer = reader.read()) {
@@ -238,7 +221,7 @@ private:
                             found.tags.emplace_back(tag.key(), tag.value());
                         }
                     }
-                    m_relations.push_back(std::move(found));
+                    relations.push_back(std::move(found));
                 }
                 m_mp.relation(relation);
             }
@@ -247,15 +230,15 @@ private:
         m_mp.prepare_for_lookup();
     }
 
-    void handle(osmium::OSMEntity& entity, py::list& out) {
+    void handle(osmium::OSMEntity& entity) {
         switch (entity.type()) {
             case osmium::item_type::node: {
                 auto& node = static_cast<osmium::Node&>(entity);
                 m_locations.node(node);
                 m_mp.handle_node(node);
                 if (!node.tags().empty()) {
-                    tagged_node(node, out);
-                    drain_areas(out);
+                    tagged_node(node);
+                    drain_areas();
                 }
                 break;
             }
@@ -264,10 +247,10 @@ private:
                 m_locations.way(way);
                 m_mp.handle_way(way);
                 if (!way.tags().empty()) {
-                    tagged_way(way, out);
-                    drain_areas(out);
+                    tagged_way(way);
+                    drain_areas();
                 } else if (m_member_ways.count(way.id())) {
-                    m_member_lines[way.id()] = line_of(way);
+                    member_lines[way.id()] = line_of(way);
                 }
                 break;
             }
@@ -279,30 +262,20 @@ private:
         }
     }
 
-    // A tag list as a list of (key, value) tuples, in order: with `keys`, only the pairs whose
-    // key is one of them (what the tag decision reads). Each pair is made once and shared
-    // (building=yes recurs thousands of times: one tuple, its strings hashed once by Python).
-    py::list pairs(const osmium::TagList& tags) {
-        py::list result;
+    // The pairs handed over: every tag, or only those with a deciding key.
+    std::vector<std::string> pairs(const osmium::TagList& tags) {
+        std::vector<std::string> result;
         for (const auto& tag : tags) {
-            if (m_keys) {
+            if (m_settings.keys) {
                 m_key.assign(tag.key());
-                if (!m_keys->count(m_key)) {
+                if (!m_settings.keys->count(m_key)) {
                     continue;
                 }
             }
-            m_pair_key.assign(tag.key());
-            m_pair_key.push_back('\0');
-            m_pair_key.append(tag.value());
-            auto found = m_pairs.find(m_pair_key);
-            if (found == m_pairs.end()) {
-                if (m_pairs.size() >= kMaxPairs) {
-                    m_pairs.clear();
-                }
-                found = m_pairs.emplace(m_pair_key,
-                                        py::make_tuple(text(tag.key()), text(tag.value()))).first;
-            }
-            result.append(found->second);
+            std::string pair{tag.key()};
+            pair.push_back('\0');
+            pair.append(tag.value());
+            result.push_back(std::move(pair));
         }
         return result;
     }
@@ -310,7 +283,7 @@ private:
     bool has_key(const osmium::TagList& tags) {
         for (const auto& tag : tags) {
             m_key.assign(tag.key());
-            if (m_keys->count(m_key)) {
+            if (m_settings.keys->count(m_key)) {
                 return true;
             }
         }
@@ -318,25 +291,33 @@ private:
     }
 
     bool outside(const Envelope& e) const {
-        return e.maxx < m_minx || e.minx > m_maxx || e.maxy < m_miny || e.miny > m_maxy;
+        return e.maxx < m_settings.minx || e.minx > m_settings.maxx ||
+               e.maxy < m_settings.miny || e.miny > m_settings.maxy;
     }
 
-    void tagged_node(const osmium::Node& node, py::list& out) {
-        ++m_read;
+    void tagged_node(const osmium::Node& node) {
+        ++read;
         const osmium::Location location = node.location();
         if (!location.valid()) {
-            ++m_node_invalid;
+            ++node_invalid;
             return;
         }
         const double lon = location.lon();
         const double lat = location.lat();
-        if (m_minx <= lon && lon <= m_maxx && m_miny <= lat && lat <= m_maxy) {
-            if (m_keys && !has_key(node.tags())) {  // the tag decision would drop it: counted
-                ++m_unkeyed;
+        if (m_settings.minx <= lon && lon <= m_settings.maxx && m_settings.miny <= lat &&
+            lat <= m_settings.maxy) {
+            if (m_settings.keys && !has_key(node.tags())) {  // the tag decision drops it: counted
+                ++unkeyed;
                 return;
             }
-            out.append(py::make_tuple(m_point, py::make_tuple(lon, lat), pairs(node.tags()),
-                                      m_node, node.id()));
+            Item item;
+            item.kind = 'p';
+            item.osm_type = 'n';
+            item.id = node.id();
+            item.lon = lon;
+            item.lat = lat;
+            item.pairs = pairs(node.tags());
+            m_out.push_back(std::move(item));
         }
     }
 
@@ -356,47 +337,52 @@ private:
         return line;
     }
 
-    void tagged_way(const osmium::Way& way, py::list& out) {
-        ++m_read;
+    void tagged_way(const osmium::Way& way) {
+        ++read;
         Line line = line_of(way);
         if (m_member_ways.count(way.id())) {
-            m_member_lines[way.id()] = line;
+            member_lines[way.id()] = line;
         }
         const bool is_area = way.is_closed() && m_rule.is_area(way.tags());
         if (line.status == LineStatus::missing) {
-            ++m_way_missing;
+            ++way_missing;
         } else if (is_area) {
-            ++m_area_ways;
+            ++area_ways;
         } else if (line.status == LineStatus::degenerate) {
-            ++m_way_missing;
-        } else if (!(m_prefilter && outside(line.envelope))) {
-            out.append(py::make_tuple(m_line, py::bytes(line.wkb), pairs(way.tags()), m_way,
-                                      way.id()));
+            ++way_missing;
+        } else if (!(m_settings.prefilter && outside(line.envelope))) {
+            Item item;
+            item.kind = 'l';
+            item.osm_type = 'w';
+            item.id = way.id();
+            item.wkb = std::move(line.wkb);
+            item.pairs = pairs(way.tags());
+            m_out.push_back(std::move(item));
         }
     }
 
-    void drain_areas(py::list& out) {
+    void drain_areas() {
         while (!m_area_buffers.empty()) {
             osmium::memory::Buffer buffer = std::move(m_area_buffers.front());
             m_area_buffers.pop_front();
             for (const auto& area : buffer.select<osmium::Area>()) {
                 if (!area.tags().empty()) {
-                    tagged_area(area, out);
+                    tagged_area(area);
                 }
             }
         }
     }
 
-    void tagged_area(const osmium::Area& area, py::list& out) {
-        py::str osm_type = m_way;
+    void tagged_area(const osmium::Area& area) {
+        char osm_type = 'w';
         if (area.from_way()) {
             if (!m_rule.is_area(area.tags())) {
                 return;
             }
-            ++m_way_areas;
+            ++way_areas;
         } else {
-            osm_type = m_relation;
-            m_assembled.push_back(area.orig_id());
+            osm_type = 'r';
+            assembled.push_back(area.orig_id());
         }
         std::string wkb;
         Envelope envelope;
@@ -416,46 +402,223 @@ private:
                 }
             }
         } catch (const osmium::invalid_location&) {
-            ++m_area_invalid;
+            ++area_invalid;
             return;
         } catch (const osmium::geometry_error&) {
-            ++m_area_invalid;
+            ++area_invalid;
             return;
         }
-        if (!(m_prefilter && outside(envelope))) {
-            out.append(py::make_tuple(m_area, py::bytes(wkb), pairs(area.tags()), osm_type,
-                                      area.orig_id()));
+        if (!(m_settings.prefilter && outside(envelope))) {
+            Item item;
+            item.kind = 'a';
+            item.osm_type = osm_type;
+            item.id = area.orig_id();
+            item.wkb = std::move(wkb);
+            item.pairs = pairs(area.tags());
+            m_out.push_back(std::move(item));
         }
     }
 
-    osmium::io::File m_file;
-    bool m_prefilter;
-    std::optional<std::unordered_set<std::string>> m_keys;  // the only keys handed over
-    std::string m_key;
-    double m_minx = 0, m_miny = 0, m_maxx = 0, m_maxy = 0;
+    Settings m_settings;
     AreaRule m_rule;
+    osmium::io::File m_file;
     osmium::area::Assembler::config_type m_config;
     MpManager m_mp;
     LocationIndex m_index;
     LocationHandler m_locations;
     osmium::geom::WKBFactory<> m_wkb;
-    std::unique_ptr<osmium::io::Reader> m_reader;
-    osmium::memory::Buffer m_buffer;
-    osmium::memory::Buffer::iterator m_it;
     std::deque<osmium::memory::Buffer> m_area_buffers;
-    bool m_done = false;
-    py::str m_point, m_line, m_area, m_node, m_way, m_relation;
-
-    static constexpr std::size_t kMaxPairs = 200000;  // tag pairs remembered
-    std::unordered_map<std::string, py::object> m_pairs;
-    std::string m_pair_key;
-
-    std::vector<Relation> m_relations;
     std::unordered_set<osmium::object_id_type> m_member_ways;
-    std::unordered_map<osmium::object_id_type, Line> m_member_lines;
-    std::vector<osmium::object_id_type> m_assembled;
-    long long m_read = 0, m_node_invalid = 0, m_way_missing = 0, m_area_invalid = 0;
-    long long m_area_ways = 0, m_way_areas = 0, m_unkeyed = 0;
+    std::vector<Item> m_out;
+    std::string m_key;
+};
+
+// The pass as Python sees it: the reading runs in its own thread from construction on;
+// `next_batch` hands over its batches as Python objects, `summary` its counts at the end.
+class Pass {
+public:
+    Pass(const std::string& path, std::tuple<double, double, double, double> bounds,
+         bool prefilter, std::vector<std::string> area_keys,
+         std::map<std::string, std::set<std::string>> linear_values,
+         std::optional<std::unordered_set<std::string>> keys, std::size_t batch) {
+        Settings settings{path, 0, 0, 0, 0, prefilter, std::move(keys), std::max<std::size_t>(batch, 1)};
+        std::tie(settings.minx, settings.miny, settings.maxx, settings.maxy) = bounds;
+        m_reading = std::make_unique<Reading>(std::move(settings),
+                                              AreaRule(std::move(area_keys), std::move(linear_values)));
+        m_point = py::str("point");
+        m_line = py::str("line");
+        m_area = py::str("area");
+        m_node = py::str("node");
+        m_way = py::str("way");
+        m_relation = py::str("relation");
+        m_thread = std::thread([this] { produce(); });
+    }
+
+    ~Pass() {
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_stop = true;
+        }
+        m_changed.notify_all();
+        if (m_thread.joinable()) {
+            py::gil_scoped_release release;  // the reading never takes Python's lock
+            m_thread.join();
+        }
+    }
+
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+
+    // The next batch of objects (an empty list at the end; a reading error is raised once the
+    // batches read before it are handed over): ("point", (lon, lat), pairs, "node", id),
+    // ("line", WKB, pairs, "way", id) or ("area", WKB, pairs, "way"/"relation", id), in the
+    // order the Python pass yields them.
+    py::list next_batch() {
+        std::vector<Item> batch;
+        bool have = false;
+        {
+            py::gil_scoped_release release;
+            std::unique_lock<std::mutex> lock(m_mutex);
+            m_changed.wait(lock, [this] { return !m_batches.empty() || m_finished; });
+            if (!m_batches.empty()) {
+                batch = std::move(m_batches.front());
+                m_batches.pop_front();
+                have = true;
+            }
+        }
+        m_changed.notify_all();
+        if (!have) {
+            finish();
+            return py::list();
+        }
+        py::list out(batch.size());
+        std::size_t i = 0;
+        for (auto& item : batch) {
+            py::object geometry = item.kind == 'p'
+                ? static_cast<py::object>(py::make_tuple(item.lon, item.lat))
+                : static_cast<py::object>(py::bytes(item.wkb));
+            const py::str& kind = item.kind == 'p' ? m_point : item.kind == 'l' ? m_line : m_area;
+            const py::str& type = item.osm_type == 'n' ? m_node
+                                  : item.osm_type == 'w' ? m_way : m_relation;
+            out[i++] = py::make_tuple(kind, geometry, pairs(item.pairs), type, item.id);
+        }
+        return out;
+    }
+
+    // What the pass counted, and what the relation repair needs (after the last batch).
+    py::dict summary() {
+        finish();
+        const Reading& r = *m_reading;
+        py::dict result;
+        result["read"] = r.read;
+        result["points_without_keys"] = r.unkeyed;
+        result["node_invalid_location"] = r.node_invalid;
+        result["way_missing_nodes"] = r.way_missing;
+        result["area_invalid"] = r.area_invalid;
+        result["area_ways"] = r.area_ways;
+        result["way_areas"] = r.way_areas;
+        result["assembled"] = r.assembled;
+        py::dict members;
+        py::dict tags;
+        for (const auto& relation : r.relations) {
+            py::list ways;
+            for (const auto& member : relation.members) {
+                ways.append(py::make_tuple(member.first, text(member.second.c_str())));
+            }
+            members[py::int_(relation.id)] = ways;
+            py::tuple relation_pairs(relation.tags.size());
+            for (std::size_t i = 0; i < relation.tags.size(); ++i) {
+                relation_pairs[i] = py::make_tuple(text(relation.tags[i].first.c_str()),
+                                                   text(relation.tags[i].second.c_str()));
+            }
+            tags[py::int_(relation.id)] = relation_pairs;
+        }
+        result["members"] = members;
+        result["tags"] = tags;
+        py::dict lines;
+        for (const auto& line : r.member_lines) {
+            if (line.second.status == LineStatus::ok) {
+                lines[py::int_(line.first)] = py::bytes(line.second.wkb);
+            } else if (line.second.status == LineStatus::degenerate) {
+                lines[py::int_(line.first)] = py::str("");
+            } else {
+                lines[py::int_(line.first)] = py::none();
+            }
+        }
+        result["lines"] = lines;
+        return result;
+    }
+
+private:
+    static constexpr std::size_t kMaxPairs = 200000;  // tag pairs remembered
+    static constexpr std::size_t kMaxBatches = 8;     // read ahead at most
+
+    void produce() {
+        try {
+            m_reading->run(
+                [this](std::vector<Item>&& batch) {
+                    std::unique_lock<std::mutex> lock(m_mutex);
+                    m_changed.wait(lock, [this] { return m_batches.size() < kMaxBatches || m_stop; });
+                    if (!m_stop && !batch.empty()) {
+                        m_batches.push_back(std::move(batch));
+                    }
+                    lock.unlock();
+                    m_changed.notify_all();
+                },
+                [this] { return m_stop.load(); });
+        } catch (...) {
+            m_error = std::current_exception();
+        }
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_finished = true;
+        }
+        m_changed.notify_all();
+    }
+
+    // After the last batch: the thread joined, its error (if any) raised.
+    void finish() {
+        if (m_thread.joinable()) {
+            py::gil_scoped_release release;
+            m_thread.join();
+        }
+        if (m_error) {
+            std::exception_ptr error = m_error;
+            m_error = nullptr;
+            std::rethrow_exception(error);
+        }
+    }
+
+    // Pairs as a list of (key, value) tuples; each pair made once and shared (building=yes
+    // recurs thousands of times: one tuple, its strings hashed once by Python).
+    py::list pairs(const std::vector<std::string>& joined) {
+        py::list result(joined.size());
+        std::size_t i = 0;
+        for (const auto& pair : joined) {
+            auto found = m_pairs.find(pair);
+            if (found == m_pairs.end()) {
+                if (m_pairs.size() >= kMaxPairs) {
+                    m_pairs.clear();
+                }
+                const std::size_t split = pair.find('\0');
+                found = m_pairs.emplace(pair, py::make_tuple(text(pair.substr(0, split).c_str()),
+                                                             text(pair.c_str() + split + 1))).first;
+            }
+            result[i++] = found->second;
+        }
+        return result;
+    }
+
+    std::unique_ptr<Reading> m_reading;
+    std::thread m_thread;
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    std::deque<std::vector<Item>> m_batches;
+    bool m_finished = false;
+    std::atomic<bool> m_stop{false};
+    std::exception_ptr m_error;
+    std::unordered_map<std::string, py::object> m_pairs;
+    py::str m_point, m_line, m_area, m_node, m_way, m_relation;
 };
 
 }  // namespace
@@ -466,9 +629,9 @@ PYBIND11_MODULE(geoscribe_osm_native, m) {
     py::class_<Pass>(m, "Pass")
         .def(py::init<const std::string&, std::tuple<double, double, double, double>, bool,
                       std::vector<std::string>, std::map<std::string, std::set<std::string>>,
-                      std::optional<std::unordered_set<std::string>>>(),
+                      std::optional<std::unordered_set<std::string>>, std::size_t>(),
              py::arg("path"), py::arg("bounds"), py::arg("prefilter"), py::arg("area_keys"),
-             py::arg("linear_values"), py::arg("keys") = py::none())
-        .def("next_batch", &Pass::next_batch, py::arg("size"))
+             py::arg("linear_values"), py::arg("keys") = py::none(), py::arg("batch") = 1000)
+        .def("next_batch", &Pass::next_batch)
         .def("summary", &Pass::summary);
 }

@@ -417,8 +417,8 @@ def _read_native(native, path: Path, name: str, bounds: tuple[float, float, floa
                          prefilter=not covers_file(path, bounds))
         reading = native.Pass(str(path), tuple(map(float, bounds)), reader.prefilter,
                               list(AREA_KEYS), LINEAR_VALUES,
-                              None if deciding_keys is None else deciding_keys.keys)
-        while batch := reading.next_batch(AREA_BATCH):
+                              None if deciding_keys is None else deciding_keys.keys, AREA_BATCH)
+        while batch := reading.next_batch():  # read on in a thread of its own meanwhile
             reader.pending = batch
             yield from reader.flush()
         summary = reading.summary()
