@@ -26,6 +26,7 @@ table shows CPU time (wall in the JSON). Target: whole <= 2.0.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -144,7 +145,9 @@ def ingest(path: Path, region, work: Path, python_reader: bool = False) -> int:
 
 
 def timed(fn, *args) -> tuple[dict[str, float], int]:
-    """Wall and CPU seconds of one call, and its result."""
+    """Wall and CPU seconds of one call, and its result; the garbage of the calls before is
+    collected first (else a sweep of it may fall into this call's time)."""
+    gc.collect()
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn(*args)
     return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}, result

@@ -1,3 +1,3 @@
 """geoscribe: build remote-sensing vision-language datasets from imagery and OpenStreetMap."""
 
-__version__ = "0.2.1"
+__version__ = "0.2.2"

@@ -26,7 +26,7 @@ def test_a_new_version_is_named_before_the_inputs_it_added():
     refused naming the version, not blaming the region as 'added'."""
     previous = {"--osm a.osm": "sha256:1", "geoscribe version": "0.2.0"}
     current = {"--osm a.osm": "sha256:1", "--region 1,2,3,4": "sha256:2",
-               "geoscribe version": "0.2.1"}
+               "geoscribe version": "0.2.2"}
     assert changed_source(previous, current) == ("geoscribe version", "changed")
     same_version = dict(current, **{"--region 1,2,3,4": "sha256:3"})
     assert changed_source(current, same_version) == ("--region 1,2,3,4", "changed")
