@@ -27,8 +27,12 @@ def main() -> None:
                        check=True, stdout=sys.stderr)
         with tarfile.open(cache / f"osmium-{release}.tar.gz") as archive:
             members = [m for m in archive.getmembers()
-                       if m.name.startswith(f"osmium-{release}/contrib/")]
-            archive.extractall(cache, members=members, filter="data")
+                       if m.name.startswith(f"osmium-{release}/contrib/") and ".." not in m.name
+                       and (m.isfile() or m.isdir())]
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: safe paths only
+                archive.extractall(cache, members=members, filter="data")
+            else:  # older: the members' names were checked above (all under contrib/)
+                archive.extractall(cache, members=members)
     print(f"LIBOSMIUM_INCLUDE={root / 'contrib' / 'libosmium' / 'include'}")
     print(f"PROTOZERO_INCLUDE={root / 'contrib' / 'protozero' / 'include'}")
 
