@@ -15,13 +15,15 @@ install: $(BIN)/python
 
 # The optional compiled OSM reading pass (native/osm/README.md): a C++ compiler and zlib's
 # headers; the libosmium and protozero headers come from pyosmium's own source release on PyPI
-# (cached in OSMIUM_SRC), so both passes use the same libosmium. Skipped when it is there and
-# built against the libosmium the installed pyosmium has.
+# (cached in OSMIUM_SRC), so both passes use the same libosmium. Skipped when it is there, built
+# from this osm_pass.cpp and against the libosmium the installed pyosmium has.
 OSMIUM_SRC ?= $(HOME)/.cache/geoscribe/osmium-src
 install-osm-native: install
-	@$(BIN)/python -c "import sys, osmium.version as v, geoscribe_osm_native as n; \
-	sys.exit(n.LIBOSMIUM_VERSION != v.libosmium_version)" 2>/dev/null || { \
-	  eval "$$($(BIN)/python native/osm/headers.py $(OSMIUM_SRC))" && \
+	@$(BIN)/python -c "import sys, hashlib, osmium.version as v, geoscribe_osm_native as n; \
+	sys.exit(n.LIBOSMIUM_VERSION != v.libosmium_version or n.SOURCE_SHA256 != \
+	hashlib.sha256(open('native/osm/osm_pass.cpp', 'rb').read()).hexdigest())" 2>/dev/null || { \
+	  headers="$$($(BIN)/python native/osm/headers.py "$(OSMIUM_SRC)")" || exit 1; \
+	  eval "$$headers" && \
 	  LIBOSMIUM_INCLUDE="$$LIBOSMIUM_INCLUDE" PROTOZERO_INCLUDE="$$PROTOZERO_INCLUDE" \
 	  $(BIN)/pip install -q --force-reinstall --no-deps ./native/osm; }
 

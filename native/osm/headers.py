@@ -8,6 +8,7 @@ default ~/.cache/geoscribe/osmium-src) and unpacked there; prints two shell assi
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -33,8 +34,8 @@ def main() -> None:
                 archive.extractall(cache, members=members, filter="data")
             else:  # older: the members' names were checked above (all under contrib/)
                 archive.extractall(cache, members=members)
-    print(f"LIBOSMIUM_INCLUDE={root / 'contrib' / 'libosmium' / 'include'}")
-    print(f"PROTOZERO_INCLUDE={root / 'contrib' / 'protozero' / 'include'}")
+    print(f"LIBOSMIUM_INCLUDE={shlex.quote(str(root / 'contrib' / 'libosmium' / 'include'))}")
+    print(f"PROTOZERO_INCLUDE={shlex.quote(str(root / 'contrib' / 'protozero' / 'include'))}")
 
 
 if __name__ == "__main__":

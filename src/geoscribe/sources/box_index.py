@@ -100,18 +100,25 @@ def build(db: sqlite3.Connection, rows: Rows | None = None) -> None:
 
 
 class Rows:
-    """The ids, keys and stored boxes (minx, maxx, miny, maxy) of rows as they are written."""
+    """The ids, keys and stored boxes (minx, maxx, miny, maxy) of rows as they are written
+    (48 bytes a row: kept only up to MAX_ROWS, see FeatureStore)."""
+
+    MAX_ROWS = 1_000_000  # beyond: the index reads the rows back (memory must not grow with
+    # the region: ~50 MB here, ~4x that while the leaves are made)
 
     def __init__(self) -> None:
         self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.count = 0
 
     def add(self, ids: np.ndarray, keys: np.ndarray, boxes: np.ndarray) -> None:
         self.chunks.append((ids, keys, boxes))
+        self.count += len(ids)
 
     def remove_since(self, first_id: int) -> None:
         """Forget the rows from id `first_id` on (deleted)."""
         self.chunks = [(ids[keep], keys[keep], boxes[keep]) for ids, keys, boxes in self.chunks
                        if (keep := ids < first_id).any()]
+        self.count = sum(len(ids) for ids, _, _ in self.chunks)
 
 
 def _leaves(rows: Rows) -> list[tuple]:

@@ -159,6 +159,8 @@ class FeatureStore:
                 "INSERT INTO features VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         if self.written is not None:
             self.written.add(ids, keys, boxes)
+            if self.written.count > box_index.Rows.MAX_ROWS:  # a large region: read back instead
+                self.written = None
         return len(rows)
 
     def remove_since(self, first_id: int) -> None:
