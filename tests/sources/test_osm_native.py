@@ -303,8 +303,9 @@ def test_ctrl_c_reaches_a_pass_waiting_for_its_file(tmp_path, native):
 
     fifo = tmp_path / "slow.osm.pbf"
     os.mkfifo(fifo)
-    script = (
-        "import sys, geoscribe_osm_native as n\n"
+    script = (  # SIGINT's Python handler set anew: a background job starts with it ignored
+        "import signal, sys, geoscribe_osm_native as n\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from geoscribe.sources.osm import AREA_KEYS, LINEAR_VALUES\n"
         f"p = n.Pass({str(fifo)!r}, (-180.0, -89.0, 180.0, 89.0), False, list(AREA_KEYS),"
         " LINEAR_VALUES)\n"
